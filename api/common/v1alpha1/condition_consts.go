@@ -1,0 +1,72 @@
+package v1alpha1
+
+// Types of the metav1.Condition entries in status.conditions of both kinds.
+//
+// Both kinds run to completion, so the summary is Succeeded, in the Tekton and Knative
+// style: Unknown while running, True when done, False when failed, blocked or denied,
+// with the reason saying which. `kubectl wait --for=condition=Succeeded` waits for a
+// success; `--for=condition=Succeeded=false` for a failure. The stage conditions beside
+// it say how far a run got.
+const (
+	// SucceededCondition summarises the run.
+	SucceededCondition = "Succeeded"
+	// ValidatedCondition is True when parameters, RBAC, safety policies and the
+	// server-side dry run (whichever the kind performs) all passed.
+	ValidatedCondition = "Validated"
+	// PreconditionsPassedCondition is True when every required precondition allowed.
+	PreconditionsPassedCondition = "PreconditionsPassed"
+	// ExecutedCondition is True once the action (or every step) has acted.
+	ExecutedCondition = "Executed"
+	// PostconditionsVerifiedCondition is True when every required postcondition
+	// allowed before its timeout.
+	PostconditionsVerifiedCondition = "PostconditionsVerified"
+)
+
+// Reasons of the conditions above. They are also the reasons of the Events the
+// reconcilers emit for the same transitions, so they come in pairs
+// (PreconditionsPassed / PreconditionFailed).
+const (
+	// PendingReason: the stage has not started.
+	PendingReason = "Pending"
+	// RunningReason: the run or stage is in progress.
+	RunningReason = "Running"
+	// SucceededReason: the run or stage finished successfully.
+	SucceededReason = "Succeeded"
+	// FailedReason: the run failed for a reason no more specific reason names.
+	FailedReason = "Failed"
+
+	// ValidationPassedReason: parameters, RBAC, safety policies and dry run passed.
+	ValidationPassedReason = "ValidationPassed"
+	// InvalidParametersReason: the parameters do not fit the action.
+	InvalidParametersReason = "InvalidParameters"
+	// ForbiddenReason: the action's ServiceAccount may not do what the action needs.
+	ForbiddenReason = "Forbidden"
+	// SafetyPolicyDeniedReason: a safety policy denied the action.
+	SafetyPolicyDeniedReason = "SafetyPolicyDenied"
+	// DryRunFailedReason: the API server rejected the server-side dry run.
+	DryRunFailedReason = "DryRunFailed"
+
+	// PreconditionsPassedReason: every required precondition allowed.
+	PreconditionsPassedReason = "PreconditionsPassed"
+	// PreconditionFailedReason: a required precondition did not allow; the run is
+	// blocked.
+	PreconditionFailedReason = "PreconditionFailed"
+
+	// AwaitingApprovalReason: the run waits for an operator's approval.
+	AwaitingApprovalReason = "AwaitingApproval"
+	// ExecutedReason: the action acted.
+	ExecutedReason = "Executed"
+	// ExecutionFailedReason: the action's call to the API server failed.
+	ExecutionFailedReason = "ExecutionFailed"
+
+	// PostconditionsVerifiedReason: every required postcondition allowed.
+	PostconditionsVerifiedReason = "PostconditionsVerified"
+	// PostconditionFailedReason: a required postcondition did not allow before its
+	// timeout.
+	PostconditionFailedReason = "PostconditionFailed"
+
+	// RolledBackReason: a failure triggered the rollback, and it completed.
+	RolledBackReason = "RolledBack"
+	// RollbackFailedReason: a failure triggered the rollback, and it failed too.
+	RollbackFailedReason = "RollbackFailed"
+)

@@ -1,0 +1,149 @@
+package v1alpha1
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Defaults the condition service applies to a ValidationCondition that leaves its
+// timeout or interval out. They differ between preconditions and postconditions, so
+// they cannot be schema defaults on a type both share.
+const (
+	DefaultPreConditionTimeout  = 30 * time.Second
+	DefaultPostConditionTimeout = 2 * time.Minute
+	DefaultPostConditionPoll    = 5 * time.Second
+)
+
+// ValidationCondition is a precondition or postcondition: a Rego policy over live
+// cluster state that must allow before a step or action runs (pre) or after it acted
+// (post). It is called a "validation condition" in Go to keep it apart from the
+// metav1.Condition entries of status.conditions.
+type ValidationCondition struct {
+	// type names the condition in snake_case, e.g. deployment_exists. When rego is
+	// empty, the policy library's policy of this type is used.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9_]*$`
+	Type string `json:"type"`
+
+	// description says in words what the condition checks.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Description string `json:"description,omitempty"`
+
+	// rego is an inline Rego policy. Its rule allow decides the condition; the
+	// optional rules error_message (or message) and deny explain a failure. The query
+	// is data.<package>.allow for the policy's own package.
+	// +optional
+	// +kubebuilder:validation:MaxLength=65536
+	Rego string `json:"rego,omitempty"`
+
+	// required conditions block the step or action when they fail; optional ones
+	// (required: false) only warn.
+	// +optional
+	// +kubebuilder:default=true
+	Required *bool `json:"required,omitempty"`
+
+	// timeout bounds the evaluation: a precondition's single evaluation (default
+	// 30s), a postcondition's polling until it passes (default 2m).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// interval is how often a postcondition is evaluated again until it passes or
+	// its timeout runs out (default 5s). Preconditions ignore it.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Interval *metav1.Duration `json:"interval,omitempty"`
+}
+
+// IsRequired reports whether a failure of c blocks. Absent means required, as the
+// schema default says; this covers objects built in Go that skipped defaulting.
+func (c *ValidationCondition) IsRequired() bool {
+	return c.Required == nil || *c.Required
+}
+
+// ConditionOverride changes whether a condition type is required for one execution
+// (BR-WF-053), e.g. to let an optional check block, or a noisy one only warn.
+type ConditionOverride struct {
+	// type is the condition type the override applies to.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9_]*$`
+	Type string `json:"type"`
+
+	// required replaces the condition's own required for this execution.
+	// +required
+	Required bool `json:"required"`
+}
+
+// PolicySource says where the Rego a condition was evaluated with came from.
+// +kubebuilder:validation:Enum=inline;library;embedded
+type PolicySource string
+
+const (
+	// PolicySourceInline is the condition's own rego field.
+	PolicySourceInline PolicySource = "inline"
+	// PolicySourceLibrary is the kubernaut-workflow-conditions ConfigMap.
+	PolicySourceLibrary PolicySource = "library"
+	// PolicySourceEmbedded is the default policy built into the manager.
+	PolicySourceEmbedded PolicySource = "embedded"
+)
+
+// ConditionResult records one evaluation of a ValidationCondition.
+type ConditionResult struct {
+	// conditionType is the type of the condition evaluated.
+	// +required
+	ConditionType string `json:"conditionType"`
+
+	// evaluated is true when the policy ran to a decision; false when it could not
+	// (a compile error, a timeout, missing cluster state).
+	// +required
+	Evaluated bool `json:"evaluated"`
+
+	// passed is true when the policy allowed, or when the condition was overridden.
+	// +required
+	Passed bool `json:"passed"`
+
+	// errorMessage explains a failure: the policy's error_message and deny
+	// messages, or why it could not be evaluated.
+	// +optional
+	ErrorMessage string `json:"errorMessage,omitempty"`
+
+	// evaluationTime is when the last evaluation finished.
+	// +required
+	EvaluationTime metav1.Time `json:"evaluationTime"`
+
+	// required is whether a failure blocked, after overrides and validation mode.
+	// +optional
+	Required bool `json:"required,omitempty"`
+
+	// overridden is true when the kubernaut.io/override-condition annotation skipped
+	// this condition.
+	// +optional
+	Overridden bool `json:"overridden,omitempty"`
+
+	// attempts counts evaluations; postconditions are polled until they pass.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// policySource says where the policy came from.
+	// +optional
+	PolicySource PolicySource `json:"policySource,omitempty"`
+
+	// policyVersion is the version label of the policy library ConfigMap, or the
+	// manager's version for embedded policies.
+	// +optional
+	PolicyVersion string `json:"policyVersion,omitempty"`
+
+	// durationMicros is how long the last evaluation took, in microseconds.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	DurationMicros int64 `json:"durationMicros,omitempty"`
+}

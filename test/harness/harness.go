@@ -1,0 +1,198 @@
+// Package harness starts a real Kubernetes control plane for the project's test
+// suites: envtest's etcd and kube-apiserver with our CRDs installed and, in cluster
+// mode, kube-controller-manager, kube-scheduler and kwok with fake nodes, so that
+// Deployments really scale and pods really turn Ready.
+//
+// The binaries come from bin/, built by `make tools`. Every process the harness
+// starts is stopped by Stop, and is killed by the kernel if the test binary dies
+// without calling it (a go test timeout, a kill -9), so no etcd or apiserver is
+// left behind.
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+)
+
+// Options says what to start.
+type Options struct {
+	// Nodes, when not empty, turns on cluster mode: kube-controller-manager,
+	// kube-scheduler and kwok run beside the API server, and these nodes are
+	// created and become Ready before Start returns.
+	Nodes []Node
+
+	// Chaos adds kwok's failure stages, which make containers of pods that opt in
+	// fail (CrashLoopBackOff). Cluster mode only.
+	Chaos bool
+}
+
+// Harness is a running control plane.
+type Harness struct {
+	// Config reaches the API server as an admin.
+	Config *rest.Config
+	// Client is a controller-runtime client with Scheme.
+	Client client.Client
+	// Scheme knows the built-in kinds and both of our API groups.
+	Scheme *runtime.Scheme
+	// KubeconfigPath is an admin kubeconfig file, for kubectl and the cluster
+	// components.
+	KubeconfigPath string
+
+	env        *envtest.Environment
+	dir        string
+	components []*component
+}
+
+// Start starts the control plane described by opts. On error, everything already
+// started has been stopped again.
+func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "stepvalidation-harness-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the harness folder: %w", err)
+	}
+	h := &Harness{dir: dir, Scheme: NewScheme()}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, h.Stop())
+		}
+	}()
+
+	etcd, err := dieWithParent(dir, filepath.Join(bin, "etcd"))
+	if err != nil {
+		return nil, err
+	}
+	apiserver, err := dieWithParent(dir, filepath.Join(bin, "kube-apiserver"))
+	if err != nil {
+		return nil, err
+	}
+	h.env = &envtest.Environment{
+		BinaryAssetsDirectory: bin,
+		ControlPlane: envtest.ControlPlane{
+			Etcd:      &envtest.Etcd{Path: etcd},
+			APIServer: &envtest.APIServer{Path: apiserver},
+		},
+		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		Scheme:                h.Scheme,
+	}
+	if h.Config, err = h.env.Start(); err != nil {
+		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
+	}
+	if h.Client, err = client.New(h.Config, client.Options{Scheme: h.Scheme}); err != nil {
+		return nil, fmt.Errorf("creating a client: %w", err)
+	}
+	if h.KubeconfigPath, err = h.writeAdminKubeconfig(); err != nil {
+		return nil, err
+	}
+
+	if len(opts.Nodes) > 0 {
+		if err := h.startCluster(ctx, bin, opts); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// Stop stops every process Start started and removes the harness folder. It is
+// safe to call more than once.
+func (h *Harness) Stop() error {
+	var errs []error
+	for i := len(h.components) - 1; i >= 0; i-- {
+		errs = append(errs, h.components[i].stop())
+	}
+	h.components = nil
+	if h.env != nil {
+		if err := h.env.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping etcd and kube-apiserver: %w", err))
+		}
+		h.env = nil
+	}
+	if h.dir != "" {
+		errs = append(errs, os.RemoveAll(h.dir))
+		h.dir = ""
+	}
+	return errors.Join(errs...)
+}
+
+// NewScheme returns a scheme with the built-in kinds and both of our API groups.
+func NewScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme,
+		workflowv1alpha1.AddToScheme,
+		kubernetesexecutionv1alpha1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(fmt.Sprintf("building the scheme: %v", err)) // only a programming error gets here
+		}
+	}
+	return s
+}
+
+func (h *Harness) writeAdminKubeconfig() (string, error) {
+	admin, err := h.env.ControlPlane.AddUser(envtest.User{Name: "harness-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("adding an admin user: %w", err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		return "", fmt.Errorf("writing the admin kubeconfig: %w", err)
+	}
+	path := filepath.Join(h.dir, "kubeconfig")
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+		return "", fmt.Errorf("writing the admin kubeconfig: %w", err)
+	}
+	return path, nil
+}
+
+// repoRoot finds the folder with go.mod above the working directory; go test runs
+// each package in its own folder.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory: run the tests from inside the repository")
+		}
+		dir = parent
+	}
+}
+
+// BinDir is the folder of the tools `make tools` builds: $KUBEBUILDER_ASSETS when
+// set (make test sets it), else bin/ at the top of the repository.
+func BinDir() (string, error) {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "bin"), nil
+}

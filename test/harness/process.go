@@ -1,0 +1,115 @@
+package harness
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// component is a control-plane process the harness started itself.
+type component struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	exited  chan struct{} // closed when the process has exited
+	waitErr error         // set before exited is closed
+}
+
+// startComponent starts binary with args, its output going to <dir>/<name>.log. The
+// kernel kills it if the test process dies first (Pdeathsig).
+func startComponent(dir, name, binary string, args ...string) (*component, error) {
+	if _, err := os.Stat(binary); err != nil {
+		return nil, missingBinary(binary)
+	}
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("creating the %s log: %w", name, err)
+	}
+	cmd := exec.Command(binary, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	c := &component{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		c.waitErr = cmd.Wait()
+		_ = logFile.Close()
+		close(c.exited)
+	}()
+	return c, nil
+}
+
+// failed returns an error with the end of the log when the process has exited;
+// nil while it runs.
+func (c *component) failed() error {
+	select {
+	case <-c.exited:
+		return fmt.Errorf("%s exited (%v); end of its log:\n%s", c.name, c.waitErr, c.logTail())
+	default:
+		return nil
+	}
+}
+
+// stop sends SIGTERM, then SIGKILL after 10 seconds. A process that had already
+// exited on its own is reported as an error: a component died during the tests.
+func (c *component) stop() error {
+	if err := c.failed(); err != nil {
+		return err
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.exited:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
+	return nil
+}
+
+func (c *component) logTail() string {
+	data, err := os.ReadFile(c.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	const max = 4000
+	if len(data) > max {
+		data = data[len(data)-max:]
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			data = data[i+1:]
+		}
+	}
+	return string(data)
+}
+
+// dieWithParent returns a path to run binary by, such that the kernel kills the
+// process when the test process dies. envtest starts etcd and kube-apiserver itself
+// and offers no way to set Pdeathsig, so they are started through a small script
+// that execs them under setpriv(1) (util-linux, on every Debian system). Without
+// setpriv, binary is returned as it is.
+func dieWithParent(dir, binary string) (string, error) {
+	if _, err := os.Stat(binary); err != nil {
+		return "", missingBinary(binary)
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		return binary, nil
+	}
+	script := filepath.Join(dir, filepath.Base(binary))
+	body := fmt.Sprintf("#!/bin/sh\nexec %q --pdeathsig KILL -- %q \"$@\"\n", setpriv, binary)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		return "", fmt.Errorf("writing the %s launcher: %w", filepath.Base(binary), err)
+	}
+	return script, nil
+}
+
+func missingBinary(path string) error {
+	return errors.New(path + " not found: run `make tools` to build the control plane into bin/")
+}
