@@ -23,8 +23,10 @@ func readManifest(path string) *unstructured.Unstructured {
 	GinkgoHelper()
 	data, err := os.ReadFile(path)
 	Expect(err).NotTo(HaveOccurred())
+	json, err := yaml.YAMLToJSON(data)
+	Expect(err).NotTo(HaveOccurred())
 	obj := &unstructured.Unstructured{}
-	Expect(yaml.Unmarshal(data, &obj.Object)).To(Succeed())
+	Expect(obj.UnmarshalJSON(json)).To(Succeed()) // integers as int64, as the server returns them
 	return obj
 }
 
@@ -78,12 +80,13 @@ var _ = Describe("The WorkflowExecution example of seed 001, section 5.3", func(
 	})
 })
 
-// conditionOf matches a ValidationCondition by type, timeout and required.
+// conditionOf matches a stored ValidationCondition by type, timeout and required,
+// which the server has defaulted when the manifest left it out.
 func conditionOf(conditionType, timeout string, required bool) OmegaMatcher {
 	return And(
 		HaveField("Type", conditionType),
-		HaveField("Timeout.Duration.String()", mustDuration(timeout).String()),
-		HaveField("IsRequired()", required),
+		HaveField("Timeout.Duration", mustDuration(timeout)),
+		HaveField("Required", HaveValue(Equal(required))),
 	)
 }
 
