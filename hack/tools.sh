@@ -44,7 +44,7 @@ timed() {
 
 build_etcd() {
   up_to_date etcd "$ETCD_VERSION" && return
-  log "building etcd $ETCD_VERSION (cold: ~30s)"
+  log "building etcd $ETCD_VERSION (cold: about a minute)"
   local mod="$work/etcd"
   rm -rf "$mod" && mkdir -p "$mod"
   (
@@ -65,7 +65,7 @@ build_kubernetes() {
     up_to_date "$tool" "$KUBERNETES_VERSION" || want+=("$tool")
   done
   [[ ${#want[@]} -eq 0 ]] && return
-  log "building ${want[*]} $KUBERNETES_VERSION from source (cold: ~4 min for kube-apiserver, ~1.5 min more for the rest)"
+  log "building ${want[*]} $KUBERNETES_VERSION from source (cold: 10-15 minutes on 2 cores)"
   local mod="$work/kubernetes" staging="v0.${KUBERNETES_VERSION#v1.}"
   rm -rf "$mod" && mkdir -p "$mod"
   local upstream

@@ -139,7 +139,9 @@ var _ = Describe("The WorkflowExecution schema", func() {
 			func(o map[string]any) { firstStep(o)["rollbackSpec"] = map[string]any{"timeout": "1m"} },
 			"spec.workflowDefinition.steps[0].rollbackSpec.action", "Required value"),
 		Entry("an unknown rollback strategy",
-			func(o map[string]any) { o["spec"].(map[string]any)["executionStrategy"] = map[string]any{"rollbackStrategy": "sometimes"} },
+			func(o map[string]any) {
+				o["spec"].(map[string]any)["executionStrategy"] = map[string]any{"rollbackStrategy": "sometimes"}
+			},
 			"spec.executionStrategy.rollbackStrategy", `supported values: "automatic", "manual", "none"`),
 		Entry("two overrides of one condition type",
 			func(o map[string]any) {

@@ -52,7 +52,11 @@ func startComponent(dir, name, binary string, args ...string) (*component, error
 func (c *component) failed() error {
 	select {
 	case <-c.exited:
-		return fmt.Errorf("%s exited (%v); end of its log:\n%s", c.name, c.waitErr, c.logTail())
+		status := "exit status 0"
+		if c.waitErr != nil {
+			status = c.waitErr.Error()
+		}
+		return fmt.Errorf("%s exited (%s); end of its log:\n%s", c.name, status, c.logTail())
 	default:
 		return nil
 	}
