@@ -1,0 +1,54 @@
+package conditions
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// BenchmarkSeedPolicies evaluates each of the seed's nine policies three ways:
+//   - engine: Engine.Evaluate on a policy compiled once (what the reconcilers do);
+//   - opa-prepared: OPA's prepared query alone, the floor for the engine;
+//   - compile-per-evaluation: rego.New(...).Eval on every call, as the seed's engine does.
+//
+// go test ./conditions -run '^$' -bench SeedPolicies -benchmem
+func BenchmarkSeedPolicies(b *testing.B) {
+	ctx := context.Background()
+	policies := EmbeddedPolicies()
+	names := make([]string, 0, len(policies))
+	for name := range policies {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	input := scaleInput()
+	e := NewEngine(Options{})
+
+	for _, name := range names {
+		p := mustCompile(b, e, name, policies[name])
+		b.Run("engine/"+name, func(b *testing.B) {
+			for b.Loop() {
+				if r := e.Evaluate(ctx, p, input); !r.Passed() {
+					b.Fatal(r.Message)
+				}
+			}
+		})
+		b.Run("opa-prepared/"+name, func(b *testing.B) {
+			for b.Loop() {
+				if rs, err := p.allow.Eval(ctx, rego.EvalInput(input)); err != nil || !rs.Allowed() {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("compile-per-evaluation/"+name, func(b *testing.B) {
+			query := "data." + p.Package + ".allow"
+			for b.Loop() {
+				rs, err := rego.New(rego.Query(query), rego.Module(name+".rego", policies[name]), rego.Input(input)).Eval(ctx)
+				if err != nil || !rs.Allowed() {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

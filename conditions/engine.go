@@ -1,0 +1,65 @@
+package conditions
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/utils/lru"
+)
+
+// Defaults of Options.
+const (
+	DefaultCacheSize    = 1024
+	DefaultEvalDeadline = time.Second
+)
+
+// Options configure an Engine. The zero value uses the defaults.
+type Options struct {
+	// CacheSize bounds how many compiled policies are kept, least recently used
+	// first out.
+	CacheSize int
+	// EvalDeadline bounds one evaluation of one policy. Policies decide in
+	// microseconds; the deadline stops one that loops.
+	EvalDeadline time.Duration
+}
+
+// Engine compiles condition policies once and evaluates them many times. It is
+// safe for concurrent use.
+type Engine struct {
+	compiled     *lru.Cache // policy hash -> *Policy
+	evalDeadline time.Duration
+}
+
+// NewEngine returns an Engine with opts.
+func NewEngine(opts Options) *Engine {
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.EvalDeadline <= 0 {
+		opts.EvalDeadline = DefaultEvalDeadline
+	}
+	return &Engine{compiled: lru.New(opts.CacheSize), evalDeadline: opts.EvalDeadline}
+}
+
+// Compile returns source compiled, from the cache when the same text was compiled
+// before. conditionType only names the condition in errors, which are
+// *CompileError.
+func (e *Engine) Compile(ctx context.Context, conditionType, source string) (*Policy, error) {
+	hash := hashOf(source)
+	if p, ok := e.compiled.Get(hash); ok {
+		return p.(*Policy), nil
+	}
+	p, err := compile(ctx, conditionType, source)
+	if err != nil {
+		return nil, err
+	}
+	e.compiled.Add(hash, p)
+	return p, nil
+}
+
+// Evaluate runs p on input, within the engine's deadline or ctx's, whichever ends
+// first. It never returns an error: a policy that cannot decide gives an Errored
+// result that says why.
+func (e *Engine) Evaluate(ctx context.Context, p *Policy, input map[string]any) Result {
+	return evaluate(ctx, p, input, e.evalDeadline)
+}

@@ -1,0 +1,295 @@
+package conditions
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// scaleInput is the facts document of a healthy scale_deployment from 3 to 5
+// replicas, with the keys DESIGN.md lists. Tests change one fact at a time.
+func scaleInput() map[string]any {
+	return map[string]any{
+		"action":                   "scale_deployment",
+		"phase":                    "pre",
+		"parameters":               map[string]any{"deployment": map[string]any{"name": "web-app", "namespace": "production", "replicas": 5}},
+		"deployment_found":         true,
+		"deployment_name":          "web-app",
+		"namespace":                "production",
+		"current_replicas":         3,
+		"expected_baseline":        3,
+		"target_replicas":          5,
+		"additional_replicas":      2,
+		"available_cpu":            "4000m",
+		"available_memory":         "8Gi",
+		"required_cpu_per_pod":     "500m",
+		"required_memory_per_pod":  "512Mi",
+		"running_pods":             5,
+		"ready_pods":               5,
+		"conditions":               map[string]any{"Available": true, "Progressing": true, "ReplicaFailure": false},
+		"pods":                     []any{map[string]any{"name": "web-app-1", "status": "Running", "throttled": false, "oom_killed": false}},
+		"image_pull_secrets_exist": true,
+		"image_pull_secrets_valid": true,
+		"matching_nodes":           3,
+		"ready_nodes":              3,
+	}
+}
+
+func with(changes map[string]any) map[string]any {
+	in := scaleInput()
+	for k, v := range changes {
+		if v == nil {
+			delete(in, k)
+		} else {
+			in[k] = v
+		}
+	}
+	return in
+}
+
+func mustCompile(t testing.TB, e *Engine, conditionType, source string) *Policy {
+	t.Helper()
+	p, err := e.Compile(context.Background(), conditionType, source)
+	if err != nil {
+		t.Fatalf("compile %s: %v", conditionType, err)
+	}
+	return p
+}
+
+func TestSeedPolicies(t *testing.T) {
+	policies := EmbeddedPolicies()
+	cases := []struct {
+		condition string
+		input     map[string]any
+		want      Outcome
+		message   string // a substring of the message, for failures
+	}{
+		{"deployment_exists", scaleInput(), Passed, ""},
+		{"deployment_exists", with(map[string]any{"deployment_found": false}), Failed, "Deployment web-app not found in namespace production"},
+
+		{"cluster_capacity_available", scaleInput(), Passed, ""},
+		{"cluster_capacity_available", with(map[string]any{"available_cpu": "900m"}), Failed, "did not allow"},
+		{"cluster_capacity_available", with(map[string]any{"available_memory": "1000Mi"}), Failed, ""},
+		{"cluster_capacity_available", with(map[string]any{"available_cpu": "2", "additional_replicas": 4}), Passed, ""},
+		{"cluster_capacity_available", with(map[string]any{"available_cpu": "1", "additional_replicas": 4}), Failed, ""},
+		{"cluster_capacity_available", with(map[string]any{"available_cpu": "lots"}), Errored, "to_number"},
+
+		{"current_replicas_match", scaleInput(), Passed, ""},
+		{"current_replicas_match", with(map[string]any{"current_replicas": 4}), Failed, ""},
+
+		{"desired_replicas_running", scaleInput(), Passed, ""},
+		{"desired_replicas_running", with(map[string]any{"ready_pods": 4}), Failed, ""},
+		{"desired_replicas_running", with(map[string]any{"running_pods": 3}), Failed, ""},
+
+		{"deployment_health_check", scaleInput(), Passed, ""},
+		{"deployment_health_check", with(map[string]any{"conditions": map[string]any{"Available": false, "Progressing": true, "ReplicaFailure": false}}), Failed, ""},
+		{"deployment_health_check", with(map[string]any{"conditions": map[string]any{"Available": true, "Progressing": true, "ReplicaFailure": true}}), Failed, ""},
+
+		{"image_pull_secrets_valid", scaleInput(), Passed, ""},
+		{"image_pull_secrets_valid", with(map[string]any{"image_pull_secrets_valid": false}), Failed, ""},
+
+		{"node_selector_matches", scaleInput(), Passed, ""},
+		{"node_selector_matches", with(map[string]any{"ready_nodes": 0}), Failed, ""},
+
+		{"no_crashloop_pods", scaleInput(), Passed, ""},
+		{"no_crashloop_pods", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-2", "status": "CrashLoopBackOff"}}}), Failed, ""},
+		{"no_crashloop_pods", with(map[string]any{"pods": []any{}}), Passed, ""},
+
+		{"resource_usage_acceptable", scaleInput(), Passed, ""},
+		{"resource_usage_acceptable", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-2", "oom_killed": true}}}), Failed, ""},
+		{"resource_usage_acceptable", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-2", "throttled": true}}}), Failed, ""},
+
+		// A missing fact is not a failed check: the policy could not decide.
+		{"desired_replicas_running", with(map[string]any{"ready_pods": nil}), Errored, "the input lacks ready_pods"},
+		{"image_pull_secrets_valid", with(map[string]any{"image_pull_secrets_exist": nil, "image_pull_secrets_valid": nil}), Errored, "image_pull_secrets_exist, image_pull_secrets_valid"},
+	}
+	if len(policies) != 9 {
+		t.Fatalf("want the seed's 9 scale_deployment policies embedded, have %d", len(policies))
+	}
+	e := NewEngine(Options{})
+	for _, c := range cases {
+		source, ok := policies[c.condition]
+		if !ok {
+			t.Fatalf("no embedded policy %s", c.condition)
+		}
+		p := mustCompile(t, e, c.condition, source)
+		got := e.Evaluate(context.Background(), p, c.input)
+		if got.Outcome != c.want || !strings.Contains(got.Message, c.message) {
+			t.Errorf("%s: got %s (%s: %q), want %s with message containing %q",
+				c.condition, got.Outcome, got.Reason, got.Message, c.want, c.message)
+		}
+	}
+}
+
+// The seed's ConfigMap puts deployment_exists and cluster_capacity_available into
+// one package. Compiled together their allow rules would OR; compiled apart, each
+// decides alone.
+func TestPoliciesSharingAPackageDecideAlone(t *testing.T) {
+	e := NewEngine(Options{})
+	exists := mustCompile(t, e, "deployment_exists", EmbeddedPolicies()["deployment_exists"])
+	capacity := mustCompile(t, e, "cluster_capacity_available", EmbeddedPolicies()["cluster_capacity_available"])
+	if exists.Package != capacity.Package {
+		t.Fatalf("the seed's two policies should share a package: %s, %s", exists.Package, capacity.Package)
+	}
+	in := with(map[string]any{"deployment_found": false})
+	if got := e.Evaluate(context.Background(), exists, in); got.Outcome != Failed {
+		t.Errorf("deployment_exists: got %s, want Failed", got.Outcome)
+	}
+	if got := e.Evaluate(context.Background(), capacity, in); got.Outcome != Passed {
+		t.Errorf("cluster_capacity_available: got %s, want Passed", got.Outcome)
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	cases := []struct {
+		name    string
+		source  string
+		input   map[string]any
+		want    Outcome
+		reason  string
+		message string
+	}{
+		{
+			name:   "the query is the policy's own package",
+			source: "package kubernaut.checks.custom\nallow if input.x == 1",
+			input:  map[string]any{"x": 1}, want: Passed, reason: ReasonAllowed,
+		},
+		{
+			name:   "Rego v0 syntax",
+			source: "package legacy\nallow { input.x == 1 }",
+			input:  map[string]any{"x": 1}, want: Passed, reason: ReasonAllowed,
+		},
+		{
+			name:   "allow false by default",
+			source: "package p\ndefault allow := false\nallow if input.x == 1",
+			input:  map[string]any{"x": 2}, want: Failed, reason: ReasonNotAllowed, message: "policy p did not allow",
+		},
+		{
+			name:   "message rule",
+			source: "package p\nallow if input.x == 1\nmessage := sprintf(\"x is %d\", [input.x])",
+			input:  map[string]any{"x": 2}, want: Failed, reason: ReasonNotAllowed, message: "x is 2",
+		},
+		{
+			name:   "deny set, sorted",
+			source: "package p\nallow if count(deny) == 0\ndeny contains \"too big\" if input.x > 10\ndeny contains \"odd\" if input.x % 2 == 1",
+			input:  map[string]any{"x": 11}, want: Failed, reason: ReasonNotAllowed, message: "odd; too big",
+		},
+		{
+			name:   "error_message and deny together",
+			source: "package p\nallow if count(deny) == 0\nerror_message := \"x is wrong\"\ndeny contains \"x > 10\" if input.x > 10",
+			input:  map[string]any{"x": 11}, want: Failed, message: "x is wrong; x > 10",
+		},
+		{
+			name:   "allow that is not a boolean",
+			source: "package p\nallow := \"yes\"",
+			input:  map[string]any{}, want: Errored, reason: ReasonNotBoolean, message: "want a boolean",
+		},
+		{
+			name:   "a built-in that fails",
+			source: "package p\nallow if to_number(input.cpu) > 1",
+			input:  map[string]any{"cpu": "four"}, want: Errored, reason: ReasonEvaluationError, message: "to_number",
+		},
+		{
+			name:   "undefined allow with every fact present is a failure",
+			source: "package p\nallow if input.nested.flag == true",
+			input:  map[string]any{"nested": map[string]any{}}, want: Failed, reason: ReasonNotAllowed,
+		},
+		{
+			name:   "undefined allow with a fact missing is an error",
+			source: "package p\nallow if input.ready_pods >= input.target_replicas",
+			input:  map[string]any{"ready_pods": 3}, want: Errored, reason: ReasonMissingFacts, message: "the input lacks target_replicas",
+		},
+	}
+	e := NewEngine(Options{})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := e.Evaluate(context.Background(), mustCompile(t, e, "test_condition", c.source), c.input)
+			if got.Outcome != c.want || (c.reason != "" && got.Reason != c.reason) || !strings.Contains(got.Message, c.message) {
+				t.Errorf("got %s (%s: %q), want %s (%s) with message containing %q",
+					got.Outcome, got.Reason, got.Message, c.want, c.reason, c.message)
+			}
+		})
+	}
+}
+
+func TestEvaluateStopsAtTheDeadline(t *testing.T) {
+	e := NewEngine(Options{EvalDeadline: 50 * time.Millisecond})
+	slow := mustCompile(t, e, "slow", "package p\nallow if count([x | some x in numbers.range(1, 100000000)]) > 0")
+	got := e.Evaluate(context.Background(), slow, map[string]any{})
+	if got.Outcome != Errored || got.Reason != ReasonDeadline {
+		t.Fatalf("got %s (%s: %q), want Errored (%s)", got.Outcome, got.Reason, got.Message, ReasonDeadline)
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	cases := []struct {
+		name   string
+		source string
+		want   string // a substring of the error
+	}{
+		{"parse error with its place", "package p\n\nallow if {\n  input.x ==\n}", "condition my_check: line 5, column 1: rego_parse_error: unexpected } token"},
+		{"no allow rule", "package p\ndeny contains \"no\"", "rego_missing_allow"},
+		{"unknown function", "package p\nallow if parse_cpu(input.cpu) > 1", "undefined function parse_cpu"},
+		{"http.send", "package p\nallow if http.send({\"method\": \"get\", \"url\": \"http://example.com\"}).status_code == 200",
+			"http.send is not allowed in condition policies"},
+		{"net.lookup_ip_addr", "package p\nallow if count(net.lookup_ip_addr(\"example.com\")) > 0", "net.lookup_ip_addr is not allowed"},
+		{"opa.runtime", "package p\nallow if opa.runtime().env.HOME", "opa.runtime is not allowed"},
+	}
+	e := NewEngine(Options{})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := e.Compile(context.Background(), "my_check", c.source)
+			var ce *CompileError
+			if !errors.As(err, &ce) {
+				t.Fatalf("want a *CompileError, got %v", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestCompileCachesByText(t *testing.T) {
+	e := NewEngine(Options{CacheSize: 2})
+	a := "package a\nallow := true"
+	first := mustCompile(t, e, "a", a)
+	if again := mustCompile(t, e, "a_elsewhere", a); again != first {
+		t.Error("the same text was compiled twice")
+	}
+	mustCompile(t, e, "b", "package b\nallow := true")
+	mustCompile(t, e, "c", "package c\nallow := true") // evicts a, the least recently used
+	if again := mustCompile(t, e, "a", a); again == first {
+		t.Error("the cache kept more than its size")
+	}
+}
+
+func TestEvaluateConcurrently(t *testing.T) {
+	e := NewEngine(Options{})
+	p := mustCompile(t, e, "desired_replicas_running", EmbeddedPolicies()["desired_replicas_running"])
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 200 {
+				ready := (i + j) % 7
+				want := Failed
+				if ready >= 5 {
+					want = Passed
+				}
+				if got := e.Evaluate(context.Background(), p, with(map[string]any{"ready_pods": ready})); got.Outcome != want {
+					errs <- got.Message
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for msg := range errs {
+		t.Error(msg)
+	}
+}

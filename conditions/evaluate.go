@@ -1,0 +1,143 @@
+package conditions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// Outcome is what one evaluation decided.
+type Outcome string
+
+const (
+	// Passed: allow was true.
+	Passed Outcome = "Passed"
+	// Failed: the policy evaluated, and allow was false or undefined.
+	Failed Outcome = "Failed"
+	// Errored: the policy could not decide: a fact it reads is missing, allow is
+	// not a boolean, a built-in failed, or the deadline passed.
+	Errored Outcome = "Errored"
+)
+
+// Reasons of a Result, in UpperCamel for status conditions and Events.
+const (
+	ReasonAllowed         = "PolicyAllowed"
+	ReasonNotAllowed      = "PolicyNotAllowed"
+	ReasonMissingFacts    = "MissingFacts"
+	ReasonNotBoolean      = "AllowNotBoolean"
+	ReasonDeadline        = "EvaluationDeadlineExceeded"
+	ReasonEvaluationError = "EvaluationError"
+)
+
+// Result is the outcome of one evaluation of a policy.
+type Result struct {
+	Outcome Outcome
+	// Reason is one of the Reason constants.
+	Reason string
+	// Message explains a failure or error in words: the policy's error_message or
+	// message, its deny set, or what kept it from deciding.
+	Message string
+	// Duration is how long the evaluation took.
+	Duration time.Duration
+}
+
+// Passed reports whether the policy allowed.
+func (r Result) Passed() bool { return r.Outcome == Passed }
+
+// evaluate runs p on input under deadline.
+func evaluate(ctx context.Context, p *Policy, input map[string]any, deadline time.Duration) Result {
+	start := time.Now()
+	r := decide(ctx, p, input, deadline)
+	r.Duration = time.Since(start)
+	return r
+}
+
+func decide(ctx context.Context, p *Policy, input map[string]any, deadline time.Duration) Result {
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+
+	// Convert the input once; both queries read it.
+	value, err := ast.InterfaceToValue(input)
+	if err != nil {
+		return Result{Outcome: Errored, Reason: ReasonEvaluationError, Message: "input is not a JSON document: " + err.Error()}
+	}
+	rs, err := p.allow.Eval(ctx, rego.EvalParsedInput(value))
+	if err != nil {
+		return evalError(ctx, err, deadline)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		if missing := missingKeys(p.inputKeys, input); len(missing) > 0 {
+			return Result{Outcome: Errored, Reason: ReasonMissingFacts,
+				Message: "the input lacks " + strings.Join(missing, ", ") + ", which the policy reads"}
+		}
+		return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: p.explainFailure(ctx, value)}
+	}
+	switch allowed := rs[0].Expressions[0].Value.(type) {
+	case bool:
+		if allowed {
+			return Result{Outcome: Passed, Reason: ReasonAllowed}
+		}
+		return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: p.explainFailure(ctx, value)}
+	default:
+		return Result{Outcome: Errored, Reason: ReasonNotBoolean,
+			Message: fmt.Sprintf("allow is %T (%v), want a boolean", allowed, allowed)}
+	}
+}
+
+func evalError(ctx context.Context, err error, deadline time.Duration) Result {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return Result{Outcome: Errored, Reason: ReasonDeadline,
+			Message: fmt.Sprintf("the policy did not decide within %s", deadline)}
+	}
+	return Result{Outcome: Errored, Reason: ReasonEvaluationError, Message: err.Error()}
+}
+
+func missingKeys(keys []string, input map[string]any) []string {
+	var missing []string
+	for _, k := range keys {
+		if _, ok := input[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	return missing
+}
+
+// explainFailure builds the message of a failed condition from the policy's
+// error_message or message and its deny set. A policy that explains nothing gets a
+// message naming its package.
+func (p *Policy) explainFailure(ctx context.Context, input ast.Value) string {
+	fallback := "policy " + p.Package + " did not allow"
+	if p.explain == nil {
+		return fallback
+	}
+	rs, err := p.explain.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil || len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return fallback
+	}
+	doc, _ := rs[0].Expressions[0].Value.(map[string]any)
+	var parts []string
+	for _, rule := range []string{ruleErrorMessage, ruleMessage} {
+		if s, ok := doc[rule].(string); ok && s != "" {
+			parts = append(parts, s)
+			break
+		}
+	}
+	if deny, ok := doc[ruleDeny].([]any); ok {
+		var reasons []string
+		for _, d := range deny {
+			reasons = append(reasons, fmt.Sprint(d))
+		}
+		slices.Sort(reasons)
+		parts = append(parts, reasons...)
+	}
+	if len(parts) == 0 {
+		return fallback
+	}
+	return strings.Join(parts, "; ")
+}

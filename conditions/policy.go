@@ -1,0 +1,185 @@
+package conditions
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// The rules a condition policy may define. allow decides; the others explain a
+// failure.
+const (
+	ruleAllow        = "allow"
+	ruleErrorMessage = "error_message"
+	ruleMessage      = "message"
+	ruleDeny         = "deny"
+)
+
+// Policy is a condition's Rego compiled into prepared queries: ready to be evaluated
+// any number of times, from any goroutine.
+type Policy struct {
+	// Package is the policy's package, e.g. precondition.scale_deployment.
+	Package string
+	// Hash identifies the policy text (sha256, hex).
+	Hash string
+
+	allow     rego.PreparedEvalQuery // data.<package>.allow
+	explain   *rego.PreparedEvalQuery
+	inputKeys []string // top-level input keys the allow rules read, sorted
+}
+
+// CompileError says why a policy does not compile: one Problem per error OPA found,
+// each with its place in the policy text.
+type CompileError struct {
+	ConditionType string
+	Problems      []Problem
+}
+
+// Problem is one compile error.
+type Problem struct {
+	// Line and Column are 1-based; 0 when OPA gave no location.
+	Line, Column int
+	// Code is OPA's error code, e.g. rego_parse_error.
+	Code    string
+	Message string
+}
+
+func (p Problem) String() string {
+	if p.Line == 0 {
+		return p.Code + ": " + p.Message
+	}
+	return fmt.Sprintf("line %d, column %d: %s: %s", p.Line, p.Column, p.Code, p.Message)
+}
+
+func (e *CompileError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.String()
+	}
+	return fmt.Sprintf("condition %s: %s", e.ConditionType, strings.Join(parts, "; "))
+}
+
+// hashOf is the cache key of a policy text.
+func hashOf(source string) string {
+	sum := sha256.Sum256([]byte(source))
+	return hex.EncodeToString(sum[:])
+}
+
+// compile parses source as Rego v1 or, failing that, v0, checks that it defines
+// allow, and prepares its queries in the sandbox. Errors are *CompileError.
+func compile(ctx context.Context, conditionType, source string) (*Policy, error) {
+	module, version, err := parse(source)
+	if err != nil {
+		return nil, compileError(conditionType, err)
+	}
+	if !defines(module, ruleAllow) {
+		return nil, &CompileError{ConditionType: conditionType, Problems: []Problem{{
+			Line: module.Package.Location.Row, Column: module.Package.Location.Col, Code: "rego_missing_allow",
+			Message: "the policy defines no allow rule; a condition passes when allow is true",
+		}}}
+	}
+	pkg := module.Package.Path.String()
+	p := &Policy{
+		Package:   strings.TrimPrefix(pkg, "data."),
+		Hash:      hashOf(source),
+		inputKeys: inputKeys(module),
+	}
+
+	prepare := func(query string) (rego.PreparedEvalQuery, error) {
+		return rego.New(
+			rego.Query(query),
+			rego.ParsedModule(module),
+			rego.SetRegoVersion(version),
+			rego.Capabilities(sandbox),
+			rego.StrictBuiltinErrors(true),
+		).PrepareForEval(ctx)
+	}
+	if p.allow, err = prepare(pkg + "." + ruleAllow); err != nil {
+		return nil, compileError(conditionType, err)
+	}
+	if defines(module, ruleErrorMessage) || defines(module, ruleMessage) || defines(module, ruleDeny) {
+		explain, err := prepare(pkg)
+		if err != nil {
+			return nil, compileError(conditionType, err)
+		}
+		p.explain = &explain
+	}
+	return p, nil
+}
+
+// parse tries Rego v1 first, the syntax of the seed's policies (`import
+// future.keywords.if` is accepted there), then v0. When both fail, v1's errors are
+// reported: it is the syntax the project documents.
+func parse(source string) (*ast.Module, ast.RegoVersion, error) {
+	opts := ast.ParserOptions{Capabilities: sandbox, ProcessAnnotation: false}
+	opts.RegoVersion = ast.RegoV1
+	module, errV1 := ast.ParseModuleWithOpts("policy.rego", source, opts)
+	if errV1 == nil {
+		return module, ast.RegoV1, nil
+	}
+	opts.RegoVersion = ast.RegoV0
+	if module, err := ast.ParseModuleWithOpts("policy.rego", source, opts); err == nil {
+		return module, ast.RegoV0, nil
+	}
+	return nil, ast.RegoV1, errV1
+}
+
+func defines(module *ast.Module, name string) bool {
+	return slices.ContainsFunc(module.Rules, func(r *ast.Rule) bool { return r.Head.Name.String() == name })
+}
+
+// inputKeys lists the top-level keys of input that the allow rules read, so that an
+// undefined allow caused by a missing fact can be told from one caused by a fact
+// that does not satisfy the policy.
+func inputKeys(module *ast.Module) []string {
+	var keys []string
+	for _, rule := range module.Rules {
+		if rule.Head.Name.String() != ruleAllow {
+			continue
+		}
+		ast.WalkRefs(rule, func(ref ast.Ref) bool {
+			if len(ref) > 1 && ref[0].Equal(ast.InputRootDocument) {
+				if key, ok := ref[1].Value.(ast.String); ok && !slices.Contains(keys, string(key)) {
+					keys = append(keys, string(key))
+				}
+			}
+			return false
+		})
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// undefinedFunction finds the name in OPA's "undefined function NAME" message.
+var undefinedFunction = regexp.MustCompile(`undefined function ([\w.]+)`)
+
+// compileError turns OPA's errors into a *CompileError, naming forbidden built-ins.
+func compileError(conditionType string, err error) *CompileError {
+	var astErrs ast.Errors
+	if !errors.As(err, &astErrs) {
+		return &CompileError{ConditionType: conditionType, Problems: []Problem{{Code: "rego_compile_error", Message: err.Error()}}}
+	}
+	ce := &CompileError{ConditionType: conditionType}
+	for _, e := range astErrs {
+		p := Problem{Code: e.Code, Message: e.Message}
+		if e.Location != nil {
+			p.Line, p.Column = e.Location.Row, e.Location.Col
+		}
+		if m := undefinedFunction.FindStringSubmatch(e.Message); m != nil {
+			if why := forbiddenBuiltin(m[1]); why != "" {
+				p.Code = "rego_forbidden_builtin"
+				p.Message = fmt.Sprintf("%s is not allowed in condition policies: %s", m[1], why)
+			}
+		}
+		ce.Problems = append(ce.Problems, p)
+	}
+	return ce
+}
