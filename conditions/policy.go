@@ -183,3 +183,6 @@ func compileError(conditionType string, err error) *CompileError {
 	}
 	return ce
 }
+
+// InputKeys returns the top-level input keys the policy's allow rules read.
+func (p *Policy) InputKeys() []string { return slices.Clone(p.inputKeys) }

@@ -1,0 +1,115 @@
+// Package catalog defines the remediation actions: for each, the schema of its
+// parameters, the permissions its ServiceAccount needs, the pre- and postconditions
+// suggested for it at the step and at the action level, the facts those conditions
+// read, and how to undo it.
+//
+// The catalog is data: the webhooks validate parameters and inject the suggested
+// conditions from it, the reconcilers ask it for the inverse of an action, and the
+// policies behind the suggested conditions live in the conditions package.
+package catalog
+
+import (
+	"slices"
+	"time"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+)
+
+// Action is one remediation action.
+type Action struct {
+	// Name is what a step's action field says, e.g. scale_deployment.
+	Name string
+	// Description says what the action does, in a sentence.
+	Description string
+	// Parameters is the schema of the action's parameters object.
+	Parameters []Field
+	// Permissions are the RBAC rules the action's own ServiceAccount needs, in the
+	// namespace of its target (or cluster-wide, for nodes).
+	Permissions []rbacv1.PolicyRule
+
+	// StepPreConditions and StepPostConditions are suggested for a workflow step
+	// that runs the action; PreConditions and PostConditions for its
+	// KubernetesExecution.
+	StepPreConditions, StepPostConditions []Suggested
+	PreConditions, PostConditions         []Suggested
+
+	// Facts are the input keys the action's conditions read; the facts provider of
+	// the action supplies each of them.
+	Facts []string
+
+	// Inverse builds the action that undoes this one, from its parameters and the
+	// fields the executor recorded before acting (status.executionResults...before,
+	// e.g. {"replicas": "3"}). Nil when the action cannot be undone.
+	Inverse func(params map[string]any, before map[string]string) (Rollback, error)
+}
+
+// Suggested is a condition the catalog suggests for an action. Its policy is the
+// conditions package's embedded policy of the same type.
+type Suggested struct {
+	Type        string
+	Description string
+	Required    bool
+	Timeout     time.Duration
+}
+
+// Rollback is an action with its parameters.
+type Rollback struct {
+	Action     string
+	Parameters map[string]any
+}
+
+// all lists every action of the catalog, by group.
+var all = slices.Concat([]*Action{scaleDeployment}, workloadActions, podActions, nodeActions)
+
+// factGlossary says what each fact key means, for the facts providers that supply
+// them and the people who write policies over them.
+var factGlossary = mergeGlossaries(scaleDeploymentFacts, workloadFacts, podFacts, nodeFacts)
+
+// FactDescription says what a fact key means; "" when the key is unknown.
+func FactDescription(key string) string { return factGlossary[key] }
+
+func mergeGlossaries(glossaries ...map[string]string) map[string]string {
+	merged := map[string]string{}
+	for _, g := range glossaries {
+		for k, v := range g {
+			if prev, dup := merged[k]; dup && prev != v {
+				panic("catalog: fact " + k + " is described twice, differently")
+			}
+			merged[k] = v
+		}
+	}
+	return merged
+}
+
+// registry indexes all by name.
+var registry = func() map[string]*Action {
+	m := make(map[string]*Action, len(all))
+	for _, a := range all {
+		if _, dup := m[a.Name]; dup {
+			panic("catalog: two actions named " + a.Name)
+		}
+		m[a.Name] = a
+	}
+	return m
+}()
+
+// Lookup returns the action named name.
+func Lookup(name string) (*Action, bool) {
+	a, ok := registry[name]
+	return a, ok
+}
+
+// Names returns the names of all actions, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for name := range registry {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// SuggestedConditions returns every condition the action suggests, at both levels.
+func (a *Action) SuggestedConditions() []Suggested {
+	return slices.Concat(a.StepPreConditions, a.StepPostConditions, a.PreConditions, a.PostConditions)
+}
