@@ -45,15 +45,28 @@ func NewEngine(opts Options) *Engine {
 // before. conditionType only names the condition in errors, which are
 // *CompileError.
 func (e *Engine) Compile(ctx context.Context, conditionType, source string) (*Policy, error) {
-	hash := hashOf(source)
-	if p, ok := e.compiled.Get(hash); ok {
+	return e.compileCached(ctx, conditionType, source, false)
+}
+
+// CompileSafety compiles a safety policy: it defines a deny set of messages, and
+// allows when the set is empty. name only names the policy in errors.
+func (e *Engine) CompileSafety(ctx context.Context, name, source string) (*Policy, error) {
+	return e.compileCached(ctx, name, source, true)
+}
+
+func (e *Engine) compileCached(ctx context.Context, name, source string, safety bool) (*Policy, error) {
+	key := hashOf(source)
+	if safety {
+		key = "safety:" + key
+	}
+	if p, ok := e.compiled.Get(key); ok {
 		return p.(*Policy), nil
 	}
-	p, err := compile(ctx, conditionType, source)
+	p, err := compile(ctx, name, source, safety)
 	if err != nil {
 		return nil, err
 	}
-	e.compiled.Add(hash, p)
+	e.compiled.Add(key, p)
 	return p, nil
 }
 

@@ -317,3 +317,42 @@ func TestEvaluateConcurrently(t *testing.T) {
 		t.Error(msg)
 	}
 }
+
+func TestSafetyPolicies(t *testing.T) {
+	e := NewEngine(Options{})
+	source := `package safety.production
+deny contains msg if {
+  input.namespace == "kube-system"
+  msg := "no remediation in kube-system"
+}
+deny contains msg if {
+  input.target_replicas > 100
+  msg := sprintf("%d replicas is more than 100", [input.target_replicas])
+}`
+	p, err := e.CompileSafety(context.Background(), "production_guard", source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		input   map[string]any
+		want    Outcome
+		message string
+	}{
+		{map[string]any{"namespace": "production", "target_replicas": 5}, Passed, ""},
+		{map[string]any{"namespace": "kube-system", "target_replicas": 500}, Failed, "500 replicas is more than 100; no remediation in kube-system"},
+		{map[string]any{}, Passed, ""},
+	}
+	for _, c := range cases {
+		got := e.Evaluate(context.Background(), p, c.input)
+		if got.Outcome != c.want || got.Message != c.message {
+			t.Errorf("%v: got %s %q, want %s %q", c.input, got.Outcome, got.Message, c.want, c.message)
+		}
+	}
+	if _, err := e.CompileSafety(context.Background(), "no_deny", "package p\nallow := true"); err == nil || !strings.Contains(err.Error(), "rego_missing_deny") {
+		t.Errorf("a safety policy without deny: got %v", err)
+	}
+	// The same text compiled as a condition is a different policy.
+	if _, err := e.Compile(context.Background(), "as_condition", source); err == nil || !strings.Contains(err.Error(), "rego_missing_allow") {
+		t.Errorf("a deny-only policy compiled as a condition: got %v", err)
+	}
+}

@@ -29,6 +29,7 @@ const (
 const (
 	ReasonAllowed         = "PolicyAllowed"
 	ReasonNotAllowed      = "PolicyNotAllowed"
+	ReasonDenied          = "PolicyDenied" // a safety policy's deny set was not empty
 	ReasonMissingFacts    = "MissingFacts"
 	ReasonNotBoolean      = "AllowNotBoolean"
 	ReasonDeadline        = "EvaluationDeadlineExceeded"
@@ -71,6 +72,9 @@ func decide(ctx context.Context, p *Policy, input map[string]any, deadline time.
 	if err != nil {
 		return evalError(ctx, err, deadline)
 	}
+	if p.safety {
+		return decideSafety(rs)
+	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		if missing := missingKeys(p.inputKeys, input); len(missing) > 0 {
 			return Result{Outcome: Errored, Reason: ReasonMissingFacts,
@@ -88,6 +92,31 @@ func decide(ctx context.Context, p *Policy, input map[string]any, deadline time.
 		return Result{Outcome: Errored, Reason: ReasonNotBoolean,
 			Message: fmt.Sprintf("allow is %T (%v), want a boolean", allowed, allowed)}
 	}
+}
+
+// decideSafety reads a safety policy's deny set: empty (or undefined) allows.
+func decideSafety(rs rego.ResultSet) Result {
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return Result{Outcome: Passed, Reason: ReasonAllowed}
+	}
+	deny, ok := rs[0].Expressions[0].Value.([]any)
+	if !ok {
+		return Result{Outcome: Errored, Reason: ReasonNotBoolean,
+			Message: fmt.Sprintf("deny is %T, want a set of messages", rs[0].Expressions[0].Value)}
+	}
+	if len(deny) == 0 {
+		return Result{Outcome: Passed, Reason: ReasonAllowed}
+	}
+	return Result{Outcome: Failed, Reason: ReasonDenied, Message: joinSorted(deny)}
+}
+
+func joinSorted(values []any) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = fmt.Sprint(v)
+	}
+	slices.Sort(s)
+	return strings.Join(s, "; ")
 }
 
 func evalError(ctx context.Context, err error, deadline time.Duration) Result {
@@ -128,13 +157,8 @@ func (p *Policy) explainFailure(ctx context.Context, input ast.Value) string {
 			break
 		}
 	}
-	if deny, ok := doc[ruleDeny].([]any); ok {
-		var reasons []string
-		for _, d := range deny {
-			reasons = append(reasons, fmt.Sprint(d))
-		}
-		slices.Sort(reasons)
-		parts = append(parts, reasons...)
+	if deny, ok := doc[ruleDeny].([]any); ok && len(deny) > 0 {
+		parts = append(parts, joinSorted(deny))
 	}
 	if len(parts) == 0 {
 		return fallback

@@ -31,9 +31,10 @@ type Policy struct {
 	// Hash identifies the policy text (sha256, hex).
 	Hash string
 
-	allow     rego.PreparedEvalQuery // data.<package>.allow
+	safety    bool                   // a safety policy: its deny set decides
+	allow     rego.PreparedEvalQuery // data.<package>.allow, or .deny for a safety policy
 	explain   *rego.PreparedEvalQuery
-	inputKeys []string // top-level input keys the allow rules read, sorted
+	inputKeys []string // top-level input keys the deciding rules read, sorted
 }
 
 // CompileError says why a policy does not compile: one Problem per error OPA found,
@@ -73,24 +74,30 @@ func hashOf(source string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// compile parses source as Rego v1 or, failing that, v0, checks that it defines
-// allow, and prepares its queries in the sandbox. Errors are *CompileError.
-func compile(ctx context.Context, conditionType, source string) (*Policy, error) {
+// compile parses source as Rego v1 or, failing that, v0, checks that it defines its
+// deciding rule (allow, or deny for a safety policy), and prepares its queries in the
+// sandbox. Errors are *CompileError.
+func compile(ctx context.Context, name, source string, safety bool) (*Policy, error) {
 	module, version, err := parse(source)
 	if err != nil {
-		return nil, compileError(conditionType, err)
+		return nil, compileError(name, err)
 	}
-	if !defines(module, ruleAllow) {
-		return nil, &CompileError{ConditionType: conditionType, Problems: []Problem{{
-			Line: module.Package.Location.Row, Column: module.Package.Location.Col, Code: "rego_missing_allow",
-			Message: "the policy defines no allow rule; a condition passes when allow is true",
+	decider, missing := ruleAllow, "the policy defines no allow rule; a condition passes when allow is true"
+	if safety {
+		decider, missing = ruleDeny, "the policy defines no deny rule; a safety policy allows when its deny set is empty"
+	}
+	if !defines(module, decider) {
+		return nil, &CompileError{ConditionType: name, Problems: []Problem{{
+			Line: module.Package.Location.Row, Column: module.Package.Location.Col, Code: "rego_missing_" + decider,
+			Message: missing,
 		}}}
 	}
 	pkg := module.Package.Path.String()
 	p := &Policy{
 		Package:   strings.TrimPrefix(pkg, "data."),
 		Hash:      hashOf(source),
-		inputKeys: inputKeys(module),
+		safety:    safety,
+		inputKeys: inputKeys(module, decider),
 	}
 
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
@@ -102,13 +109,13 @@ func compile(ctx context.Context, conditionType, source string) (*Policy, error)
 			rego.StrictBuiltinErrors(true),
 		).PrepareForEval(ctx)
 	}
-	if p.allow, err = prepare(pkg + "." + ruleAllow); err != nil {
-		return nil, compileError(conditionType, err)
+	if p.allow, err = prepare(pkg + "." + decider); err != nil {
+		return nil, compileError(name, err)
 	}
-	if defines(module, ruleErrorMessage) || defines(module, ruleMessage) || defines(module, ruleDeny) {
+	if !safety && (defines(module, ruleErrorMessage) || defines(module, ruleMessage) || defines(module, ruleDeny)) {
 		explain, err := prepare(pkg)
 		if err != nil {
-			return nil, compileError(conditionType, err)
+			return nil, compileError(name, err)
 		}
 		p.explain = &explain
 	}
@@ -136,13 +143,13 @@ func defines(module *ast.Module, name string) bool {
 	return slices.ContainsFunc(module.Rules, func(r *ast.Rule) bool { return r.Head.Name.String() == name })
 }
 
-// inputKeys lists the top-level keys of input that the allow rules read, so that an
-// undefined allow caused by a missing fact can be told from one caused by a fact
-// that does not satisfy the policy.
-func inputKeys(module *ast.Module) []string {
+// inputKeys lists the top-level keys of input that the rules named decider read, so
+// that an undefined allow caused by a missing fact can be told from one caused by a
+// fact that does not satisfy the policy.
+func inputKeys(module *ast.Module, decider string) []string {
 	var keys []string
 	for _, rule := range module.Rules {
-		if rule.Head.Name.String() != ruleAllow {
+		if rule.Head.Name.String() != decider {
 			continue
 		}
 		ast.WalkRefs(rule, func(ref ast.Ref) bool {
@@ -184,5 +191,5 @@ func compileError(conditionType string, err error) *CompileError {
 	return ce
 }
 
-// InputKeys returns the top-level input keys the policy's allow rules read.
+// InputKeys returns the top-level input keys the policy's deciding rules read.
 func (p *Policy) InputKeys() []string { return slices.Clone(p.inputKeys) }

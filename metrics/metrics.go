@@ -1,0 +1,164 @@
+// Package metrics defines every Prometheus metric of the manager, with the names of
+// seed 001 (section 10.3) under the kubernaut_ prefix, registered once on
+// controller-runtime's registry so they are served on the manager's metrics
+// endpoint.
+//
+// Labels are bounded: actions come from the catalog, and a condition type that
+// neither the catalog nor the policy library knows (users may name inline
+// conditions anything) is counted as "custom".
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Service label values: which reconciler evaluated a condition.
+const (
+	ServiceWorkflow  = "workflowexecution"
+	ServiceExecution = "kubernetesexecution"
+)
+
+// CustomConditionType is the condition_type label of condition types the project
+// does not know.
+const CustomConditionType = "custom"
+
+// durationBuckets resolve 10 microseconds to 10 seconds: a prepared policy decides in
+// tens of microseconds, a stuck one hits its deadline in seconds.
+var durationBuckets = prometheus.ExponentialBucketsRange(10e-6, 10, 13)
+
+var (
+	conditionEvaluations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_condition_evaluations_total",
+		Help: "Evaluations of pre- and postconditions.",
+	}, []string{"condition_type", "service", "action", "required"})
+
+	conditionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kubernaut_condition_evaluation_duration_seconds",
+		Help:    "How long one evaluation of a condition's policy took, facts excluded.",
+		Buckets: durationBuckets,
+	}, []string{"condition_type", "service"})
+
+	conditionPassed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_condition_passed_total",
+		Help: "Evaluations whose policy allowed.",
+	}, []string{"condition_type", "service", "action", "required"})
+
+	conditionFailed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_condition_failed_total",
+		Help: "Evaluations whose policy did not allow.",
+	}, []string{"condition_type", "service", "action", "required"})
+
+	conditionErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_condition_errors_total",
+		Help: "Evaluations that could not decide (missing facts, deadline, failing built-in), by reason.",
+	}, []string{"condition_type", "service", "reason"})
+
+	conditionTimeouts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_condition_timeout_total",
+		Help: "Postconditions that did not pass before their timeout.",
+	}, []string{"condition_type", "service"})
+
+	blockedByPrecondition = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_executions_blocked_by_precondition_total",
+		Help: "Steps and executions a required precondition blocked.",
+	}, []string{"action", "condition_type"})
+
+	failedByPostcondition = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_executions_failed_by_postcondition_total",
+		Help: "Steps and executions a required postcondition failed.",
+	}, []string{"action", "condition_type"})
+
+	libraryLoadErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_policy_library_load_errors_total",
+		Help: "Policy library ConfigMap versions that did not compile; the last good set stayed in use.",
+	}, []string{"configmap"})
+
+	libraryInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kubernaut_policy_library_info",
+		Help: "The policy set in use: 1 for the version label of each ConfigMap (or \"embedded\").",
+	}, []string{"configmap", "version"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(
+		conditionEvaluations, conditionDuration, conditionPassed, conditionFailed, conditionErrors,
+		conditionTimeouts, blockedByPrecondition, failedByPostcondition, libraryLoadErrors, libraryInfo,
+	)
+}
+
+// Outcome of one evaluation, as the metrics count it.
+type Outcome int
+
+const (
+	Passed Outcome = iota
+	Failed
+	Errored
+)
+
+// Evaluation is one evaluation of one condition.
+type Evaluation struct {
+	ConditionType string // already bounded by the caller with ConditionTypeLabel
+	Service       string
+	Action        string
+	Required      bool
+	Outcome       Outcome
+	// ErrorReason is the reason of an Errored outcome.
+	ErrorReason string
+	Duration    time.Duration
+}
+
+// RecordEvaluation counts one evaluation.
+func RecordEvaluation(e Evaluation) {
+	required := strconv.FormatBool(e.Required)
+	conditionEvaluations.WithLabelValues(e.ConditionType, e.Service, e.Action, required).Inc()
+	conditionDuration.WithLabelValues(e.ConditionType, e.Service).Observe(e.Duration.Seconds())
+	switch e.Outcome {
+	case Passed:
+		conditionPassed.WithLabelValues(e.ConditionType, e.Service, e.Action, required).Inc()
+	case Failed:
+		conditionFailed.WithLabelValues(e.ConditionType, e.Service, e.Action, required).Inc()
+	case Errored:
+		conditionErrors.WithLabelValues(e.ConditionType, e.Service, e.ErrorReason).Inc()
+	}
+}
+
+// ConditionTypeLabel returns conditionType when known reports it is one of the
+// project's (catalog or library), else CustomConditionType.
+func ConditionTypeLabel(conditionType string, known func(string) bool) string {
+	if known(conditionType) {
+		return conditionType
+	}
+	return CustomConditionType
+}
+
+// RecordTimeout counts a postcondition that timed out.
+func RecordTimeout(conditionType, service string) {
+	conditionTimeouts.WithLabelValues(conditionType, service).Inc()
+}
+
+// RecordBlocked counts a step or execution a required precondition blocked.
+func RecordBlocked(action, conditionType string) {
+	blockedByPrecondition.WithLabelValues(action, conditionType).Inc()
+}
+
+// RecordFailedByPostcondition counts a step or execution a required postcondition
+// failed.
+func RecordFailedByPostcondition(action, conditionType string) {
+	failedByPostcondition.WithLabelValues(action, conditionType).Inc()
+}
+
+// RecordLibraryLoadError counts a ConfigMap version that did not compile.
+func RecordLibraryLoadError(configMap string) {
+	libraryLoadErrors.WithLabelValues(configMap).Inc()
+}
+
+// SetLibraryVersion records the version of the policy set in use from configMap,
+// replacing the one before.
+func SetLibraryVersion(configMap, version string) {
+	libraryInfo.DeletePartialMatch(prometheus.Labels{"configmap": configMap})
+	libraryInfo.WithLabelValues(configMap, version).Set(1)
+}
