@@ -1,0 +1,82 @@
+// Package facts builds the input documents condition policies decide on: for each
+// catalog action, a provider reads the cluster state the action's conditions need
+// (the keys of the catalog's fact glossary) through a client.Reader, normally the
+// manager's cache, so gathering reads informers rather than listing from the API
+// server.
+//
+// One Gather serves a whole round of evaluation: every condition of a step or an
+// action, pre or post, reads the same document.
+package facts
+
+import (
+	"context"
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Phase says whether the facts are gathered before acting or after.
+type Phase string
+
+const (
+	Pre  Phase = "pre"
+	Post Phase = "post"
+)
+
+// Provider reads the facts of one action with the given parameters.
+type Provider func(ctx context.Context, r client.Reader, params map[string]any) (map[string]any, error)
+
+// providers holds the provider of each action that has one.
+var providers = map[string]Provider{
+	"scale_deployment": scaleDeployment,
+}
+
+// Has reports whether action has a facts provider.
+func Has(action string) bool {
+	_, ok := providers[action]
+	return ok
+}
+
+// Gather returns the facts document of action: what its provider reads, plus
+// action, parameters and phase. A fact that cannot be known (the target does not
+// exist, so neither do its pods) is left out, so that policies reading it report a
+// missing fact instead of deciding on a made-up value.
+func Gather(ctx context.Context, r client.Reader, action string, params map[string]any, phase Phase) (map[string]any, error) {
+	provide, ok := providers[action]
+	if !ok {
+		return nil, fmt.Errorf("no facts provider for action %q", action)
+	}
+	doc, err := provide(ctx, r, params)
+	if err != nil {
+		return nil, fmt.Errorf("gathering the facts of %s: %w", action, err)
+	}
+	doc["action"] = action
+	doc["parameters"] = params
+	doc["phase"] = string(phase)
+	return doc, nil
+}
+
+// target reads the {name, namespace} object parameter named param, which the
+// webhook has validated.
+func target(params map[string]any, param string) (name, namespace string, err error) {
+	obj, _ := params[param].(map[string]any)
+	name, _ = obj["name"].(string)
+	namespace, _ = obj["namespace"].(string)
+	if name == "" {
+		return "", "", fmt.Errorf("parameters.%s.name is missing", param)
+	}
+	return name, namespace, nil
+}
+
+// intParam reads an integer parameter as JSON decoding gives it.
+func intParam(obj map[string]any, key string) (int64, bool) {
+	switch n := obj[key].(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case float64:
+		return int64(n), true
+	}
+	return 0, false
+}
