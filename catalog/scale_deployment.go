@@ -77,7 +77,7 @@ var scaleDeploymentFacts = map[string]string{
 	"namespace":                "string: the target's namespace",
 	"current_replicas":         "integer: spec.replicas of the Deployment now",
 	"expected_baseline":        "integer: the replica count the workflow expects before acting (parameter baselineReplicas, else current_replicas)",
-	"target_replicas":          "integer: the replica count the action sets",
+	"target_replicas":          "integer: the replica count the action sets; for actions that keep the count, spec.replicas",
 	"additional_replicas":      "integer: target_replicas minus current_replicas, at least 0",
 	"available_cpu":            `string, "NNNm": allocatable CPU of the schedulable nodes minus the requests of the pods bound to them`,
 	"available_memory":         `string, "NNNMi": allocatable memory of the schedulable nodes minus the requests of the pods bound to them`,

@@ -3,6 +3,7 @@ package conditions
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 )
 
@@ -18,7 +19,8 @@ func FuzzCompile(f *testing.F) {
 	f.Fuzz(func(t *testing.T, source string) {
 		p, err := e.Compile(context.Background(), "fuzz", source)
 		if err != nil {
-			if _, ok := err.(*CompileError); !ok {
+			var ce *CompileError
+			if !errors.As(err, &ce) {
 				t.Fatalf("compile error of type %T: %v", err, err)
 			}
 			return

@@ -64,7 +64,7 @@ func scaleDeployment(ctx context.Context, r client.Reader, params map[string]any
 
 	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
-		return nil, fmt.Errorf("Deployment %s/%s has an invalid selector: %w", namespace, name, err)
+		return nil, fmt.Errorf("the selector of Deployment %s/%s is invalid: %w", namespace, name, err)
 	}
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {

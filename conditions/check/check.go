@@ -1,0 +1,181 @@
+// Package check is the condition service the webhooks and reconcilers call. It
+// resolves each condition to its policy (inline Rego, else the policy library),
+// gathers the facts of a round once, evaluates the round's conditions in parallel,
+// counts them in the metrics, and reports each as a ConditionResult for status.
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	"kubernaut.io/stepvalidation/conditions"
+	"kubernaut.io/stepvalidation/conditions/facts"
+	"kubernaut.io/stepvalidation/conditions/library"
+	"kubernaut.io/stepvalidation/metrics"
+)
+
+// DefaultParallelism bounds the evaluations of one round that run at once.
+const DefaultParallelism = 4
+
+// Service is safe for concurrent use.
+type Service struct {
+	Engine  *conditions.Engine
+	Library *library.Library
+	// Reader is where facts are read from: the manager's cache.
+	Reader client.Reader
+	// Parallelism bounds concurrent evaluations in one round; DefaultParallelism
+	// when zero.
+	Parallelism int
+}
+
+// Resolved is a condition's policy and where it came from.
+type Resolved struct {
+	Policy  *conditions.Policy
+	Source  commonv1alpha1.PolicySource
+	Version string
+}
+
+// NoPolicyError says a condition has neither inline Rego nor a library policy.
+type NoPolicyError struct{ ConditionType string }
+
+func (e *NoPolicyError) Error() string {
+	return fmt.Sprintf("condition %s has no rego and the policy library has no policy of that type", e.ConditionType)
+}
+
+// Resolve returns the policy of c: its inline Rego compiled (from the engine's
+// cache when seen before), else the library's policy for its type. Errors are
+// *conditions.CompileError or *NoPolicyError.
+func (s *Service) Resolve(ctx context.Context, c *commonv1alpha1.ValidationCondition) (Resolved, error) {
+	if c.Rego != "" {
+		p, err := s.Engine.Compile(ctx, c.Type, c.Rego)
+		if err != nil {
+			return Resolved{}, err
+		}
+		return Resolved{Policy: p, Source: commonv1alpha1.PolicySourceInline}, nil
+	}
+	if e, ok := s.Library.Lookup(c.Type); ok {
+		return Resolved{Policy: e.Policy, Source: e.Source, Version: e.Version}, nil
+	}
+	return Resolved{}, &NoPolicyError{ConditionType: c.Type}
+}
+
+// Round is one evaluation of a set of conditions of one step or action.
+type Round struct {
+	// Service is metrics.ServiceWorkflow or metrics.ServiceExecution.
+	Service    string
+	Action     string
+	Parameters map[string]any
+	Phase      facts.Phase
+	// Conditions to evaluate, with Required already resolved (overrides,
+	// validation mode) by the caller.
+	Conditions []commonv1alpha1.ValidationCondition
+}
+
+// Outcome is the evaluation of one condition of a round.
+type Outcome struct {
+	Condition commonv1alpha1.ValidationCondition
+	Resolved
+	conditions.Result
+}
+
+// Run gathers the round's facts once and evaluates every condition on them. An
+// error means the facts could not be read; a condition that cannot be resolved or
+// decided is an Errored outcome, not an error.
+func (s *Service) Run(ctx context.Context, r Round) ([]Outcome, error) {
+	doc, err := facts.Gather(ctx, s.Reader, r.Action, r.Parameters, r.Phase)
+	if err != nil {
+		return nil, err
+	}
+	return s.Evaluate(ctx, r, doc), nil
+}
+
+// Evaluate evaluates the round's conditions on a facts document, at most
+// Parallelism at a time, and returns the outcomes in the order of r.Conditions.
+func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []Outcome {
+	outcomes := make([]Outcome, len(r.Conditions))
+	limit := s.Parallelism
+	if limit <= 0 {
+		limit = DefaultParallelism
+	}
+	var g errgroup.Group
+	g.SetLimit(limit)
+	for i := range r.Conditions {
+		g.Go(func() error {
+			outcomes[i] = s.evaluateOne(ctx, r, i, doc)
+			return nil
+		})
+	}
+	_ = g.Wait() // evaluateOne reports problems in its outcome, never as an error
+	return outcomes
+}
+
+func (s *Service) evaluateOne(ctx context.Context, r Round, i int, doc map[string]any) Outcome {
+	c := r.Conditions[i]
+	o := Outcome{Condition: c}
+	o.Resolved, o.Result = s.resolveAndEvaluate(ctx, &c, doc)
+	s.record(r, o)
+	return o
+}
+
+func (s *Service) resolveAndEvaluate(ctx context.Context, c *commonv1alpha1.ValidationCondition, doc map[string]any) (Resolved, conditions.Result) {
+	resolved, err := s.Resolve(ctx, c)
+	if err != nil {
+		reason := conditions.ReasonEvaluationError
+		var noPolicy *NoPolicyError
+		if errors.As(err, &noPolicy) {
+			reason = "NoPolicy"
+		}
+		return resolved, conditions.Result{Outcome: conditions.Errored, Reason: reason, Message: err.Error()}
+	}
+	return resolved, s.Engine.Evaluate(ctx, resolved.Policy, doc)
+}
+
+func (s *Service) record(r Round, o Outcome) {
+	e := metrics.Evaluation{
+		ConditionType: metrics.ConditionTypeLabel(o.Condition.Type, s.known),
+		Service:       r.Service,
+		Action:        r.Action,
+		Required:      o.Condition.IsRequired(),
+		ErrorReason:   o.Reason,
+		Duration:      o.Duration,
+	}
+	switch o.Outcome {
+	case conditions.Passed:
+		e.Outcome = metrics.Passed
+	case conditions.Failed:
+		e.Outcome = metrics.Failed
+	default:
+		e.Outcome = metrics.Errored
+	}
+	metrics.RecordEvaluation(e)
+}
+
+// known reports whether a condition type is one of the project's: the catalog's or
+// the library's. Other types are counted under one label.
+func (s *Service) known(conditionType string) bool {
+	return s.Library.Has(conditionType)
+}
+
+// Status turns an outcome into the ConditionResult status reports, as evaluated at
+// now after attempts evaluations.
+func (o Outcome) Status(now time.Time, attempts int32) commonv1alpha1.ConditionResult {
+	return commonv1alpha1.ConditionResult{
+		ConditionType:  o.Condition.Type,
+		Evaluated:      o.Outcome != conditions.Errored,
+		Passed:         o.Passed(),
+		ErrorMessage:   o.Message,
+		EvaluationTime: metav1.NewTime(now),
+		Required:       o.Condition.IsRequired(),
+		Attempts:       attempts,
+		PolicySource:   o.Source,
+		PolicyVersion:  o.Version,
+		DurationMicros: o.Duration.Microseconds(),
+	}
+}
