@@ -26,9 +26,23 @@ const (
 // Provider reads the facts of one action with the given parameters.
 type Provider func(ctx context.Context, r client.Reader, params map[string]any) (map[string]any, error)
 
-// providers holds the provider of each action that has one.
-var providers = map[string]Provider{
-	"scale_deployment": scaleDeployment,
+// providers holds the provider of each action, by group.
+var providers = mergeProviders(
+	map[string]Provider{"scale_deployment": scaleDeployment},
+	workloadProviders, podProviders, nodeProviders,
+)
+
+func mergeProviders(groups ...map[string]Provider) map[string]Provider {
+	merged := map[string]Provider{}
+	for _, g := range groups {
+		for action, p := range g {
+			if _, dup := merged[action]; dup {
+				panic("facts: two providers for " + action)
+			}
+			merged[action] = p
+		}
+	}
+	return merged
 }
 
 // Has reports whether action has a facts provider.

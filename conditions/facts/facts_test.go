@@ -20,15 +20,14 @@ import (
 	"kubernaut.io/stepvalidation/test/harness"
 )
 
+// Each group of actions tests its providers in an Ordered container with a cluster
+// of its own (startCluster in BeforeAll), so that one group's nodes and pods never
+// change another's capacity facts.
+
 var (
-	k8s     client.Client
-	cached  client.Reader // an informer cache, as the manager's
-	engine  = conditions.NewEngine(conditions.Options{})
-	nodeSet = []harness.Node{
-		{Name: "pool-a-1", CPU: "2", Memory: "4Gi", Labels: map[string]string{"pool": "a"}},
-		{Name: "pool-a-2", CPU: "2", Memory: "4Gi", Labels: map[string]string{"pool": "a"}},
-		{Name: "pool-b-1", CPU: "1", Memory: "2Gi", Labels: map[string]string{"pool": "b"}},
-	}
+	k8s    client.Client
+	cached client.Reader // an informer cache, as the manager's
+	engine = conditions.NewEngine(conditions.Options{})
 )
 
 func TestFacts(t *testing.T) {
@@ -36,11 +35,13 @@ func TestFacts(t *testing.T) {
 	RunSpecs(t, "Facts")
 }
 
-var _ = BeforeSuite(func(ctx context.Context) {
-	cluster, err := harness.Start(ctx, harness.Options{Nodes: nodeSet})
+// startCluster starts a cluster-mode harness with nodes and an informer cache over
+// it, both stopped when the calling container ends.
+func startCluster(ctx context.Context, nodes []harness.Node) (client.Client, client.Reader) {
+	GinkgoHelper()
+	cluster, err := harness.Start(ctx, harness.Options{Nodes: nodes})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cluster.Stop)
-	k8s = cluster.Client
 
 	informers, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme})
 	Expect(err).NotTo(HaveOccurred())
@@ -51,12 +52,14 @@ var _ = BeforeSuite(func(ctx context.Context) {
 		Expect(informers.Start(cacheCtx)).To(Succeed())
 	}()
 	Expect(informers.WaitForCacheSync(ctx)).To(BeTrue())
-	cached = informers
-}, NodeTimeout(3*time.Minute))
+	return cluster.Client, informers
+}
 
-func newNamespace(ctx context.Context) string {
+// newNamespace creates a namespace with c.
+func newNamespace(ctx context.Context, c client.Client) string {
+	GinkgoHelper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "facts-"}}
-	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	Expect(c.Create(ctx, ns)).To(Succeed())
 	return ns.Name
 }
 
@@ -117,9 +120,17 @@ func evaluateAll(ctx context.Context, doc map[string]any) map[string]conditions.
 	return results
 }
 
-var _ = Describe("scale_deployment facts", func() {
+var _ = Describe("scale_deployment facts", Ordered, func() {
+	BeforeAll(func(ctx context.Context) {
+		k8s, cached = startCluster(ctx, []harness.Node{
+			{Name: "pool-a-1", CPU: "2", Memory: "4Gi", Labels: map[string]string{"pool": "a"}},
+			{Name: "pool-a-2", CPU: "2", Memory: "4Gi", Labels: map[string]string{"pool": "a"}},
+			{Name: "pool-b-1", CPU: "1", Memory: "2Gi", Labels: map[string]string{"pool": "b"}},
+		})
+	}, NodeTimeout(3*time.Minute))
+
 	It("describe a running Deployment, its pods and the room left on its nodes", func(ctx context.Context) {
-		ns := newNamespace(ctx)
+		ns := newNamespace(ctx, k8s)
 		Expect(k8s.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns},
 			Type:       corev1.SecretTypeDockerConfigJson,
@@ -163,7 +174,7 @@ var _ = Describe("scale_deployment facts", func() {
 	})
 
 	It("say a missing Deployment is missing, and leave out what cannot be known", func(ctx context.Context) {
-		ns := newNamespace(ctx)
+		ns := newNamespace(ctx, k8s)
 		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "ghost", 2), facts.Pre)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("deployment_found", false))
@@ -177,9 +188,9 @@ var _ = Describe("scale_deployment facts", func() {
 	})
 
 	It("count the requests of every pod on the nodes, whatever its namespace", func(ctx context.Context) {
-		other := newNamespace(ctx)
+		other := newNamespace(ctx, k8s)
 		runDeployment(ctx, other, "neighbour", "b", 1, "600m", "1Gi")
-		ns := newNamespace(ctx)
+		ns := newNamespace(ctx, k8s)
 		runDeployment(ctx, ns, "small", "b", 1, "100m", "64Mi")
 
 		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "small", 5), facts.Pre)
@@ -192,7 +203,7 @@ var _ = Describe("scale_deployment facts", func() {
 	})
 
 	It("report an image pull secret that does not exist", func(ctx context.Context) {
-		ns := newNamespace(ctx)
+		ns := newNamespace(ctx, k8s)
 		runDeployment(ctx, ns, "private", "a", 1, "10m", "16Mi", "missing-secret")
 		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "private", 2), facts.Pre)
 		Expect(err).NotTo(HaveOccurred())
