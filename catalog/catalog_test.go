@@ -131,12 +131,7 @@ func TestInverse(t *testing.T) {
 
 func TestValidateParameters(t *testing.T) {
 	path := field.NewPath("spec", "parameters")
-	cases := []struct {
-		name   string
-		action string
-		params string
-		want   []string // "field: substring of the error", every one expected
-	}{
+	cases := []parameterCase{
 		{name: "valid", action: "scale_deployment",
 			params: `{"deployment": {"name": "web-app", "namespace": "production", "replicas": 5}}`},
 		{name: "zero replicas are allowed", action: "scale_deployment",
@@ -167,31 +162,7 @@ func TestValidateParameters(t *testing.T) {
 		{name: "target not an object", action: "scale_deployment", params: `{"deployment": "web-app"}`,
 			want: []string{`spec.parameters.deployment: Invalid value: "web-app": must be an object`}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			a, ok := Lookup(c.action)
-			if !ok {
-				t.Fatalf("no action %s", c.action)
-			}
-			params, err := DecodeParameters([]byte(c.params))
-			if err != nil {
-				t.Fatal(err)
-			}
-			errs := a.ValidateParameters(params, path)
-			var got []string
-			for _, e := range errs {
-				got = append(got, e.Error())
-			}
-			if len(got) != len(c.want) {
-				t.Fatalf("got %d errors, want %d:\n%s", len(got), len(c.want), strings.Join(got, "\n"))
-			}
-			for _, w := range c.want {
-				if !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, w) }) {
-					t.Errorf("no error contains %q in:\n%s", w, strings.Join(got, "\n"))
-				}
-			}
-		})
-	}
+	checkParameterCases(t, path, cases)
 }
 
 func equalJSON(a, b map[string]any) bool {
@@ -208,5 +179,42 @@ func TestEveryFactIsDescribed(t *testing.T) {
 				t.Errorf("%s: fact %s has no description in its group's glossary", name, key)
 			}
 		}
+	}
+}
+
+// parameterCase is one parameters document for an action and the errors it must
+// give: each want is a substring of one error, and there are no others.
+type parameterCase struct {
+	name   string
+	action string
+	params string
+	want   []string
+}
+
+func checkParameterCases(t *testing.T, path *field.Path, cases []parameterCase) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, ok := Lookup(c.action)
+			if !ok {
+				t.Fatalf("no action %s", c.action)
+			}
+			params, err := DecodeParameters([]byte(c.params))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range a.ValidateParameters(params, path) {
+				got = append(got, e.Error())
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("got %d errors, want %d:\n%s", len(got), len(c.want), strings.Join(got, "\n"))
+			}
+			for _, w := range c.want {
+				if !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, w) }) {
+					t.Errorf("no error contains %q in:\n%s", w, strings.Join(got, "\n"))
+				}
+			}
+		})
 	}
 }

@@ -10,12 +10,7 @@ import (
 
 func TestValidatePodParameters(t *testing.T) {
 	path := field.NewPath("spec", "parameters")
-	cases := []struct {
-		name   string
-		action string
-		params string
-		want   []string // "field: substring of the error", every one expected
-	}{
+	cases := []parameterCase{
 		{name: "restart", action: "restart_pod", params: `{"pod": {"name": "web-app-7d9f-abcde", "namespace": "production"}}`},
 		{name: "restart without a pod", action: "restart_pod", params: `{}`,
 			want: []string{"spec.parameters.pod: Required value"}},
@@ -89,30 +84,7 @@ func TestValidatePodParameters(t *testing.T) {
 			params: `{"message": "x", "severity": "info", "pod": {"name": "web", "namespace": "default"}}`,
 			want:   []string{`spec.parameters.pod: Unsupported value: "pod": supported values: "message", "severity"`}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			a, ok := Lookup(c.action)
-			if !ok {
-				t.Fatalf("no action %s", c.action)
-			}
-			params, err := DecodeParameters([]byte(c.params))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, e := range a.ValidateParameters(params, path) {
-				got = append(got, e.Error())
-			}
-			if len(got) != len(c.want) {
-				t.Fatalf("got %d errors, want %d:\n%s", len(got), len(c.want), strings.Join(got, "\n"))
-			}
-			for _, w := range c.want {
-				if !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, w) }) {
-					t.Errorf("no error contains %q in:\n%s", w, strings.Join(got, "\n"))
-				}
-			}
-		})
-	}
+	checkParameterCases(t, path, cases)
 }
 
 // None of the pod actions can be undone by a catalog action (see podActions): a

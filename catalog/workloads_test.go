@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"slices"
 	"strings"
 	"testing"
 
@@ -10,12 +9,7 @@ import (
 
 func TestValidateWorkloadParameters(t *testing.T) {
 	path := field.NewPath("spec", "parameters")
-	cases := []struct {
-		name   string
-		action string
-		params string
-		want   []string // "field: substring of the error", every one expected
-	}{
+	cases := []parameterCase{
 		// scale_statefulset
 		{name: "statefulset valid", action: "scale_statefulset",
 			params: `{"statefulset": {"name": "db", "namespace": "production", "replicas": 3}}`},
@@ -135,30 +129,7 @@ func TestValidateWorkloadParameters(t *testing.T) {
 			params: `{"configmap": {"name": "web-config", "namespace": "production"}}`,
 			want:   []string{"spec.parameters.data: Required value"}},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			a, ok := Lookup(c.action)
-			if !ok {
-				t.Fatalf("no action %s", c.action)
-			}
-			params, err := DecodeParameters([]byte(c.params))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, e := range a.ValidateParameters(params, path) {
-				got = append(got, e.Error())
-			}
-			if len(got) != len(c.want) {
-				t.Fatalf("got %d errors, want %d:\n%s", len(got), len(c.want), strings.Join(got, "\n"))
-			}
-			for _, w := range c.want {
-				if !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, w) }) {
-					t.Errorf("no error contains %q in:\n%s", w, strings.Join(got, "\n"))
-				}
-			}
-		})
-	}
+	checkParameterCases(t, path, cases)
 }
 
 func TestWorkloadInverse(t *testing.T) {
