@@ -18,9 +18,9 @@ var workloadActions = []*Action{
 
 // workloadFacts describes the facts the workload actions add to the glossary. The
 // target is the object the parameters name. When it does not exist, its *_found fact
-// is false and the other facts about it describe an empty object (zero counts, ""
-// strings, empty objects and arrays, false booleans), so that a policy that reads
-// them fails rather than errs.
+// is false and the facts read from the object are left out, as for scale_deployment:
+// a policy that reads them reports a missing fact (Errored) instead of deciding on
+// made-up values, and the *_exists precondition fails with its message.
 //
 // The workload actions also read facts of scale_deployment, with the meaning
 // scaleDeploymentFacts gives them: deployment_found, deployment_name, namespace,

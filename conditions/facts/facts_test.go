@@ -211,3 +211,11 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 		Expect(evaluateAll(ctx, doc)["image_pull_secrets_valid"].Outcome).To(Equal(conditions.Failed))
 	})
 })
+
+var _ = Describe("The providers", func() {
+	It("cover every action of the catalog", func() {
+		for _, action := range catalog.Names() {
+			Expect(facts.Has(action)).To(BeTrue(), "no facts provider for %s", action)
+		}
+	})
+})
