@@ -70,9 +70,20 @@ func (e *Engine) compileCached(ctx context.Context, name, source string, safety 
 	return p, nil
 }
 
-// Evaluate runs p on input, within the engine's deadline or ctx's, whichever ends
-// first. It never returns an error: a policy that cannot decide gives an Errored
-// result that says why.
-func (e *Engine) Evaluate(ctx context.Context, p *Policy, input map[string]any) Result {
+// Evaluate runs p on a facts document, within the engine's deadline or ctx's,
+// whichever ends first. It never returns an error: a policy that cannot decide gives
+// an Errored result that says why. To evaluate many policies on one document,
+// convert it once with NewInput and use EvaluateInput.
+func (e *Engine) Evaluate(ctx context.Context, p *Policy, doc map[string]any) Result {
+	start := time.Now()
+	input, err := NewInput(doc)
+	if err != nil {
+		return Result{Outcome: Errored, Reason: ReasonEvaluationError, Message: err.Error(), Duration: time.Since(start)}
+	}
+	return evaluate(ctx, p, input, e.evalDeadline)
+}
+
+// EvaluateInput is Evaluate on a document converted by NewInput.
+func (e *Engine) EvaluateInput(ctx context.Context, p *Policy, input Input) Result {
 	return evaluate(ctx, p, input, e.evalDeadline)
 }

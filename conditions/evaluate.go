@@ -51,24 +51,36 @@ type Result struct {
 // Passed reports whether the policy allowed.
 func (r Result) Passed() bool { return r.Outcome == Passed }
 
+// Input is a facts document converted once into OPA's value form, so the policies of
+// a round that all read it do not convert it again.
+type Input struct {
+	doc   map[string]any
+	value ast.Value
+}
+
+// NewInput converts a facts document. It fails only when doc holds values that are
+// not JSON (functions, channels).
+func NewInput(doc map[string]any) (Input, error) {
+	value, err := ast.InterfaceToValue(doc)
+	if err != nil {
+		return Input{}, fmt.Errorf("the facts are not a JSON document: %w", err)
+	}
+	return Input{doc: doc, value: value}, nil
+}
+
 // evaluate runs p on input under deadline.
-func evaluate(ctx context.Context, p *Policy, input map[string]any, deadline time.Duration) Result {
+func evaluate(ctx context.Context, p *Policy, input Input, deadline time.Duration) Result {
 	start := time.Now()
 	r := decide(ctx, p, input, deadline)
 	r.Duration = time.Since(start)
 	return r
 }
 
-func decide(ctx context.Context, p *Policy, input map[string]any, deadline time.Duration) Result {
+func decide(ctx context.Context, p *Policy, input Input, deadline time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
 
-	// Convert the input once; both queries read it.
-	value, err := ast.InterfaceToValue(input)
-	if err != nil {
-		return Result{Outcome: Errored, Reason: ReasonEvaluationError, Message: "input is not a JSON document: " + err.Error()}
-	}
-	rs, err := p.allow.Eval(ctx, rego.EvalParsedInput(value))
+	rs, err := p.allow.Eval(ctx, rego.EvalParsedInput(input.value))
 	if err != nil {
 		return evalError(ctx, err, deadline)
 	}
@@ -76,18 +88,18 @@ func decide(ctx context.Context, p *Policy, input map[string]any, deadline time.
 		return decideSafety(rs)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		if missing := missingKeys(p.inputKeys, input); len(missing) > 0 {
+		if missing := missingKeys(p.inputKeys, input.doc); len(missing) > 0 {
 			return Result{Outcome: Errored, Reason: ReasonMissingFacts,
 				Message: "the input lacks " + strings.Join(missing, ", ") + ", which the policy reads"}
 		}
-		return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: p.explainFailure(ctx, value)}
+		return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: p.explainFailure(ctx, input.value)}
 	}
 	switch allowed := rs[0].Expressions[0].Value.(type) {
 	case bool:
 		if allowed {
 			return Result{Outcome: Passed, Reason: ReasonAllowed}
 		}
-		return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: p.explainFailure(ctx, value)}
+		return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: p.explainFailure(ctx, input.value)}
 	default:
 		return Result{Outcome: Errored, Reason: ReasonNotBoolean,
 			Message: fmt.Sprintf("allow is %T (%v), want a boolean", allowed, allowed)}

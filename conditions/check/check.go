@@ -22,7 +22,7 @@ import (
 )
 
 // DefaultParallelism bounds the evaluations of one round that run at once.
-const DefaultParallelism = 4
+const DefaultParallelism = 1
 
 // Service is safe for concurrent use.
 type Service struct {
@@ -96,19 +96,37 @@ func (s *Service) Run(ctx context.Context, r Round) ([]Outcome, error) {
 	return s.Evaluate(ctx, r, doc), nil
 }
 
-// Evaluate evaluates the round's conditions on a facts document, at most
-// Parallelism at a time, and returns the outcomes in the order of r.Conditions.
+// Evaluate evaluates the round's conditions on a facts document, converted once for
+// all of them, at most Parallelism at a time, and returns the outcomes in the order
+// of r.Conditions.
 func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []Outcome {
 	outcomes := make([]Outcome, len(r.Conditions))
+	input, err := conditions.NewInput(doc)
+	if err != nil {
+		for i, c := range r.Conditions {
+			outcomes[i] = Outcome{Condition: c, Result: conditions.Result{
+				Outcome: conditions.Errored, Reason: conditions.ReasonEvaluationError, Message: err.Error()}}
+			s.record(r, outcomes[i])
+		}
+		return outcomes
+	}
 	limit := s.Parallelism
 	if limit <= 0 {
 		limit = DefaultParallelism
+	}
+	if limit == 1 || len(r.Conditions) == 1 {
+		// In the caller's goroutine: a new goroutine would grow its stack again for
+		// OPA's deep recursion on every evaluation.
+		for i := range r.Conditions {
+			outcomes[i] = s.evaluateOne(ctx, r, i, input)
+		}
+		return outcomes
 	}
 	var g errgroup.Group
 	g.SetLimit(limit)
 	for i := range r.Conditions {
 		g.Go(func() error {
-			outcomes[i] = s.evaluateOne(ctx, r, i, doc)
+			outcomes[i] = s.evaluateOne(ctx, r, i, input)
 			return nil
 		})
 	}
@@ -116,15 +134,15 @@ func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []O
 	return outcomes
 }
 
-func (s *Service) evaluateOne(ctx context.Context, r Round, i int, doc map[string]any) Outcome {
+func (s *Service) evaluateOne(ctx context.Context, r Round, i int, input conditions.Input) Outcome {
 	c := r.Conditions[i]
 	o := Outcome{Condition: c}
-	o.Resolved, o.Result = s.resolveAndEvaluate(ctx, &c, doc)
+	o.Resolved, o.Result = s.resolveAndEvaluate(ctx, &c, input)
 	s.record(r, o)
 	return o
 }
 
-func (s *Service) resolveAndEvaluate(ctx context.Context, c *commonv1alpha1.ValidationCondition, doc map[string]any) (Resolved, conditions.Result) {
+func (s *Service) resolveAndEvaluate(ctx context.Context, c *commonv1alpha1.ValidationCondition, input conditions.Input) (Resolved, conditions.Result) {
 	resolved, err := s.Resolve(ctx, c)
 	if err != nil {
 		reason := conditions.ReasonEvaluationError
@@ -134,7 +152,7 @@ func (s *Service) resolveAndEvaluate(ctx context.Context, c *commonv1alpha1.Vali
 		}
 		return resolved, conditions.Result{Outcome: conditions.Errored, Reason: reason, Message: err.Error()}
 	}
-	return resolved, s.Engine.Evaluate(ctx, resolved.Policy, doc)
+	return resolved, s.Engine.EvaluateInput(ctx, resolved.Policy, input)
 }
 
 func (s *Service) record(r Round, o Outcome) {
