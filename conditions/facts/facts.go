@@ -23,6 +23,27 @@ const (
 	Post Phase = "post"
 )
 
+// Some facts are defined against what the executor recorded before acting (e.g. the
+// catalog's podFacts): the pod's UID, its controller, the time it
+// acted, the name of the Event notify_only records. Those records live in the
+// KubernetesExecution's status (status.executionResults...before), which a provider
+// does not see, so the caller hands them over inside the parameters, under reserved
+// keys that no action's parameter schema uses (they start with an underscore):
+//
+//   - params["_before"]: the before values, as map[string]string (the API type) or
+//     map[string]any of strings. Present after acting (phase post); absent before
+//     acting, when "the pod" is the pod of that name now and its controller is the one
+//     its ownerReferences name.
+//   - params["_namespace"]: the namespace of the KubernetesExecution. notify_only has
+//     no target: its Event is recorded in that namespace.
+//
+// Gather copies params into the document, so policies see them as
+// input.parameters._before and input.parameters._namespace.
+const (
+	BeforeParam    = "_before"
+	NamespaceParam = "_namespace"
+)
+
 // Provider reads the facts of one action with the given parameters.
 type Provider func(ctx context.Context, r client.Reader, params map[string]any) (map[string]any, error)
 

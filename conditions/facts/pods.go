@@ -20,27 +20,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Some facts of the pod actions are defined against what the executor recorded
-// before acting (the catalog's podFacts): the pod's UID, its controller, the time it
-// acted, the name of the Event notify_only records. Those records live in the
-// KubernetesExecution's status (status.executionResults...before), which a provider
-// does not see, so the caller hands them over inside the parameters, under reserved
-// keys that no action's parameter schema uses (they start with an underscore):
-//
-//   - params["_before"]: the before values, as map[string]string (the API type) or
-//     map[string]any of strings. Present after acting (phase post); absent before
-//     acting, when "the pod" is the pod of that name now and its controller is the one
-//     its ownerReferences name.
-//   - params["_namespace"]: the namespace of the KubernetesExecution. notify_only has
-//     no target: its Event is recorded in that namespace.
-//
-// Gather copies params into the document, so policies see them as
-// input.parameters._before and input.parameters._namespace.
-const (
-	podBeforeParam    = "_before"
-	podNamespaceParam = "_namespace"
-)
-
 // podProviders read the facts of the pod actions of the catalog.
 var podProviders = map[string]Provider{
 	"restart_pod":    podRestart,
@@ -153,7 +132,7 @@ func podLookup(ctx context.Context, r client.Reader, params map[string]any) (*po
 
 // podBeforeValues reads params["_before"].
 func podBeforeValues(params map[string]any) (map[string]string, error) {
-	switch b := params[podBeforeParam].(type) {
+	switch b := params[BeforeParam].(type) {
 	case nil:
 		return nil, nil
 	case map[string]string:
@@ -163,13 +142,13 @@ func podBeforeValues(params map[string]any) (map[string]string, error) {
 		for k, v := range b {
 			s, ok := v.(string)
 			if !ok {
-				return nil, fmt.Errorf("parameters.%s.%s is %T, want a string", podBeforeParam, k, v)
+				return nil, fmt.Errorf("parameters.%s.%s is %T, want a string", BeforeParam, k, v)
 			}
 			before[k] = s
 		}
 		return before, nil
 	default:
-		return nil, fmt.Errorf("parameters.%s is %T, want an object of strings", podBeforeParam, b)
+		return nil, fmt.Errorf("parameters.%s is %T, want an object of strings", BeforeParam, b)
 	}
 }
 
@@ -359,7 +338,7 @@ func (s *podState) addWorkload(ctx context.Context, r client.Reader) error {
 	}
 	since, err := time.Parse(time.RFC3339, recordedAt)
 	if err != nil {
-		return fmt.Errorf("parameters.%s.recorded_at %q is not an RFC 3339 time: %w", podBeforeParam, recordedAt, err)
+		return fmt.Errorf("parameters.%s.recorded_at %q is not an RFC 3339 time: %w", BeforeParam, recordedAt, err)
 	}
 	// Creation timestamps have whole seconds.
 	since = since.Truncate(time.Second)
@@ -495,9 +474,9 @@ func podNotify(ctx context.Context, r client.Reader, params map[string]any) (map
 	if event == "" {
 		return map[string]any{"notify_event_found": false}, nil
 	}
-	namespace, _ := params[podNamespaceParam].(string)
+	namespace, _ := params[NamespaceParam].(string)
 	if namespace == "" {
-		return nil, fmt.Errorf("parameters.%s, the namespace of the KubernetesExecution where Event %s is recorded, is missing", podNamespaceParam, event)
+		return nil, fmt.Errorf("parameters.%s, the namespace of the KubernetesExecution where Event %s is recorded, is missing", NamespaceParam, event)
 	}
 	doc := map[string]any{"notify_event_name": event}
 	var e corev1.Event
