@@ -97,19 +97,14 @@ func podsFacts(pods []corev1.Pod) (summaries []any, running, ready int) {
 		if p.Status.Phase == corev1.PodRunning {
 			running++
 		}
-		podReady := false
-		for _, c := range p.Status.Conditions {
-			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				podReady = true
-			}
-		}
-		if podReady {
+		isReady := podReady(p)
+		if isReady {
 			ready++
 		}
 		summaries = append(summaries, map[string]any{
 			"name":       p.Name,
 			"status":     podStatus(p),
-			"ready":      podReady,
+			"ready":      isReady,
 			"node":       p.Spec.NodeName,
 			"restarts":   restarts(p),
 			"oom_killed": oomKilled(p),
@@ -119,6 +114,17 @@ func podsFacts(pods []corev1.Pod) (summaries []any, running, ready int) {
 		})
 	}
 	return summaries, running, ready
+}
+
+// podReady reports whether p's condition Ready is True (what the eviction API calls
+// healthy).
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // podStatus is the waiting reason of a container (CrashLoopBackOff,

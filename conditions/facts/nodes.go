@@ -281,7 +281,7 @@ func nodeFactsPDBBlocked(ctx context.Context, r client.Reader, evictable []*core
 			continue
 		}
 		b := matching[0]
-		if !nodeFactsPodReady(p) {
+		if !podReady(p) {
 			policy := b.pdb.Spec.UnhealthyPodEvictionPolicy
 			if policy != nil && *policy == policyv1.AlwaysAllow {
 				continue
@@ -303,15 +303,4 @@ func nodeFactsPDBBlocked(ctx context.Context, r client.Reader, evictable []*core
 		blocked += max(b.pods-max(allowed, 0), 0)
 	}
 	return blocked, nil
-}
-
-// nodeFactsPodReady reports whether p's condition Ready is True: what the eviction
-// API calls healthy.
-func nodeFactsPodReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

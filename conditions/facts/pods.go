@@ -124,7 +124,7 @@ func podLookup(ctx context.Context, r client.Reader, params map[string]any) (*po
 		}
 	}
 
-	s.doc["pod_ready"] = s.pod != nil && podIsReady(s.pod)
+	s.doc["pod_ready"] = s.pod != nil && podReady(s.pod)
 	s.doc["pod_gone"] = s.pod == nil
 	s.doc["pod_terminating"] = s.pod != nil && s.pod.DeletionTimestamp != nil
 	return s, nil
@@ -346,7 +346,7 @@ func (s *podState) addWorkload(ctx context.Context, r client.Reader) error {
 	if s.ownerKind != "" {
 		for i := range pods {
 			p := &pods[i]
-			if p.DeletionTimestamp == nil && string(p.UID) != s.before["uid"] && !p.CreationTimestamp.Time.Before(since) && podIsReady(p) {
+			if p.DeletionTimestamp == nil && string(p.UID) != s.before["uid"] && !p.CreationTimestamp.Time.Before(since) && podReady(p) {
 				replacements++
 			}
 		}
@@ -385,15 +385,6 @@ func (s *podState) addServices(ctx context.Context, r client.Reader) error {
 		// The controller's selector cannot be read (a custom resource): left out.
 	}
 	return nil
-}
-
-func podIsReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // podExpandPVC reads the facts of expand_pvc: the claim, its StorageClass, its
