@@ -61,11 +61,17 @@ func (p Problem) String() string {
 }
 
 func (e *CompileError) Error() string {
+	return fmt.Sprintf("condition %s: %s", e.ConditionType, e.Detail())
+}
+
+// Detail lists the problems without naming the condition, for an error that names
+// it already (a field path).
+func (e *CompileError) Detail() string {
 	parts := make([]string, len(e.Problems))
 	for i, p := range e.Problems {
 		parts[i] = p.String()
 	}
-	return fmt.Sprintf("condition %s: %s", e.ConditionType, strings.Join(parts, "; "))
+	return strings.Join(parts, "; ")
 }
 
 // hashOf is the cache key of a policy text.

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 generated() {
-  find api config/crd/bases -type f \( -name 'zz_generated.*.go' -o -name '*.yaml' \) 2>/dev/null |
+  find api config/crd/bases config/webhook -type f \( -name 'zz_generated.*.go' -o -name '*.yaml' \) 2>/dev/null |
     sort | xargs -r sha256sum
 }
 

@@ -16,10 +16,12 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
-// Service label values: which reconciler evaluated a condition.
+// Service label values: which reconciler evaluated a condition, or the admission
+// webhook's dry-run preflight.
 const (
 	ServiceWorkflow  = "workflowexecution"
 	ServiceExecution = "kubernetesexecution"
+	ServiceAdmission = "admission"
 )
 
 // CustomConditionType is the condition_type label of condition types the project

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
@@ -36,6 +37,10 @@ type Options struct {
 	// Chaos adds kwok's failure stages, which make containers of pods that opt in
 	// fail (CrashLoopBackOff). Cluster mode only.
 	Chaos bool
+
+	// Webhooks installs our webhook configurations (config/webhook), pointed at a
+	// local port with a certificate of envtest's: serve them with WebhookServer.
+	Webhooks bool
 }
 
 // Harness is a running control plane.
@@ -95,6 +100,9 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                h.Scheme,
 	}
+	if opts.Webhooks {
+		h.env.WebhookInstallOptions.Paths = []string{filepath.Join(root, "config", "webhook")}
+	}
 	if h.Config, err = h.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
 	}
@@ -132,6 +140,13 @@ func (h *Harness) Stop() error {
 		h.dir = ""
 	}
 	return errors.Join(errs...)
+}
+
+// WebhookServer returns a webhook server on the address and with the certificate
+// the installed webhook configurations expect (Options.Webhooks).
+func (h *Harness) WebhookServer() webhook.Server {
+	o := h.env.WebhookInstallOptions
+	return webhook.NewServer(webhook.Options{Host: o.LocalServingHost, Port: o.LocalServingPort, CertDir: o.LocalServingCertDir})
 }
 
 // NewScheme returns a scheme with the built-in kinds and both of our API groups.

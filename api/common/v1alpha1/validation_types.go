@@ -59,6 +59,11 @@ type ValidationCondition struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// injected is set by the admission webhook on a condition it added because the
+	// action catalog suggests it; conditions a user wrote never carry it.
+	// +optional
+	Injected bool `json:"injected,omitempty"`
 }
 
 // IsRequired reports whether a failure of c blocks. Absent means required, as the

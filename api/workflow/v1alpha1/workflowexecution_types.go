@@ -65,13 +65,13 @@ type WorkflowStep struct {
 	Parameters *runtime.RawExtension `json:"parameters,omitempty"`
 
 	// dependsOn lists the stepNumbers that must complete before this step starts.
-	// Absent means the previous step; an empty list means none. Steps with no path
-	// between them may run in parallel.
+	// Absent means the previous step (the admission webhook writes it out); an empty
+	// list means none. Steps with no path between them may run in parallel.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=50
 	// +kubebuilder:validation:items:Minimum=1
-	DependsOn []int32 `json:"dependsOn,omitempty"`
+	DependsOn []int32 `json:"dependsOn,omitzero"`
 
 	// timeout bounds the step from its start to its last postcondition.
 	// +optional

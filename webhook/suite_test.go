@@ -1,0 +1,119 @@
+package webhook_test
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"kubernaut.io/stepvalidation/conditions"
+	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/conditions/library"
+	"kubernaut.io/stepvalidation/test/harness"
+	"kubernaut.io/stepvalidation/webhook"
+)
+
+var (
+	cluster *harness.Harness
+	k8s     client.Client
+)
+
+func TestWebhooks(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Webhooks")
+}
+
+var _ = BeforeSuite(func(ctx context.Context) {
+	var err error
+	cluster, err = harness.Start(ctx, harness.Options{Webhooks: true})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(cluster.Stop)
+	k8s = cluster.Client
+
+	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
+		Scheme:        cluster.Scheme,
+		Metrics:       metricsserver.Options{BindAddress: "0"},
+		WebhookServer: cluster.WebhookServer(),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	engine := conditions.NewEngine(conditions.Options{})
+	lib, err := library.New(ctx, engine)
+	Expect(err).NotTo(HaveOccurred())
+	hooks := &webhook.Webhooks{
+		Conditions: &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()},
+		Client:     mgr.GetClient(),
+	}
+	Expect(hooks.SetupWithManager(mgr)).To(Succeed())
+
+	mgrCtx, stop := context.WithCancel(context.Background())
+	DeferCleanup(stop)
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(mgrCtx)).To(Succeed())
+	}()
+	// The webhooks answer once the server runs and the cache the preflight reads
+	// has synced.
+	Eventually(func() error { return mgr.GetWebhookServer().StartedChecker()(nil) }).Should(Succeed())
+	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+}, NodeTimeout(time.Minute))
+
+func newNamespace(ctx context.Context) string {
+	GinkgoHelper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "webhook-test-"}}
+	Expect(k8s.Create(ctx, ns)).To(Succeed())
+	return ns.Name
+}
+
+// fieldCause is one rejected field of an Invalid error.
+type fieldCause struct{ Field, Message string }
+
+func invalidCauses(err error) []fieldCause {
+	GinkgoHelper()
+	Expect(err).To(HaveOccurred(), "the API server admitted the object")
+	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got: %v", err)
+	var causes []fieldCause
+	for _, c := range err.(apierrors.APIStatus).Status().Details.Causes {
+		causes = append(causes, fieldCause{Field: c.Field, Message: c.Message})
+	}
+	return causes
+}
+
+func haveCause(field, message string) OmegaMatcher {
+	return ContainElement(And(HaveField("Field", field), HaveField("Message", ContainSubstring(message))))
+}
+
+// clientAs returns a client that impersonates user.
+func clientAs(user string) client.Client {
+	GinkgoHelper()
+	cfg := rest.CopyConfig(cluster.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	c, err := client.New(cfg, client.Options{Scheme: cluster.Scheme})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+// kubectl runs bin/kubectl against the test API server; it returns stdout and
+// stderr (where kubectl prints admission warnings).
+func kubectl(stdin string, args ...string) (stdout, stderr string) {
+	GinkgoHelper()
+	dir, err := harness.BinDir()
+	Expect(err).NotTo(HaveOccurred())
+	cmd := exec.Command(filepath.Join(dir, "kubectl"), append([]string{"--kubeconfig", cluster.KubeconfigPath}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	Expect(cmd.Run()).To(Succeed(), "kubectl %s:\n%s", strings.Join(args, " "), errOut.String())
+	return out.String(), errOut.String()
+}

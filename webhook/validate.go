@@ -1,0 +1,315 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions"
+	"kubernaut.io/stepvalidation/conditions/check"
+)
+
+var (
+	_ admission.Validator[*workflowv1alpha1.WorkflowExecution]              = &workflowValidator{}
+	_ admission.Validator[*kubernetesexecutionv1alpha1.KubernetesExecution] = &executionValidator{}
+)
+
+// Bounds on a condition's durations beyond what the schema checks.
+const (
+	maxConditionTimeout = time.Hour
+	// A required postcondition given less than this rarely sees pods settle.
+	shortPostconditionTimeout = 10 * time.Second
+)
+
+type workflowValidator struct{ w *Webhooks }
+
+func (v *workflowValidator) ValidateCreate(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
+	return v.validate(ctx, nil, wfe)
+}
+
+func (v *workflowValidator) ValidateUpdate(ctx context.Context, old, wfe *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
+	return v.validate(ctx, old, wfe)
+}
+
+func (v *workflowValidator) ValidateDelete(context.Context, *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
+	return nil, nil
+}
+
+// validate checks a workflow on CREATE (old is nil) and UPDATE.
+func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
+	var errs field.ErrorList
+	var warnings admission.Warnings
+	spec := field.NewPath("spec")
+	switch {
+	case old != nil && equality.Semantic.DeepEqual(old.Spec, wfe.Spec):
+		// Metadata only (annotations, labels): the spec was checked when it was written.
+	case old != nil && old.Status.Phase != "":
+		errs = append(errs, field.Forbidden(spec, fmt.Sprintf(
+			"the spec cannot change once the workflow has started (phase %s); create a new WorkflowExecution", old.Status.Phase)))
+	default:
+		steps := wfe.Spec.WorkflowDefinition.Steps
+		stepsPath := spec.Child("workflowDefinition", "steps")
+		for i := range steps {
+			e, w := v.w.validateStep(ctx, &steps[i], stepsPath.Index(i))
+			errs, warnings = append(errs, e...), append(warnings, w...)
+		}
+		errs = append(errs, validateDependencies(steps, stepsPath)...)
+		errs = append(errs, validateOverrides(wfe, spec.Child("conditionOverrides"))...)
+	}
+	var oldAnnotations map[string]string
+	if old != nil {
+		oldAnnotations = old.Annotations
+	}
+	errs = append(errs, v.w.authorizeOverride(ctx, oldAnnotations, wfe.Annotations, wfe.Namespace)...)
+	if len(errs) > 0 {
+		return warnings, apierrors.NewInvalid(workflowv1alpha1.GroupVersion.WithKind("WorkflowExecution").GroupKind(), wfe.Name, errs)
+	}
+	if isDryRun(ctx) {
+		warnings = append(warnings, v.w.preflightWorkflow(ctx, wfe)...)
+	}
+	return warnings, nil
+}
+
+type executionValidator struct{ w *Webhooks }
+
+func (v *executionValidator) ValidateCreate(ctx context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
+	return v.validate(ctx, nil, ke)
+}
+
+func (v *executionValidator) ValidateUpdate(ctx context.Context, old, ke *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
+	return v.validate(ctx, old, ke)
+}
+
+func (v *executionValidator) ValidateDelete(context.Context, *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
+	return nil, nil
+}
+
+func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
+	var errs field.ErrorList
+	var warnings admission.Warnings
+	spec := field.NewPath("spec")
+	switch {
+	case old != nil && equality.Semantic.DeepEqual(old.Spec, ke.Spec):
+	case old != nil && old.Status.Phase != "":
+		errs = append(errs, field.Forbidden(spec, fmt.Sprintf(
+			"the spec cannot change once the execution has started (phase %s); create a new KubernetesExecution", old.Status.Phase)))
+	default:
+		e, w := v.w.validateAction(ctx, ke.Spec.Action, ke.Spec.Parameters, spec)
+		errs, warnings = append(errs, e...), append(warnings, w...)
+		e, w = v.w.validateConditions(ctx, ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
+		errs, warnings = append(errs, e...), append(warnings, w...)
+	}
+	var oldAnnotations map[string]string
+	if old != nil {
+		oldAnnotations = old.Annotations
+	}
+	errs = append(errs, v.w.authorizeOverride(ctx, oldAnnotations, ke.Annotations, ke.Namespace)...)
+	if len(errs) > 0 {
+		return warnings, apierrors.NewInvalid(kubernetesexecutionv1alpha1.GroupVersion.WithKind("KubernetesExecution").GroupKind(), ke.Name, errs)
+	}
+	if isDryRun(ctx) {
+		warnings = append(warnings, v.w.preflightExecution(ctx, ke)...)
+	}
+	return warnings, nil
+}
+
+// validateStep checks one step: its action and parameters, its conditions and its
+// rollback.
+func (w *Webhooks) validateStep(ctx context.Context, step *workflowv1alpha1.WorkflowStep, path *field.Path) (field.ErrorList, admission.Warnings) {
+	errs, warnings := w.validateAction(ctx, step.Action, step.Parameters, path)
+	e, ws := w.validateConditions(ctx, step.PreConditions, step.PostConditions, path)
+	errs, warnings = append(errs, e...), append(warnings, ws...)
+	if r := step.RollbackSpec; r != nil {
+		e, _ := w.validateAction(ctx, r.Action, r.Parameters, path.Child("rollbackSpec"))
+		errs = append(errs, e...)
+	}
+	return errs, warnings
+}
+
+// validateAction checks that action is in the catalog and params fit its schema.
+func (w *Webhooks) validateAction(_ context.Context, action string, raw *runtime.RawExtension, path *field.Path) (field.ErrorList, admission.Warnings) {
+	a, ok := catalog.Lookup(action)
+	if !ok {
+		return field.ErrorList{field.NotSupported(path.Child("action"), action, catalog.Names())}, nil
+	}
+	params, err := catalog.DecodeParameters(rawOf(raw))
+	if err != nil {
+		return field.ErrorList{field.Invalid(path.Child("parameters"), field.OmitValueType{}, err.Error())}, nil
+	}
+	return a.ValidateParameters(params, path.Child("parameters")), nil
+}
+
+// validateConditions checks the pre- and postconditions under path.
+func (w *Webhooks) validateConditions(ctx context.Context, pre, post []commonv1alpha1.ValidationCondition, path *field.Path) (field.ErrorList, admission.Warnings) {
+	var errs field.ErrorList
+	var warnings admission.Warnings
+	for i := range pre {
+		e, _ := w.validateCondition(ctx, &pre[i], path.Child("preConditions").Index(i), false)
+		errs = append(errs, e...)
+	}
+	for i := range post {
+		e, ws := w.validateCondition(ctx, &post[i], path.Child("postConditions").Index(i), true)
+		errs, warnings = append(errs, e...), append(warnings, ws...)
+	}
+	return errs, warnings
+}
+
+// validateCondition compiles the condition's policy (its rego, or the library's for
+// its type) and checks its durations.
+func (w *Webhooks) validateCondition(ctx context.Context, c *commonv1alpha1.ValidationCondition, path *field.Path, post bool) (field.ErrorList, admission.Warnings) {
+	var errs field.ErrorList
+	var warnings admission.Warnings
+	if _, err := w.Conditions.Resolve(ctx, c); err != nil {
+		var compileErr *conditions.CompileError
+		var noPolicy *check.NoPolicyError
+		switch {
+		case errors.As(err, &compileErr):
+			errs = append(errs, field.Invalid(path.Child("rego"), field.OmitValueType{}, compileErr.Detail()))
+		case errors.As(err, &noPolicy):
+			errs = append(errs, field.Invalid(path.Child("type"), c.Type,
+				"no rego is given and the policy library has no policy of this type: write the rego, or use a type the library has"))
+		default:
+			errs = append(errs, field.InternalError(path, err))
+		}
+	}
+	timeout := commonv1alpha1.DefaultPreConditionTimeout
+	if post {
+		timeout = commonv1alpha1.DefaultPostConditionTimeout
+	}
+	if c.Timeout != nil {
+		timeout = c.Timeout.Duration
+		switch {
+		case timeout <= 0:
+			errs = append(errs, field.Invalid(path.Child("timeout"), c.Timeout.Duration.String(), "must be positive"))
+		case timeout > maxConditionTimeout:
+			errs = append(errs, field.Invalid(path.Child("timeout"), c.Timeout.Duration.String(), "must be at most 1h"))
+		}
+	}
+	if c.Interval != nil {
+		switch {
+		case c.Interval.Duration <= 0:
+			errs = append(errs, field.Invalid(path.Child("interval"), c.Interval.Duration.String(), "must be positive"))
+		case c.Interval.Duration > timeout:
+			errs = append(errs, field.Invalid(path.Child("interval"), c.Interval.Duration.String(),
+				fmt.Sprintf("must not exceed the timeout (%s)", timeout)))
+		}
+	}
+	if post && c.IsRequired() && timeout > 0 && timeout < shortPostconditionTimeout {
+		warnings = append(warnings, fmt.Sprintf("%s: required postcondition %s has a %s timeout: workloads rarely settle that fast",
+			path, c.Type, timeout))
+	}
+	return errs, warnings
+}
+
+// validateDependencies checks that dependsOn names other, existing steps and that
+// the steps form no cycle; a cycle is reported with the steps that form it.
+func validateDependencies(steps []workflowv1alpha1.WorkflowStep, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	exists := map[int32]bool{}
+	for _, s := range steps {
+		exists[s.StepNumber] = true
+	}
+	graph := map[int32][]int32{}
+	for i, s := range steps {
+		for j, d := range s.DependsOn {
+			p := path.Index(i).Child("dependsOn").Index(j)
+			switch {
+			case d == s.StepNumber:
+				errs = append(errs, field.Invalid(p, d, "a step cannot depend on itself"))
+			case !exists[d]:
+				errs = append(errs, field.Invalid(p, d, "no step has this stepNumber"))
+			default:
+				graph[s.StepNumber] = append(graph[s.StepNumber], d)
+			}
+		}
+	}
+	if cycle := findCycle(steps, graph); cycle != nil {
+		names := make([]string, len(cycle))
+		for i, n := range cycle {
+			names[i] = strconv.Itoa(int(n))
+		}
+		errs = append(errs, field.Invalid(path, field.OmitValueType{},
+			"the dependencies form a cycle: step "+strings.Join(names, " -> step ")))
+	}
+	return errs
+}
+
+// findCycle returns a cycle of graph (first node repeated at the end), or nil.
+func findCycle(steps []workflowv1alpha1.WorkflowStep, graph map[int32][]int32) []int32 {
+	const (
+		unvisited = iota
+		onPath
+		done
+	)
+	state := map[int32]int{}
+	var path []int32
+	var visit func(n int32) []int32
+	visit = func(n int32) []int32 {
+		state[n] = onPath
+		path = append(path, n)
+		for _, d := range graph[n] {
+			switch state[d] {
+			case onPath:
+				start := slices.Index(path, d)
+				return append(slices.Clone(path[start:]), d)
+			case unvisited:
+				if c := visit(d); c != nil {
+					return c
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[n] = done
+		return nil
+	}
+	for _, s := range steps {
+		if state[s.StepNumber] == unvisited {
+			if c := visit(s.StepNumber); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// validateOverrides checks that each conditionOverride names a condition the
+// workflow has: a step's, or one the catalog gives its action's executions.
+func validateOverrides(wfe *workflowv1alpha1.WorkflowExecution, path *field.Path) field.ErrorList {
+	var known []string
+	for _, s := range wfe.Spec.WorkflowDefinition.Steps {
+		for _, c := range slices.Concat(s.PreConditions, s.PostConditions) {
+			known = append(known, c.Type)
+		}
+		if a, ok := catalog.Lookup(s.Action); ok {
+			for _, c := range slices.Concat(a.PreConditions, a.PostConditions) {
+				known = append(known, c.Type)
+			}
+		}
+	}
+	var errs field.ErrorList
+	for i, o := range wfe.Spec.ConditionOverrides {
+		if !slices.Contains(known, o.Type) {
+			errs = append(errs, field.Invalid(path.Index(i).Child("type"), o.Type, "no step of the workflow has a condition of this type"))
+		}
+	}
+	return errs
+}
+
+func isDryRun(ctx context.Context) bool {
+	req, err := admission.RequestFromContext(ctx)
+	return err == nil && req.DryRun != nil && *req.DryRun
+}
