@@ -139,7 +139,7 @@ func post(client *http.Client, url string, body []byte) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var review admissionv1.AdmissionReview
 	if err := json.NewDecoder(resp.Body).Decode(&review); err != nil {
 		return false, err
