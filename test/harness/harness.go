@@ -17,14 +17,12 @@ import (
 	"path/filepath"
 
 	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
-	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
-	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/scheme"
 )
 
 // Options says what to start.
@@ -150,19 +148,7 @@ func (h *Harness) WebhookServer() webhook.Server {
 }
 
 // NewScheme returns a scheme with the built-in kinds and both of our API groups.
-func NewScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme,
-		workflowv1alpha1.AddToScheme,
-		kubernetesexecutionv1alpha1.AddToScheme,
-	} {
-		if err := add(s); err != nil {
-			panic(fmt.Sprintf("building the scheme: %v", err)) // only a programming error gets here
-		}
-	}
-	return s
-}
+func NewScheme() *runtime.Scheme { return scheme.New() }
 
 func (h *Harness) writeAdminKubeconfig() (string, error) {
 	admin, err := h.env.ControlPlane.AddUser(envtest.User{Name: "harness-admin", Groups: []string{"system:masters"}}, nil)
