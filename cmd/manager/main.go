@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"kubernaut.io/stepvalidation/certs"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/library"
@@ -36,6 +37,11 @@ type options struct {
 	leaderElect     bool
 	evalDeadline    time.Duration
 	preflightBudget time.Duration
+
+	selfSignedCerts  bool
+	webhookService   string
+	validatingConfig string
+	mutatingConfig   string
 }
 
 func main() {
@@ -51,6 +57,13 @@ func main() {
 	flag.DurationVar(&o.evalDeadline, "eval-deadline", conditions.DefaultEvalDeadline, "deadline of one evaluation of one policy")
 	flag.DurationVar(&o.preflightBudget, "preflight-budget", admissionwebhook.DefaultPreflightBudget,
 		"time a dry-run request may spend evaluating preconditions")
+	flag.BoolVar(&o.selfSignedCerts, "self-signed-certs", false,
+		"generate and rotate the webhook serving certificate into --webhook-cert-dir and keep the caBundle of the webhook configurations current, instead of reading a certificate cert-manager provides")
+	flag.StringVar(&o.webhookService, "webhook-service", "kubernaut-webhook-service", "Service in front of the webhooks, named in the serving certificate (--self-signed-certs)")
+	flag.StringVar(&o.validatingConfig, "validating-webhook-configuration", "kubernaut-validating-webhook-configuration",
+		"ValidatingWebhookConfiguration whose caBundle is kept current (--self-signed-certs)")
+	flag.StringVar(&o.mutatingConfig, "mutating-webhook-configuration", "kubernaut-mutating-webhook-configuration",
+		"MutatingWebhookConfiguration whose caBundle is kept current (--self-signed-certs)")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -63,13 +76,30 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
+	webhookServer := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir})
+	var rotator *certs.Rotator
+	if o.selfSignedCerts {
+		var err error
+		rotator, err = certs.NewRotator(certs.Options{
+			CertDir:                         o.certDir,
+			ServiceName:                     o.webhookService,
+			ServiceNamespace:                o.namespace,
+			ValidatingWebhookConfigurations: []string{o.validatingConfig},
+			MutatingWebhookConfigurations:   []string{o.mutatingConfig},
+		})
+		if err != nil {
+			return fmt.Errorf("webhook certificates: %w", err)
+		}
+		// The server waits for the first certificate the rotator writes.
+		webhookServer = rotator.Gate(webhookServer)
+	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress: o.probeAddr,
 		LeaderElection:         o.leaderElect,
 		LeaderElectionID:       "kubernaut-manager.kubernaut.io",
-		WebhookServer:          webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir}),
+		WebhookServer:          webhookServer,
 		// The library reads only its own ConfigMaps; image pull secrets are read
 		// one at a time, uncached, so the manager holds no Secret in memory.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
@@ -81,6 +111,11 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
+	if rotator != nil {
+		if err := rotator.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("webhook certificates: %w", err)
+		}
+	}
 	engine := conditions.NewEngine(conditions.Options{EvalDeadline: o.evalDeadline})
 	lib, err := library.New(ctx, engine)
 	if err != nil {

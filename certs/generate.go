@@ -1,0 +1,126 @@
+package certs
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"time"
+)
+
+// backdate is how far before "now" a certificate becomes valid, so that a
+// client whose clock is a little behind ours accepts it at once.
+const backdate = 5 * time.Minute
+
+// Names are the names a serving certificate is valid for.
+type Names struct {
+	DNSNames    []string
+	IPAddresses []net.IP
+}
+
+// hosts returns every name as a client would dial it.
+func (n Names) hosts() []string {
+	hosts := append([]string(nil), n.DNSNames...)
+	for _, ip := range n.IPAddresses {
+		hosts = append(hosts, ip.String())
+	}
+	return hosts
+}
+
+// KeyPair is a certificate and its private key, parsed and PEM-encoded.
+type KeyPair struct {
+	Cert    *x509.Certificate
+	Key     crypto.Signer
+	CertPEM []byte
+	KeyPEM  []byte
+}
+
+// NewCA returns a self-signed CA with an ECDSA P-256 key, valid from now for
+// validity. Its subject names the time it was made, so that two CAs in one
+// caBundle never share a subject.
+func NewCA(now time.Time, validity time.Duration) (*KeyPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating the CA key: %w", err)
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
+	}
+	template := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: fmt.Sprintf("kubernaut-webhook-ca@%d", now.Unix()), Organization: []string{"kubernaut"}},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	return sign(template, template, key, key)
+}
+
+// Issue returns a serving certificate signed by ca for names, with a new ECDSA
+// P-256 key, valid from now for validity but never beyond the CA.
+func (ca *KeyPair) Issue(names Names, now time.Time, validity time.Duration) (*KeyPair, error) {
+	hosts := names.hosts()
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("issuing a serving certificate: no names")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating the serving key: %w", err)
+	}
+	serial, err := serialNumber()
+	if err != nil {
+		return nil, err
+	}
+	notAfter := now.Add(validity)
+	if notAfter.After(ca.Cert.NotAfter) {
+		notAfter = ca.Cert.NotAfter
+	}
+	template := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"kubernaut"}},
+		DNSNames:              names.DNSNames,
+		IPAddresses:           names.IPAddresses,
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+	}
+	return sign(template, ca.Cert, key, ca.Key)
+}
+
+// sign creates the certificate template describes, for key's public half,
+// signed by parent's key, and encodes it.
+func sign(template, parent *x509.Certificate, key *ecdsa.PrivateKey, parentKey crypto.Signer) (*KeyPair, error) {
+	der, err := x509.CreateCertificate(rand.Reader, template, parent, key.Public(), parentKey)
+	if err != nil {
+		return nil, fmt.Errorf("signing certificate %q: %w", template.Subject.CommonName, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parsing certificate %q: %w", template.Subject.CommonName, err)
+	}
+	keyPEM, err := encodeKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &KeyPair{Cert: cert, Key: key, CertPEM: encodeCerts(cert), KeyPEM: keyPEM}, nil
+}
+
+// serialNumber returns a random 128-bit serial number.
+func serialNumber() (*big.Int, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+	if err != nil {
+		return nil, fmt.Errorf("generating a serial number: %w", err)
+	}
+	return serial, nil
+}
