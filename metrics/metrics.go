@@ -79,6 +79,17 @@ var (
 		Help: "Policy library ConfigMap versions that did not compile; the last good set stayed in use.",
 	}, []string{"configmap"})
 
+	admissionRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_admission_requests_total",
+		Help: "Admission reviews of the validating webhooks, by outcome (allowed, denied, error).",
+	}, []string{"kind", "operation", "outcome", "dry_run"})
+
+	admissionDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kubernaut_admission_duration_seconds",
+		Help:    "How long the validating webhooks took to decide, dry-run preflight included.",
+		Buckets: durationBuckets,
+	}, []string{"kind", "operation", "dry_run"})
+
 	libraryInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kubernaut_policy_library_info",
 		Help: "The policy set in use: 1 for the version label of each ConfigMap (or \"embedded\").",
@@ -89,6 +100,7 @@ func init() {
 	crmetrics.Registry.MustRegister(
 		conditionEvaluations, conditionDuration, conditionPassed, conditionFailed, conditionErrors,
 		conditionTimeouts, blockedByPrecondition, failedByPostcondition, libraryLoadErrors, libraryInfo,
+		admissionRequests, admissionDuration,
 	)
 }
 
@@ -163,4 +175,18 @@ func RecordLibraryLoadError(configMap string) {
 func SetLibraryVersion(configMap, version string) {
 	libraryInfo.DeletePartialMatch(prometheus.Labels{"configmap": configMap})
 	libraryInfo.WithLabelValues(configMap, version).Set(1)
+}
+
+// Admission outcomes.
+const (
+	AdmissionAllowed = "allowed"
+	AdmissionDenied  = "denied"
+	AdmissionError   = "error"
+)
+
+// RecordAdmission counts one decision of a validating webhook for kind.
+func RecordAdmission(kind, operation, outcome string, dryRun bool, took time.Duration) {
+	d := strconv.FormatBool(dryRun)
+	admissionRequests.WithLabelValues(kind, operation, outcome, d).Inc()
+	admissionDuration.WithLabelValues(kind, operation, d).Observe(took.Seconds())
 }

@@ -21,6 +21,7 @@ import (
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/metrics"
 )
 
 var (
@@ -38,11 +39,11 @@ const (
 type workflowValidator struct{ w *Webhooks }
 
 func (v *workflowValidator) ValidateCreate(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
-	return v.validate(ctx, nil, wfe)
+	return observe(ctx, "WorkflowExecution", "create", func() (admission.Warnings, error) { return v.validate(ctx, nil, wfe) })
 }
 
 func (v *workflowValidator) ValidateUpdate(ctx context.Context, old, wfe *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
-	return v.validate(ctx, old, wfe)
+	return observe(ctx, "WorkflowExecution", "update", func() (admission.Warnings, error) { return v.validate(ctx, old, wfe) })
 }
 
 func (v *workflowValidator) ValidateDelete(context.Context, *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
@@ -87,11 +88,11 @@ func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1al
 type executionValidator struct{ w *Webhooks }
 
 func (v *executionValidator) ValidateCreate(ctx context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
-	return v.validate(ctx, nil, ke)
+	return observe(ctx, "KubernetesExecution", "create", func() (admission.Warnings, error) { return v.validate(ctx, nil, ke) })
 }
 
 func (v *executionValidator) ValidateUpdate(ctx context.Context, old, ke *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
-	return v.validate(ctx, old, ke)
+	return observe(ctx, "KubernetesExecution", "update", func() (admission.Warnings, error) { return v.validate(ctx, old, ke) })
 }
 
 func (v *executionValidator) ValidateDelete(context.Context, *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
@@ -307,6 +308,21 @@ func validateOverrides(wfe *workflowv1alpha1.WorkflowExecution, path *field.Path
 		}
 	}
 	return errs
+}
+
+// observe counts the decision of validate in the admission metrics.
+func observe(ctx context.Context, kind, operation string, validate func() (admission.Warnings, error)) (admission.Warnings, error) {
+	start := time.Now()
+	warnings, err := validate()
+	outcome := metrics.AdmissionAllowed
+	switch {
+	case apierrors.IsInvalid(err):
+		outcome = metrics.AdmissionDenied
+	case err != nil:
+		outcome = metrics.AdmissionError
+	}
+	metrics.RecordAdmission(kind, operation, outcome, isDryRun(ctx), time.Since(start))
+	return warnings, err
 }
 
 func isDryRun(ctx context.Context) bool {

@@ -3,6 +3,8 @@ package webhook_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"os"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -13,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
@@ -257,22 +260,34 @@ var _ = Describe("The validating webhook", func() {
 	})
 })
 
-var _ = Describe("The override annotation", func() {
-	// grant lets user create WorkflowExecutions in ns, and override conditions when
-	// override is true.
-	grant := func(ctx context.Context, ns, user string, override bool) {
-		rules := []rbacv1.PolicyRule{{APIGroups: []string{"workflow.kubernaut.io"}, Resources: []string{"workflowexecutions"}, Verbs: []string{"create", "get"}}}
-		if override {
-			rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{"kubernaut.io"}, Resources: []string{"conditions"}, Verbs: []string{"override"}})
-		}
-		role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns}, Rules: rules}
-		Expect(k8s.Create(ctx, role)).To(Succeed())
+var _ = Describe("The override annotation", Ordered, func() {
+	// bind binds user in ns to a role of kind (Role or ClusterRole).
+	bind := func(ctx context.Context, ns, user, kind, role string) {
 		Expect(k8s.Create(ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: user},
+			ObjectMeta: metav1.ObjectMeta{Name: user + "-" + role, Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: kind, Name: role},
 			Subjects:   []rbacv1.Subject{{Kind: "User", Name: user, APIGroup: "rbac.authorization.k8s.io"}},
 		})).To(Succeed())
 	}
+	// grant lets user create WorkflowExecutions in ns, and override conditions when
+	// override is true, through the ClusterRole the project ships.
+	grant := func(ctx context.Context, ns, user string, override bool) {
+		Expect(k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "workflow-author", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"workflow.kubernaut.io"}, Resources: []string{"workflowexecutions"}, Verbs: []string{"create", "get"}}},
+		})).To(Or(Succeed(), WithTransform(apierrors.IsAlreadyExists, BeTrue())))
+		bind(ctx, ns, user, "Role", "workflow-author")
+		if override {
+			bind(ctx, ns, user, "ClusterRole", "kubernaut-condition-override")
+		}
+	}
+
+	BeforeAll(func(ctx context.Context) {
+		data, err := os.ReadFile("../config/rbac/condition-override-clusterrole.yaml")
+		Expect(err).NotTo(HaveOccurred())
+		var role rbacv1.ClusterRole
+		Expect(yaml.Unmarshal(data, &role)).To(Succeed())
+		Expect(k8s.Create(ctx, &role)).To(Succeed())
+	})
 
 	It("is denied to a user who may not override conditions, and admitted for one who may", func(ctx context.Context) {
 		ns := newNamespace(ctx)
@@ -328,4 +343,41 @@ var _ = Describe("kubectl apply --dry-run=server", func() {
 
 func step(w *workflowv1alpha1.WorkflowExecution) *workflowv1alpha1.WorkflowStep {
 	return &w.Spec.WorkflowDefinition.Steps[0]
+}
+
+var _ = Describe("Admission metrics", func() {
+	It("count decisions by kind, operation, outcome and dry run", func(ctx context.Context) {
+		denied := admissions("WorkflowExecution", "create", "denied", "false")
+		wfe := scaleWorkflow(newNamespace(ctx))
+		step(wfe).Action = "scale_everything"
+		Expect(k8s.Create(ctx, wfe)).NotTo(Succeed())
+		Expect(admissions("WorkflowExecution", "create", "denied", "false")).To(Equal(denied + 1))
+
+		allowedDryRun := admissions("WorkflowExecution", "create", "allowed", "true")
+		Expect(k8s.Create(ctx, scaleWorkflow(wfe.Namespace), client.DryRunAll)).To(Succeed())
+		Expect(admissions("WorkflowExecution", "create", "allowed", "true")).To(Equal(allowedDryRun + 1))
+	})
+})
+
+// admissions reads kubernaut_admission_requests_total for the given labels.
+func admissions(kind, operation, outcome, dryRun string) float64 {
+	GinkgoHelper()
+	families, err := crmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	want := map[string]string{"kind": kind, "operation": operation, "outcome": outcome, "dry_run": dryRun}
+	for _, f := range families {
+		if f.GetName() != "kubernaut_admission_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			if maps.Equal(got, want) {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
