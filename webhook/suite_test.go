@@ -11,7 +11,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -74,24 +73,6 @@ func newNamespace(ctx context.Context) string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "webhook-test-"}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	return ns.Name
-}
-
-// fieldCause is one rejected field of an Invalid error.
-type fieldCause struct{ Field, Message string }
-
-func invalidCauses(err error) []fieldCause {
-	GinkgoHelper()
-	Expect(err).To(HaveOccurred(), "the API server admitted the object")
-	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got: %v", err)
-	var causes []fieldCause
-	for _, c := range err.(apierrors.APIStatus).Status().Details.Causes {
-		causes = append(causes, fieldCause{Field: c.Field, Message: c.Message})
-	}
-	return causes
-}
-
-func haveCause(field, message string) OmegaMatcher {
-	return ContainElement(And(HaveField("Field", field), HaveField("Message", ContainSubstring(message))))
 }
 
 // clientAs returns a client that impersonates user.

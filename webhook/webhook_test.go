@@ -21,6 +21,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/test/apierr"
 	"kubernaut.io/stepvalidation/webhook"
 )
 
@@ -142,7 +143,7 @@ var _ = Describe("The validating webhook", func() {
 		func(ctx context.Context, breakIt func(wfe *workflowv1alpha1.WorkflowExecution), field, message string) {
 			wfe := scaleWorkflow(newNamespace(ctx))
 			breakIt(wfe)
-			Expect(invalidCauses(k8s.Create(ctx, wfe))).To(haveCause(field, message))
+			Expect(apierr.Causes(k8s.Create(ctx, wfe))).To(apierr.HaveCause(field, message))
 		},
 		Entry("an action the catalog does not have",
 			func(w *workflowv1alpha1.WorkflowExecution) { step(w).Action = "scale_everything" },
@@ -227,11 +228,11 @@ var _ = Describe("The validating webhook", func() {
 		step(wfe).Parameters.Raw = []byte(`{"deployment":{"name":"web-app","namespace":"prod","replicas":-1}}`)
 		step(wfe).DependsOn = []int32{9}
 		step(wfe).PreConditions[0].Rego = "package p\nallow if {"
-		causes := invalidCauses(k8s.Create(ctx, wfe))
+		causes := apierr.Causes(k8s.Create(ctx, wfe))
 		Expect(causes).To(HaveLen(3))
-		Expect(causes).To(haveCause("spec.workflowDefinition.steps[0].parameters.deployment.replicas", "between 0 and 1000"))
-		Expect(causes).To(haveCause("spec.workflowDefinition.steps[0].dependsOn[0]", "no step"))
-		Expect(causes).To(haveCause("spec.workflowDefinition.steps[0].preConditions[0].rego", "rego_parse_error"))
+		Expect(causes).To(apierr.HaveCause("spec.workflowDefinition.steps[0].parameters.deployment.replicas", "between 0 and 1000"))
+		Expect(causes).To(apierr.HaveCause("spec.workflowDefinition.steps[0].dependsOn[0]", "no step"))
+		Expect(causes).To(apierr.HaveCause("spec.workflowDefinition.steps[0].preConditions[0].rego", "rego_parse_error"))
 	})
 
 	It("rejects a KubernetesExecution with bad parameters", func(ctx context.Context) {
@@ -242,7 +243,7 @@ var _ = Describe("The validating webhook", func() {
 				Parameters: &runtime.RawExtension{Raw: []byte(`{"node":{"name":"worker-1","gracePeriodSeconds":99999}}`)},
 			},
 		}
-		Expect(invalidCauses(k8s.Create(ctx, ke))).To(haveCause("spec.parameters.node.gracePeriodSeconds", "must be between 0 and 3600"))
+		Expect(apierr.Causes(k8s.Create(ctx, ke))).To(apierr.HaveCause("spec.parameters.node.gracePeriodSeconds", "must be between 0 and 3600"))
 	})
 
 	It("keeps the spec of a started workflow, and lets its annotations change", func(ctx context.Context) {
@@ -253,7 +254,7 @@ var _ = Describe("The validating webhook", func() {
 
 		changed := wfe.DeepCopy()
 		changed.Spec.WorkflowDefinition.Steps[0].Name = "renamed"
-		Expect(invalidCauses(k8s.Update(ctx, changed))).To(haveCause("spec", "the spec cannot change once the workflow has started (phase executing)"))
+		Expect(apierr.Causes(k8s.Update(ctx, changed))).To(apierr.HaveCause("spec", "the spec cannot change once the workflow has started (phase executing)"))
 
 		wfe.Annotations = map[string]string{"team": "sre"}
 		Expect(k8s.Update(ctx, wfe)).To(Succeed())
@@ -297,7 +298,7 @@ var _ = Describe("The override annotation", Ordered, func() {
 		wfe := scaleWorkflow(ns)
 		wfe.Annotations = map[string]string{webhook.OverrideAnnotation: "current_replicas_match"}
 		err := clientAs("alice").Create(ctx, wfe.DeepCopy())
-		Expect(invalidCauses(err)).To(haveCause("metadata.annotations[kubernaut.io/override-condition]",
+		Expect(apierr.Causes(err)).To(apierr.HaveCause("metadata.annotations[kubernaut.io/override-condition]",
 			`user "alice" may not override conditions in namespace "`+ns+`": that needs verb "override" on resource "conditions" in API group "kubernaut.io"`))
 
 		Expect(clientAs("bob").Create(ctx, wfe)).To(Succeed())
@@ -307,7 +308,7 @@ var _ = Describe("The override annotation", Ordered, func() {
 	It("must list condition types", func(ctx context.Context) {
 		wfe := scaleWorkflow(newNamespace(ctx))
 		wfe.Annotations = map[string]string{webhook.OverrideAnnotation: "all of them!"}
-		Expect(invalidCauses(k8s.Create(ctx, wfe))).To(haveCause("metadata.annotations[kubernaut.io/override-condition]", "snake_case"))
+		Expect(apierr.Causes(k8s.Create(ctx, wfe))).To(apierr.HaveCause("metadata.annotations[kubernaut.io/override-condition]", "snake_case"))
 	})
 })
 

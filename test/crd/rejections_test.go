@@ -14,6 +14,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/test/apierr"
 )
 
 // validWorkflow is a one-step workflow every schema accepts; the tables below break
@@ -83,7 +84,7 @@ var _ = Describe("The WorkflowExecution schema", func() {
 		func(ctx context.Context, breakIt func(obj map[string]any), field, message string) {
 			obj := asUnstructured(validWorkflow(newNamespace(ctx)))
 			breakIt(obj.Object)
-			Expect(invalidCauses(k8s.Create(ctx, obj))).To(haveCause(field, message))
+			Expect(apierr.Causes(k8s.Create(ctx, obj))).To(apierr.HaveCause(field, message))
 		},
 		Entry("stepNumber 0",
 			func(o map[string]any) { firstStep(o)["stepNumber"] = int64(0) },
@@ -157,7 +158,7 @@ var _ = Describe("The WorkflowExecution schema", func() {
 			Expect(k8s.Create(ctx, wfe)).To(Succeed())
 			obj := asUnstructured(wfe)
 			obj.Object["status"] = status
-			Expect(invalidCauses(k8s.Status().Update(ctx, obj))).To(haveCause(field, message))
+			Expect(apierr.Causes(k8s.Status().Update(ctx, obj))).To(apierr.HaveCause(field, message))
 		},
 		Entry("an unknown phase",
 			map[string]any{"phase": "exploded"},
@@ -182,7 +183,7 @@ var _ = Describe("The KubernetesExecution schema", func() {
 		func(ctx context.Context, breakIt func(obj map[string]any), field, message string) {
 			obj := asUnstructured(validExecution(newNamespace(ctx)))
 			breakIt(obj.Object)
-			Expect(invalidCauses(k8s.Create(ctx, obj))).To(haveCause(field, message))
+			Expect(apierr.Causes(k8s.Create(ctx, obj))).To(apierr.HaveCause(field, message))
 		},
 		Entry("no action",
 			func(o map[string]any) { delete(o["spec"].(map[string]any), "action") },
@@ -206,7 +207,7 @@ var _ = Describe("The KubernetesExecution schema", func() {
 			Expect(k8s.Create(ctx, ke)).To(Succeed())
 			obj := asUnstructured(ke)
 			obj.Object["status"] = status
-			Expect(invalidCauses(k8s.Status().Update(ctx, obj))).To(haveCause(field, message))
+			Expect(apierr.Causes(k8s.Status().Update(ctx, obj))).To(apierr.HaveCause(field, message))
 		},
 		Entry("an unknown phase",
 			map[string]any{"phase": "running"},

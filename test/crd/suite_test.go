@@ -13,7 +13,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -43,30 +42,6 @@ func newNamespace(ctx context.Context) string {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "crd-test-"}}
 	Expect(k8s.Create(ctx, ns)).To(Succeed())
 	return ns.Name
-}
-
-// fieldCause is one rejected field of an Invalid error: its path and message.
-type fieldCause struct{ Field, Message string }
-
-// invalidCauses returns the field causes of an Invalid API error, failing the test
-// when err is something else.
-func invalidCauses(err error) []fieldCause {
-	GinkgoHelper()
-	Expect(err).To(HaveOccurred(), "the API server accepted the object")
-	Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want an Invalid error, got: %v", err)
-	var causes []fieldCause
-	for _, c := range err.(apierrors.APIStatus).Status().Details.Causes {
-		causes = append(causes, fieldCause{Field: c.Field, Message: c.Message})
-	}
-	return causes
-}
-
-// haveCause matches a field cause at field whose message contains message.
-func haveCause(field, message string) OmegaMatcher {
-	return ContainElement(And(
-		HaveField("Field", field),
-		HaveField("Message", ContainSubstring(message)),
-	))
 }
 
 // kubectl runs bin/kubectl against the test API server and returns its output.
