@@ -3,8 +3,8 @@
 package apierr
 
 import (
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
+	. "github.com/onsi/ginkgo/v2" //nolint:staticcheck // gomega's DSL reads best dot-imported, as in the suites
+	. "github.com/onsi/gomega"    //nolint:staticcheck // gomega's DSL reads best dot-imported, as in the suites
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
