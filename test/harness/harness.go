@@ -140,6 +140,13 @@ func (h *Harness) Stop() error {
 	return errors.Join(errs...)
 }
 
+// WebhookServing returns where the installed webhook configurations expect the
+// webhooks (Options.Webhooks): the port on 127.0.0.1 and the certificate's folder.
+func (h *Harness) WebhookServing() (port int, certDir string) {
+	o := h.env.WebhookInstallOptions
+	return o.LocalServingPort, o.LocalServingCertDir
+}
+
 // WebhookServer returns a webhook server on the address and with the certificate
 // the installed webhook configurations expect (Options.Webhooks).
 func (h *Harness) WebhookServer() webhook.Server {
