@@ -11,7 +11,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -52,16 +54,12 @@ func (v *workflowValidator) ValidateDelete(context.Context, *workflowv1alpha1.Wo
 
 // validate checks a workflow on CREATE (old is nil) and UPDATE.
 func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
-	var errs field.ErrorList
-	var warnings admission.Warnings
-	spec := field.NewPath("spec")
-	switch {
-	case old != nil && equality.Semantic.DeepEqual(old.Spec, wfe.Spec):
-		// Metadata only (annotations, labels): the spec was checked when it was written.
-	case old != nil && old.Status.Phase != "":
-		errs = append(errs, field.Forbidden(spec, fmt.Sprintf(
-			"the spec cannot change once the workflow has started (phase %s); create a new WorkflowExecution", old.Status.Phase)))
-	default:
+	r := review{kind: workflowv1alpha1.GroupVersion.WithKind("WorkflowExecution").GroupKind(), noun: "workflow", obj: wfe}
+	if old != nil {
+		r.oldAnnotations, r.startedPhase = old.Annotations, string(old.Status.Phase)
+		r.specUnchanged = equality.Semantic.DeepEqual(old.Spec, wfe.Spec)
+	}
+	r.checkSpec = func(spec *field.Path) (errs field.ErrorList, warnings admission.Warnings) {
 		steps := wfe.Spec.WorkflowDefinition.Steps
 		stepsPath := spec.Child("workflowDefinition", "steps")
 		for i := range steps {
@@ -70,19 +68,10 @@ func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1al
 		}
 		errs = append(errs, validateDependencies(steps, stepsPath)...)
 		errs = append(errs, validateOverrides(wfe, spec.Child("conditionOverrides"))...)
+		return errs, warnings
 	}
-	var oldAnnotations map[string]string
-	if old != nil {
-		oldAnnotations = old.Annotations
-	}
-	errs = append(errs, v.w.authorizeOverride(ctx, oldAnnotations, wfe.Annotations, wfe.Namespace)...)
-	if len(errs) > 0 {
-		return warnings, apierrors.NewInvalid(workflowv1alpha1.GroupVersion.WithKind("WorkflowExecution").GroupKind(), wfe.Name, errs)
-	}
-	if isDryRun(ctx) {
-		warnings = append(warnings, v.w.preflightWorkflow(ctx, wfe)...)
-	}
-	return warnings, nil
+	r.preflight = func() []string { return v.w.preflightWorkflow(ctx, wfe) }
+	return v.w.decide(ctx, r)
 }
 
 type executionValidator struct{ w *Webhooks }
@@ -100,30 +89,57 @@ func (v *executionValidator) ValidateDelete(context.Context, *kubernetesexecutio
 }
 
 func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
+	r := review{kind: kubernetesexecutionv1alpha1.GroupVersion.WithKind("KubernetesExecution").GroupKind(), noun: "execution", obj: ke}
+	if old != nil {
+		r.oldAnnotations, r.startedPhase = old.Annotations, string(old.Status.Phase)
+		r.specUnchanged = equality.Semantic.DeepEqual(old.Spec, ke.Spec)
+	}
+	r.checkSpec = func(spec *field.Path) (field.ErrorList, admission.Warnings) {
+		errs, warnings := v.w.validateAction(ctx, ke.Spec.Action, ke.Spec.Parameters, spec)
+		e, w := v.w.validateConditions(ctx, ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
+		return append(errs, e...), append(warnings, w...)
+	}
+	r.preflight = func() []string { return v.w.preflightExecution(ctx, ke) }
+	return v.w.decide(ctx, r)
+}
+
+// review is one admission request of either kind: what decide needs to apply the
+// rules both kinds share around their own spec checks.
+type review struct {
+	kind schema.GroupKind
+	noun string // "workflow", "execution": for messages
+	obj  metav1.Object
+	// oldAnnotations, startedPhase and specUnchanged describe the old object of an
+	// UPDATE; on CREATE they are zero.
+	oldAnnotations map[string]string
+	startedPhase   string
+	specUnchanged  bool
+	checkSpec      func(spec *field.Path) (field.ErrorList, admission.Warnings)
+	preflight      func() []string
+}
+
+// decide checks the spec unless only metadata changed, keeps the spec of a started
+// object, authorizes the override annotation, and on a dry run adds the preflight's
+// warnings. Every error is returned at once.
+func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, error) {
 	var errs field.ErrorList
 	var warnings admission.Warnings
 	spec := field.NewPath("spec")
 	switch {
-	case old != nil && equality.Semantic.DeepEqual(old.Spec, ke.Spec):
-	case old != nil && old.Status.Phase != "":
+	case r.specUnchanged:
+		// Metadata only (annotations, labels): the spec was checked when it was written.
+	case r.startedPhase != "":
 		errs = append(errs, field.Forbidden(spec, fmt.Sprintf(
-			"the spec cannot change once the execution has started (phase %s); create a new KubernetesExecution", old.Status.Phase)))
+			"the spec cannot change once the %s has started (phase %s); create a new %s", r.noun, r.startedPhase, r.kind.Kind)))
 	default:
-		e, w := v.w.validateAction(ctx, ke.Spec.Action, ke.Spec.Parameters, spec)
-		errs, warnings = append(errs, e...), append(warnings, w...)
-		e, w = v.w.validateConditions(ctx, ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
-		errs, warnings = append(errs, e...), append(warnings, w...)
+		errs, warnings = r.checkSpec(spec)
 	}
-	var oldAnnotations map[string]string
-	if old != nil {
-		oldAnnotations = old.Annotations
-	}
-	errs = append(errs, v.w.authorizeOverride(ctx, oldAnnotations, ke.Annotations, ke.Namespace)...)
+	errs = append(errs, w.authorizeOverride(ctx, r.oldAnnotations, r.obj.GetAnnotations(), r.obj.GetNamespace())...)
 	if len(errs) > 0 {
-		return warnings, apierrors.NewInvalid(kubernetesexecutionv1alpha1.GroupVersion.WithKind("KubernetesExecution").GroupKind(), ke.Name, errs)
+		return warnings, apierrors.NewInvalid(r.kind, r.obj.GetName(), errs)
 	}
 	if isDryRun(ctx) {
-		warnings = append(warnings, v.w.preflightExecution(ctx, ke)...)
+		warnings = append(warnings, r.preflight()...)
 	}
 	return warnings, nil
 }
