@@ -30,14 +30,7 @@ func nodeInput(action string, changes map[string]any) map[string]any {
 		"node_evictable_pods":     0,
 		"pdb_blocked_pods":        0,
 	}
-	for k, v := range changes {
-		if v == nil {
-			delete(in, k)
-		} else {
-			in[k] = v
-		}
-	}
-	return in
+	return applyChanges(in, changes)
 }
 
 // nodeTaint is one entry of node_taints.

@@ -90,14 +90,7 @@ func notifyInput(message any, changes map[string]any) map[string]any {
 }
 
 func podChange(in, changes map[string]any) map[string]any {
-	for k, v := range changes {
-		if v == nil {
-			delete(in, k)
-		} else {
-			in[k] = v
-		}
-	}
-	return in
+	return applyChanges(in, changes)
 }
 
 const podNotice = "Disk of db-0 is 95% full; no safe action: expanding needs approval"

@@ -93,28 +93,14 @@ func workloadInput(action string, changes map[string]any) map[string]any {
 		"configmap_immutable": false,
 		"configmap_data":      map[string]any{"LOG_LEVEL": "debug", "MODE": "prod"},
 	}
-	for k, v := range changes {
-		if v == nil {
-			delete(in, k)
-		} else {
-			in[k] = v
-		}
-	}
-	return in
+	return applyChanges(in, changes)
 }
 
 // workloadParams returns the parameters of action's workloadInput with changes
 // (nil removes one).
 func workloadParams(action string, changes map[string]any) map[string]any {
 	params := workloadInput(action, nil)["parameters"].(map[string]any)
-	for k, v := range changes {
-		if v == nil {
-			delete(params, k)
-		} else {
-			params[k] = v
-		}
-	}
-	return params
+	return applyChanges(params, changes)
 }
 
 // A rollout in progress: one of three replicas on the new template, two old pods left.

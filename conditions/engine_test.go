@@ -40,14 +40,20 @@ func scaleInput() map[string]any {
 
 func with(changes map[string]any) map[string]any {
 	in := scaleInput()
+	return applyChanges(in, changes)
+}
+
+// applyChanges sets each key of changes in doc, and removes those set to nil; the
+// input builders of the policy cases use it to change one fact at a time.
+func applyChanges(doc, changes map[string]any) map[string]any {
 	for k, v := range changes {
 		if v == nil {
-			delete(in, k)
+			delete(doc, k)
 		} else {
-			in[k] = v
+			doc[k] = v
 		}
 	}
-	return in
+	return doc
 }
 
 func mustCompile(t testing.TB, e *Engine, conditionType, source string) *Policy {

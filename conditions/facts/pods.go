@@ -22,56 +22,32 @@ import (
 
 // podProviders read the facts of the pod actions of the catalog.
 var podProviders = map[string]Provider{
-	"restart_pod":    podRestart,
-	"delete_pod":     podDelete,
-	"quarantine_pod": podQuarantine,
+	// restart_pod: the pod, its controller and the controller's pods, among them
+	// the replacements created since the action acted.
+	"restart_pod": podProvider((*podState).addController, (*podState).addWorkload),
+	// delete_pod: whether the pod (by UID) is gone or still terminating.
+	"delete_pod": podProvider(),
+	// quarantine_pod: those of restart_pod, and what still selects the pod
+	// (Services, its controller).
+	"quarantine_pod": podProvider((*podState).addController, (*podState).addWorkload, (*podState).addServices),
 	"expand_pvc":     podExpandPVC,
 	"notify_only":    podNotify,
 }
 
-// podRestart reads the facts of restart_pod: the pod, its controller and the
-// controller's pods, among them the replacements created since the action acted.
-func podRestart(ctx context.Context, r client.Reader, params map[string]any) (map[string]any, error) {
-	s, err := podLookup(ctx, r, params)
-	if err != nil {
-		return nil, err
+// podProvider reads the pod an action names, then what each step adds.
+func podProvider(steps ...func(*podState, context.Context, client.Reader) error) Provider {
+	return func(ctx context.Context, r client.Reader, params map[string]any) (map[string]any, error) {
+		s, err := podLookup(ctx, r, params)
+		if err != nil {
+			return nil, err
+		}
+		for _, step := range steps {
+			if err := step(s, ctx, r); err != nil {
+				return nil, err
+			}
+		}
+		return s.doc, nil
 	}
-	if err := s.addController(ctx, r); err != nil {
-		return nil, err
-	}
-	if err := s.addWorkload(ctx, r); err != nil {
-		return nil, err
-	}
-	return s.doc, nil
-}
-
-// podDelete reads the facts of delete_pod: whether the pod (by UID) is gone or still
-// terminating.
-func podDelete(ctx context.Context, r client.Reader, params map[string]any) (map[string]any, error) {
-	s, err := podLookup(ctx, r, params)
-	if err != nil {
-		return nil, err
-	}
-	return s.doc, nil
-}
-
-// podQuarantine reads the facts of quarantine_pod: those of restart_pod, and what
-// still selects the pod (Services, its controller).
-func podQuarantine(ctx context.Context, r client.Reader, params map[string]any) (map[string]any, error) {
-	s, err := podLookup(ctx, r, params)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.addController(ctx, r); err != nil {
-		return nil, err
-	}
-	if err := s.addWorkload(ctx, r); err != nil {
-		return nil, err
-	}
-	if err := s.addServices(ctx, r); err != nil {
-		return nil, err
-	}
-	return s.doc, nil
 }
 
 // podState is what the pod providers know of the pod an action names.
