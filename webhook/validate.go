@@ -57,7 +57,7 @@ func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1al
 	r := review{kind: workflowv1alpha1.GroupVersion.WithKind("WorkflowExecution").GroupKind(), noun: "workflow", obj: wfe}
 	if old != nil {
 		r.oldAnnotations, r.startedPhase = old.Annotations, string(old.Status.Phase)
-		r.specUnchanged = equality.Semantic.DeepEqual(old.Spec, wfe.Spec)
+		r.specUnchanged = equality.Semantic.DeepEqual(withoutApproval(old.Spec), withoutApproval(wfe.Spec))
 	}
 	r.checkSpec = func(spec *field.Path) (errs field.ErrorList, warnings admission.Warnings) {
 		steps := wfe.Spec.WorkflowDefinition.Steps
@@ -92,7 +92,7 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 	r := review{kind: kubernetesexecutionv1alpha1.GroupVersion.WithKind("KubernetesExecution").GroupKind(), noun: "execution", obj: ke}
 	if old != nil {
 		r.oldAnnotations, r.startedPhase = old.Annotations, string(old.Status.Phase)
-		r.specUnchanged = equality.Semantic.DeepEqual(old.Spec, ke.Spec)
+		r.specUnchanged = equality.Semantic.DeepEqual(withoutApprovalKE(old.Spec), withoutApprovalKE(ke.Spec))
 	}
 	r.checkSpec = func(spec *field.Path) (field.ErrorList, admission.Warnings) {
 		errs, warnings := v.w.validateAction(ctx, ke.Spec.Action, ke.Spec.Parameters, spec)
@@ -101,6 +101,18 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 	}
 	r.preflight = func() []string { return v.w.preflightExecution(ctx, ke) }
 	return v.w.decide(ctx, r)
+}
+
+// withoutApproval and withoutApprovalKE drop the approval, the one spec field an
+// operator may change on a started object, so the rest can be compared.
+func withoutApproval(spec workflowv1alpha1.WorkflowExecutionSpec) workflowv1alpha1.WorkflowExecutionSpec {
+	spec.ApprovalReceived = false
+	return spec
+}
+
+func withoutApprovalKE(spec kubernetesexecutionv1alpha1.KubernetesExecutionSpec) kubernetesexecutionv1alpha1.KubernetesExecutionSpec {
+	spec.ApprovalReceived = false
+	return spec
 }
 
 // review is one admission request of either kind: what decide needs to apply the

@@ -246,7 +246,7 @@ var _ = Describe("The validating webhook", func() {
 		Expect(apierr.Causes(k8s.Create(ctx, ke))).To(apierr.HaveCause("spec.parameters.node.gracePeriodSeconds", "must be between 0 and 3600"))
 	})
 
-	It("keeps the spec of a started workflow, and lets its annotations change", func(ctx context.Context) {
+	It("keeps the spec of a started workflow, and lets its annotations and approval change", func(ctx context.Context) {
 		wfe := scaleWorkflow(newNamespace(ctx))
 		Expect(k8s.Create(ctx, wfe)).To(Succeed())
 		wfe.Status.Phase = workflowv1alpha1.WorkflowExecuting
@@ -257,6 +257,8 @@ var _ = Describe("The validating webhook", func() {
 		Expect(apierr.Causes(k8s.Update(ctx, changed))).To(apierr.HaveCause("spec", "the spec cannot change once the workflow has started (phase executing)"))
 
 		wfe.Annotations = map[string]string{"team": "sre"}
+		Expect(k8s.Update(ctx, wfe)).To(Succeed())
+		wfe.Spec.ApprovalReceived = true
 		Expect(k8s.Update(ctx, wfe)).To(Succeed())
 	})
 })

@@ -13,6 +13,9 @@ const (
 	DefaultPreConditionTimeout  = 30 * time.Second
 	DefaultPostConditionTimeout = 2 * time.Minute
 	DefaultPostConditionPoll    = 5 * time.Second
+	// DefaultApprovalTimeout is how long a run waits for approval when its
+	// approvalTimeout is unset.
+	DefaultApprovalTimeout = time.Hour
 )
 
 // ValidationCondition is a precondition or postcondition: a Rego policy over live

@@ -35,6 +35,23 @@ type KubernetesExecutionSpec struct {
 	// +kubebuilder:validation:Maximum=10
 	MaxRetries *int32 `json:"maxRetries,omitempty"`
 
+	// approvalRequired makes the execution wait in waiting_approval, once every
+	// check passed and before acting, until approvalReceived is true.
+	// +optional
+	ApprovalRequired bool `json:"approvalRequired,omitempty"`
+
+	// approvalReceived is set by an operator to let a waiting execution act. It is
+	// the one spec field that may change after the execution has started.
+	// +optional
+	ApprovalReceived bool `json:"approvalReceived,omitempty"`
+
+	// approvalTimeout is how long the execution waits for approval before it fails;
+	// 1h when unset.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	ApprovalTimeout *metav1.Duration `json:"approvalTimeout,omitempty"`
+
 	// preConditions are checked after the safety policies and before the dry run.
 	// +optional
 	// +listType=map

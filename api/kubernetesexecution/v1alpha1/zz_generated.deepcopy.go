@@ -157,6 +157,11 @@ func (in *KubernetesExecutionSpec) DeepCopyInto(out *KubernetesExecutionSpec) {
 		*out = new(int32)
 		**out = **in
 	}
+	if in.ApprovalTimeout != nil {
+		in, out := &in.ApprovalTimeout, &out.ApprovalTimeout
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.PreConditions != nil {
 		in, out := &in.PreConditions, &out.PreConditions
 		*out = make([]commonv1alpha1.ValidationCondition, len(*in))

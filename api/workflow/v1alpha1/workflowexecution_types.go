@@ -25,6 +25,12 @@ type WorkflowExecutionSpec struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=64
 	ConditionOverrides []commonv1alpha1.ConditionOverride `json:"conditionOverrides,omitempty"`
+
+	// approvalReceived is set by an operator to let a workflow that requires
+	// approval start acting. It is the one spec field that may change after the
+	// workflow has started.
+	// +optional
+	ApprovalReceived bool `json:"approvalReceived,omitempty"`
 }
 
 // WorkflowDefinition is the list of steps of a workflow.
@@ -152,6 +158,13 @@ type ExecutionStrategy struct {
 	// approvalRequired makes the workflow wait in waiting_approval before acting.
 	// +optional
 	ApprovalRequired bool `json:"approvalRequired,omitempty"`
+
+	// approvalTimeout is how long the workflow waits for approval before it fails;
+	// 1h when unset.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	ApprovalTimeout *metav1.Duration `json:"approvalTimeout,omitempty"`
 
 	// dryRunFirst runs every step as a server-side dry run before any step acts.
 	// +optional
