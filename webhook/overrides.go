@@ -9,6 +9,8 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 )
 
 // The permission that lets a user add or change the override annotation.
@@ -61,11 +63,5 @@ func (w *Webhooks) authorizeOverride(ctx context.Context, old, current map[strin
 
 // overridden returns the condition types the annotation lists.
 func overridden(annotations map[string]string) map[string]bool {
-	out := map[string]bool{}
-	for _, t := range strings.Split(annotations[OverrideAnnotation], ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			out[t] = true
-		}
-	}
-	return out
+	return commonv1alpha1.OverriddenConditions(annotations)
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/conditions/check"
@@ -23,9 +24,9 @@ import (
 const (
 	// OverrideAnnotation lists condition types to skip, comma-separated. Only users
 	// allowed verb override on conditions.kubernaut.io may add or change it.
-	OverrideAnnotation = "kubernaut.io/override-condition"
+	OverrideAnnotation = commonv1alpha1.OverrideConditionAnnotation
 	// InjectAnnotation set to "false" keeps the catalog's conditions out.
-	InjectAnnotation = "kubernaut.io/inject-conditions"
+	InjectAnnotation = commonv1alpha1.InjectConditionsAnnotation
 )
 
 // DefaultPreflightBudget bounds the dry-run preflight of one request.

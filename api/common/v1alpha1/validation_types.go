@@ -136,6 +136,22 @@ type ConditionResult struct {
 	// +optional
 	Overridden bool `json:"overridden,omitempty"`
 
+	// warnOnly is true when validation mode warn made this required condition act
+	// as optional: a failure is reported, not enforced.
+	// +optional
+	WarnOnly bool `json:"warnOnly,omitempty"`
+
+	// firstEvaluationTime is when the first evaluation finished: a postcondition's
+	// timeout counts from it.
+	// +optional
+	FirstEvaluationTime *metav1.Time `json:"firstEvaluationTime,omitempty"`
+
+	// consecutiveErrors counts the evaluations since the last decision that could
+	// not decide; verification gives up after a few.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ConsecutiveErrors int32 `json:"consecutiveErrors,omitempty"`
+
 	// attempts counts evaluations; postconditions are polled until they pass.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

@@ -1,0 +1,274 @@
+// Package evaluation is what both reconcilers share around the condition service:
+// it applies the validation mode and the overrides to a list of conditions,
+// evaluates preconditions once, and advances the polling of postconditions from what
+// status recorded, so that a reconciler never sleeps: it writes the results and
+// requeues for the next evaluation.
+package evaluation
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	"kubernaut.io/stepvalidation/conditions"
+	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/conditions/facts"
+	"kubernaut.io/stepvalidation/metrics"
+	"kubernaut.io/stepvalidation/reconcilers/mode"
+)
+
+// Enforcement says how the conditions of one run are enforced.
+type Enforcement struct {
+	Mode mode.Mode
+	// Overridden are the condition types the override annotation skips.
+	Overridden map[string]bool
+	// Required replaces the required flag of these condition types
+	// (spec.conditionOverrides of the workflow).
+	Required map[string]bool
+}
+
+// NewEnforcement builds the enforcement of a run from its mode, the override
+// annotations that apply to it and the workflow's conditionOverrides.
+func NewEnforcement(m mode.Mode, annotations []map[string]string, overrides []commonv1alpha1.ConditionOverride) Enforcement {
+	e := Enforcement{Mode: m, Overridden: map[string]bool{}, Required: map[string]bool{}}
+	for _, a := range annotations {
+		for t := range commonv1alpha1.OverriddenConditions(a) {
+			e.Overridden[t] = true
+		}
+	}
+	for _, o := range overrides {
+		e.Required[o.Type] = o.Required
+	}
+	return e
+}
+
+// Round is what a reconciler evaluates: one step's or one action's conditions of one
+// phase.
+type Round struct {
+	Service    string // metrics.ServiceWorkflow or metrics.ServiceExecution
+	Action     string
+	Parameters map[string]any
+	Phase      facts.Phase
+	Conditions []commonv1alpha1.ValidationCondition
+}
+
+// Report is the state of a round after an evaluation.
+type Report struct {
+	// Results are the round's ConditionResults, in the order of its conditions.
+	Results []commonv1alpha1.ConditionResult
+	// Done is true when no condition needs another evaluation.
+	Done bool
+	// Blocking lists the required conditions that failed (final).
+	Blocking []Failure
+	// Warnings lists the optional conditions that failed (final), and in warn mode
+	// the required ones.
+	Warnings []Failure
+	// TimedOut lists the postconditions whose timeout ran out.
+	TimedOut []string
+	// NextAt is when to evaluate again, when not Done.
+	NextAt time.Time
+}
+
+// Failure is a condition that failed, and why.
+type Failure struct{ Type, Message string }
+
+func (f Failure) String() string { return f.Type + ": " + f.Message }
+
+// Summary joins failures for a status message or an Event.
+func Summary(fs []Failure) string {
+	lines := make([]string, len(fs))
+	for i, f := range fs {
+		lines[i] = f.String()
+	}
+	return strings.Join(lines, "; ")
+}
+
+// Passed reports whether the round is over and nothing blocks.
+func (r Report) Passed() bool { return r.Done && len(r.Blocking) == 0 }
+
+// Preconditions evaluates every precondition of the round once.
+func Preconditions(ctx context.Context, svc *check.Service, e Enforcement, r Round, now time.Time) (Report, error) {
+	return advance(ctx, svc, e, r, nil, now)
+}
+
+// Postconditions evaluates the postconditions whose next evaluation is due, given
+// the results status recorded so far (prev), and reports where verification stands.
+func Postconditions(ctx context.Context, svc *check.Service, e Enforcement, r Round, prev []commonv1alpha1.ConditionResult, now time.Time) (Report, error) {
+	return advance(ctx, svc, e, r, prev, now)
+}
+
+// advance evaluates what is due and decides. Preconditions (prev nil, phase pre) get
+// a single evaluation each; postconditions are polled with conditions.NextStep.
+func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, prev []commonv1alpha1.ConditionResult, now time.Time) (Report, error) {
+	if e.Mode == mode.Off {
+		return Report{Done: true}, nil
+	}
+	post := r.Phase == facts.Post
+	results := make([]commonv1alpha1.ConditionResult, len(r.Conditions))
+	polls := make([]conditions.Polling, len(r.Conditions))
+	warnOnly := make([]bool, len(r.Conditions))
+	var due []int
+	r.Conditions = slices.Clone(r.Conditions)
+	for i := range r.Conditions {
+		c, downgraded := e.apply(r.Conditions[i])
+		r.Conditions[i], warnOnly[i] = c, downgraded
+		if e.Overridden[c.Type] {
+			results[i] = overriddenResult(c, now)
+			continue
+		}
+		if last, ok := find(prev, c.Type); ok && post {
+			results[i] = last
+			polls[i] = polling(c, last)
+		} else {
+			polls[i] = polling(c, commonv1alpha1.ConditionResult{})
+		}
+		if !post || conditions.NextStep(polls[i], now).Action == conditions.EvaluateNow {
+			due = append(due, i)
+		}
+	}
+
+	if len(due) > 0 {
+		round := check.Round{Service: r.Service, Action: r.Action, Parameters: r.Parameters, Phase: r.Phase}
+		for _, i := range due {
+			round.Conditions = append(round.Conditions, r.Conditions[i])
+		}
+		outcomes, err := svc.Run(ctx, round)
+		if err != nil {
+			return Report{}, fmt.Errorf("reading the cluster state for the %s conditions of %s: %w", r.Phase, r.Action, err)
+		}
+		for k, i := range due {
+			o := outcomes[k]
+			polls[i] = polls[i].Record(o.Result, now)
+			results[i] = status(o, polls[i], warnOnly[i])
+		}
+	}
+
+	report := Report{Results: results, Done: true}
+	for i, c := range r.Conditions {
+		if results[i].Overridden {
+			continue
+		}
+		step := conditions.Step{Action: conditions.Verified}
+		if !results[i].Passed {
+			step = conditions.Step{Action: conditions.TimedOut, Message: results[i].ErrorMessage}
+		}
+		if post {
+			step = conditions.NextStep(polls[i], now)
+		}
+		switch step.Action {
+		case conditions.Verified:
+			continue
+		case conditions.WaitUntil:
+			report.Done = false
+			if report.NextAt.IsZero() || step.At.Before(report.NextAt) {
+				report.NextAt = step.At
+			}
+			continue
+		case conditions.EvaluateNow:
+			// Due again at once (a zero interval): evaluate on the next reconcile.
+			report.Done = false
+			report.NextAt = now
+			continue
+		}
+		// Final failure.
+		failure := Failure{Type: c.Type, Message: step.Message}
+		if post {
+			results[i].ErrorMessage = step.Message
+		}
+		if step.Action == conditions.TimedOut && post {
+			report.TimedOut = append(report.TimedOut, c.Type)
+			metrics.RecordTimeout(metrics.ConditionTypeLabel(c.Type, svc.Library.Has), r.Service)
+		}
+		if c.IsRequired() {
+			report.Blocking = append(report.Blocking, failure)
+		} else {
+			report.Warnings = append(report.Warnings, failure)
+		}
+	}
+	if !report.Done {
+		report.Blocking, report.Warnings, report.TimedOut = nil, nil, nil
+	}
+	return report, nil
+}
+
+// apply resolves whether c is required in this run: the workflow's
+// conditionOverrides first, then warn mode, which makes every condition optional.
+// downgraded reports that warn mode made a required condition optional.
+func (e Enforcement) apply(c commonv1alpha1.ValidationCondition) (_ commonv1alpha1.ValidationCondition, downgraded bool) {
+	required := c.IsRequired()
+	if r, ok := e.Required[c.Type]; ok {
+		required = r
+	}
+	if e.Mode == mode.Warn && required {
+		required, downgraded = false, true
+	}
+	c.Required = &required
+	return c, downgraded
+}
+
+// polling rebuilds a condition's polling state from its last recorded result.
+func polling(c commonv1alpha1.ValidationCondition, last commonv1alpha1.ConditionResult) conditions.Polling {
+	p := conditions.Polling{
+		Timeout:  durationOr(c.Timeout, commonv1alpha1.DefaultPostConditionTimeout),
+		Interval: durationOr(c.Interval, commonv1alpha1.DefaultPostConditionPoll),
+	}
+	if last.Attempts == 0 {
+		return p
+	}
+	p.StartedAt = last.EvaluationTime.Time
+	if last.FirstEvaluationTime != nil {
+		p.StartedAt = last.FirstEvaluationTime.Time
+	}
+	p.LastEvaluatedAt = last.EvaluationTime.Time
+	p.Attempts = int(last.Attempts)
+	p.ConsecutiveErrors = int(last.ConsecutiveErrors)
+	switch {
+	case !last.Evaluated:
+		p.Last = conditions.Result{Outcome: conditions.Errored, Message: last.ErrorMessage}
+	case last.Passed:
+		p.Last = conditions.Result{Outcome: conditions.Passed}
+	default:
+		p.Last = conditions.Result{Outcome: conditions.Failed, Message: last.ErrorMessage}
+	}
+	return p
+}
+
+func status(o check.Outcome, p conditions.Polling, warnOnly bool) commonv1alpha1.ConditionResult {
+	r := o.Status(p.LastEvaluatedAt, int32(p.Attempts))
+	first := metav1.NewTime(p.StartedAt)
+	r.FirstEvaluationTime = &first
+	r.ConsecutiveErrors = int32(p.ConsecutiveErrors)
+	r.WarnOnly = warnOnly
+	return r
+}
+
+func overriddenResult(c commonv1alpha1.ValidationCondition, now time.Time) commonv1alpha1.ConditionResult {
+	return commonv1alpha1.ConditionResult{
+		ConditionType:  c.Type,
+		Passed:         true,
+		Overridden:     true,
+		Required:       c.IsRequired(),
+		EvaluationTime: metav1.NewTime(now),
+		ErrorMessage:   "skipped: listed in the " + commonv1alpha1.OverrideConditionAnnotation + " annotation",
+	}
+}
+
+func find(results []commonv1alpha1.ConditionResult, conditionType string) (commonv1alpha1.ConditionResult, bool) {
+	i := slices.IndexFunc(results, func(r commonv1alpha1.ConditionResult) bool { return r.ConditionType == conditionType })
+	if i < 0 {
+		return commonv1alpha1.ConditionResult{}, false
+	}
+	return results[i], true
+}
+
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil || d.Duration <= 0 {
+		return def
+	}
+	return d.Duration
+}
