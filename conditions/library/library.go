@@ -1,7 +1,22 @@
-// Package library holds the named policies conditions may use without inline Rego:
-// the defaults built into the manager, overlaid by the ConfigMap
-// kubernaut-workflow-conditions, and the safety policies of the ConfigMap
-// kubernaut-safety-policies.
+// Package library holds the named policies conditions may use without inline Rego,
+// and the safety policies every action must pass before it runs:
+//
+//   - condition policies: the defaults built into the manager
+//     (conditions.EmbeddedPolicies), overlaid by the ConfigMap
+//     kubernaut-workflow-conditions;
+//   - safety policies: the defaults built into the manager
+//     (conditions.EmbeddedSafetyPolicies: protected_namespaces, no_scale_to_zero,
+//     replica_ceiling, last_schedulable_node), overlaid by the ConfigMap
+//     kubernaut-safety-policies. Each decides on the document facts.SafetyInput
+//     builds, whose keys facts.SafetyKeys lists; a non-empty deny set refuses the
+//     action.
+//
+// In both ConfigMaps a key <name>.rego whose name is a default's replaces that
+// default, and any other key adds a policy. To switch a default safety policy off,
+// replace it with one that never denies, e.g. last_schedulable_node.rego:
+//
+//	package safety.last_schedulable_node
+//	deny := set()
 //
 // The ConfigMaps are watched. A change is compiled in the library's own reconciler,
 // off the evaluation path, and swapped in at once; readers never wait. A version
@@ -55,13 +70,16 @@ type Library struct {
 	// fromConfigMap holds the compiled entries of the conditions ConfigMap, which
 	// override embedded ones of the same name.
 	fromConfigMap atomic.Pointer[map[string]Entry]
-	safety        atomic.Pointer[[]Entry]
+	// embeddedSafety are the default safety policies; safety is the set in use:
+	// them overlaid by the safety ConfigMap's, sorted by name.
+	embeddedSafety map[string]Entry
+	safety         atomic.Pointer[[]Entry]
 }
 
-// New compiles the embedded policies. It fails only if one of them does not
-// compile, which is a bug of the build.
+// New compiles the embedded policies, conditions and safety. It fails only if one
+// of them does not compile, which is a bug of the build.
 func New(ctx context.Context, engine *conditions.Engine) (*Library, error) {
-	l := &Library{engine: engine, embedded: map[string]Entry{}}
+	l := &Library{engine: engine, embedded: map[string]Entry{}, embeddedSafety: map[string]Entry{}}
 	version := managerVersion()
 	for name, source := range conditions.EmbeddedPolicies() {
 		p, err := engine.Compile(ctx, name, source)
@@ -70,8 +88,15 @@ func New(ctx context.Context, engine *conditions.Engine) (*Library, error) {
 		}
 		l.embedded[name] = Entry{Name: name, Policy: p, Source: commonv1alpha1.PolicySourceEmbedded, Version: version}
 	}
+	for name, source := range conditions.EmbeddedSafetyPolicies() {
+		p, err := engine.CompileSafety(ctx, name, source)
+		if err != nil {
+			return nil, fmt.Errorf("embedded safety policy: %w", err)
+		}
+		l.embeddedSafety[name] = Entry{Name: name, Policy: p, Source: commonv1alpha1.PolicySourceEmbedded, Version: version}
+	}
 	l.fromConfigMap.Store(&map[string]Entry{})
-	l.safety.Store(&[]Entry{})
+	l.apply(true, nil)
 	return l, nil
 }
 
@@ -91,7 +116,9 @@ func (l *Library) Has(conditionType string) bool {
 	return ok
 }
 
-// SafetyPolicies returns the safety policies in use, sorted by name.
+// SafetyPolicies returns the safety policies in use, sorted by name: the embedded
+// defaults, each replaced by the safety ConfigMap's policy of the same name, and the
+// ConfigMap's other policies. The slice is shared: do not modify it.
 func (l *Library) SafetyPolicies() []Entry {
 	return *l.safety.Load()
 }
@@ -130,10 +157,19 @@ func (l *Library) compileConfigMap(ctx context.Context, cm *corev1.ConfigMap, sa
 }
 
 // apply swaps in the entries of a ConfigMap that compiled; nil entries (the
-// ConfigMap is gone) fall back to the embedded set, or no safety policies.
+// ConfigMap is gone) fall back to the embedded set. Safety entries are overlaid on
+// the embedded safety policies.
 func (l *Library) apply(safety bool, entries []Entry) {
 	if safety {
-		l.safety.Store(&entries)
+		byName := maps.Clone(l.embeddedSafety)
+		for _, e := range entries {
+			byName[e.Name] = e
+		}
+		merged := make([]Entry, 0, len(byName))
+		for _, name := range slices.Sorted(maps.Keys(byName)) {
+			merged = append(merged, byName[name])
+		}
+		l.safety.Store(&merged)
 		return
 	}
 	byName := make(map[string]Entry, len(entries))

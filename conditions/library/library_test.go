@@ -2,7 +2,9 @@ package library_test
 
 import (
 	"context"
+	"maps"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -192,16 +194,21 @@ var _ = Describe("The policy library", func() {
 		}).Should(Equal(commonv1alpha1.PolicySourceEmbedded))
 	})
 
-	It("loads safety policies, and refuses a key that is not <name>.rego", func(ctx context.Context) {
-		safety := &corev1.ConfigMap{
-			ObjectMeta: metav1.ObjectMeta{Name: library.SafetyConfigMap, Namespace: library.DefaultNamespace},
-			Data: map[string]string{"no_kube_system.rego": "package safety.namespaces\n" +
-				"deny contains \"no remediation in kube-system\" if input.namespace == \"kube-system\"\n"},
+	It("serves the embedded safety policies when no ConfigMap exists", func() {
+		Expect(safetyNames()).To(Equal(embeddedSafetyNames()))
+		for _, e := range lib.SafetyPolicies() {
+			Expect(e.Source).To(Equal(commonv1alpha1.PolicySourceEmbedded), e.Name)
 		}
+	})
+
+	It("adds the safety ConfigMap's policies to the defaults, and refuses a key that is not <name>.rego", func(ctx context.Context) {
+		safety := safetyConfigMap(map[string]string{"no_kube_system.rego": "package safety.namespaces\n" +
+			"deny contains \"no remediation in kube-system\" if input.namespace == \"kube-system\"\n"})
 		put(ctx, safety)
-		Eventually(lib.SafetyPolicies).Should(HaveLen(1))
-		p := lib.SafetyPolicies()[0]
-		Expect(p.Name).To(Equal("no_kube_system"))
+		Eventually(safetyNames).Should(Equal(withEmbeddedSafety("no_kube_system")))
+		p, ok := safetyPolicy("no_kube_system")
+		Expect(ok).To(BeTrue())
+		Expect(p.Source).To(Equal(commonv1alpha1.PolicySourceLibrary))
 		Expect(engine.Evaluate(ctx, p.Policy, map[string]any{"namespace": "kube-system"}).Message).To(Equal("no remediation in kube-system"))
 
 		safety.Data["No-Kube-System.rego"] = "package x\ndeny contains \"x\" if false\n"
@@ -214,9 +221,92 @@ var _ = Describe("The policy library", func() {
 				HaveField("Note", ContainSubstring(`key "No-Kube-System.rego": want <name>.rego with name in snake_case`)),
 			)))
 		}).WithTimeout(10 * time.Second).Should(Succeed())
-		Expect(lib.SafetyPolicies()).To(HaveLen(1))
+		Expect(safetyNames()).To(Equal(withEmbeddedSafety("no_kube_system")), "the last good set stays")
+	})
+
+	It("replaces a default safety policy with the ConfigMap's policy of the same name, until the ConfigMap goes", func(ctx context.Context) {
+		kubePublic := map[string]any{
+			"action": "rollout_restart", "target_kind": "Deployment", "target_namespace": "kube-public", "target_name": "web",
+			"protected_namespaces": []any{"kube-node-lease", "kube-public", "kube-system", "kubernaut-system"},
+			"manager_namespace":    "kubernaut-system",
+		}
+		p, _ := safetyPolicy("protected_namespaces")
+		Expect(engine.Evaluate(ctx, p.Policy, kubePublic).Outcome).To(Equal(conditions.Failed), "the default protects kube-public")
+
+		// The replacement protects only kube-system; last_schedulable_node is switched off.
+		cm := safetyConfigMap(map[string]string{
+			"protected_namespaces.rego": "package safety.protected_namespaces\n" +
+				"deny contains \"kube-system is protected\" if input.target_namespace == \"kube-system\"\n",
+			"last_schedulable_node.rego": "package safety.last_schedulable_node\ndeny := set()\n",
+		})
+		cm.Labels = map[string]string{library.VersionLabel: "ops-1"}
+		put(ctx, cm)
+		Eventually(func() string {
+			e, _ := safetyPolicy("protected_namespaces")
+			return e.Version
+		}).Should(Equal("ops-1"))
+		Expect(safetyNames()).To(Equal(embeddedSafetyNames()), "replaced, not added")
+		for _, e := range lib.SafetyPolicies() {
+			want := commonv1alpha1.PolicySourceEmbedded
+			if e.Name == "protected_namespaces" || e.Name == "last_schedulable_node" {
+				want = commonv1alpha1.PolicySourceLibrary
+			}
+			Expect(e.Source).To(Equal(want), e.Name)
+		}
+		p, _ = safetyPolicy("protected_namespaces")
+		Expect(engine.Evaluate(ctx, p.Policy, kubePublic).Outcome).To(Equal(conditions.Passed))
+		Expect(engine.Evaluate(ctx, p.Policy, map[string]any{"target_namespace": "kube-system"}).Message).To(Equal("kube-system is protected"))
+		p, _ = safetyPolicy("last_schedulable_node")
+		Expect(engine.Evaluate(ctx, p.Policy, map[string]any{
+			"action": "drain_node", "target_name": "worker-1", "other_ready_schedulable_nodes": 0,
+		}).Outcome).To(Equal(conditions.Passed))
+
+		Expect(k8s.Delete(ctx, cm)).To(Succeed())
+		Eventually(func() commonv1alpha1.PolicySource {
+			e, _ := safetyPolicy("protected_namespaces")
+			return e.Source
+		}).Should(Equal(commonv1alpha1.PolicySourceEmbedded))
+		Expect(safetyNames()).To(Equal(embeddedSafetyNames()))
+		p, _ = safetyPolicy("protected_namespaces")
+		Expect(engine.Evaluate(ctx, p.Policy, kubePublic).Outcome).To(Equal(conditions.Failed))
 	})
 })
+
+func safetyConfigMap(policies map[string]string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: library.SafetyConfigMap, Namespace: library.DefaultNamespace},
+		Data:       policies,
+	}
+}
+
+// safetyNames lists the names of the safety policies in use, in the library's order.
+func safetyNames() []string {
+	var names []string
+	for _, e := range lib.SafetyPolicies() {
+		names = append(names, e.Name)
+	}
+	return names
+}
+
+func embeddedSafetyNames() []string {
+	return slices.Sorted(maps.Keys(conditions.EmbeddedSafetyPolicies()))
+}
+
+// withEmbeddedSafety is the sorted names of the embedded safety policies and extra.
+func withEmbeddedSafety(extra ...string) []string {
+	names := append(embeddedSafetyNames(), extra...)
+	slices.Sort(names)
+	return names
+}
+
+func safetyPolicy(name string) (library.Entry, bool) {
+	for _, e := range lib.SafetyPolicies() {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return library.Entry{}, false
+}
 
 // loadErrors reads kubernaut_policy_library_load_errors_total for the conditions
 // ConfigMap from the manager's metrics registry.
