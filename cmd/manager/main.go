@@ -1,13 +1,16 @@
 // Command manager runs the admission webhooks of WorkflowExecution and
 // KubernetesExecution and the condition service behind them (policy engine, policy
 // library watching its ConfigMaps, facts from the manager's cache) in one
-// controller-runtime manager. The reconcilers join it in their own issue.
+// controller-runtime manager, beside the WorkflowExecution and KubernetesExecution
+// reconcilers.
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -25,6 +29,9 @@ import (
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/library"
 	"kubernaut.io/stepvalidation/internal/scheme"
+	"kubernaut.io/stepvalidation/reconcilers/execution"
+	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/workflow"
 	admissionwebhook "kubernaut.io/stepvalidation/webhook"
 )
 
@@ -38,6 +45,12 @@ type options struct {
 	evalDeadline    time.Duration
 	preflightBudget time.Duration
 
+	metricsSecure  bool
+	validationMode string
+	canaryPercent  int
+	replicaCeiling int
+	concurrency    int
+
 	selfSignedCerts  bool
 	webhookService   string
 	validatingConfig string
@@ -46,14 +59,22 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "address of the Prometheus metrics endpoint; 0 turns it off")
+	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint; 0 turns it off")
+	flag.BoolVar(&o.metricsSecure, "metrics-secure", true,
+		"serve metrics over HTTPS, to callers the API server authenticates and authorizes (get on nonResourceURL /metrics); false serves plain HTTP")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "port the admission webhooks are served on")
 	flag.StringVar(&o.certDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs",
 		"folder with the webhook serving certificate (tls.crt, tls.key), e.g. cert-manager's secret mounted")
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", library.DefaultNamespace),
 		"namespace of the policy library ConfigMaps ("+library.ConditionsConfigMap+", "+library.SafetyConfigMap+")")
-	flag.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader among replicas (for the reconcilers; webhooks serve on every replica)")
+	flag.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader among replicas (for the reconcilers; webhooks serve on every replica)")
+	flag.StringVar(&o.validationMode, "validation-mode", string(mode.Enforce),
+		"enforce: required conditions block; warn: every condition only warns; off: conditions are not evaluated. The namespace label "+mode.NamespaceLabel+" overrides it")
+	flag.IntVar(&o.canaryPercent, "validation-canary-percent", 100,
+		"share of runs, by UID hash, that --validation-mode applies to; the others run with validation off")
+	flag.IntVar(&o.replicaCeiling, "replica-ceiling", execution.DefaultReplicaCeiling, "most replicas an action may set (the replica_ceiling safety policy)")
+	flag.IntVar(&o.concurrency, "concurrency", 8, "workflows and executions each reconciled at once")
 	flag.DurationVar(&o.evalDeadline, "eval-deadline", conditions.DefaultEvalDeadline, "deadline of one evaluation of one policy")
 	flag.DurationVar(&o.preflightBudget, "preflight-budget", admissionwebhook.DefaultPreflightBudget,
 		"time a dry-run request may spend evaluating preconditions")
@@ -76,10 +97,16 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
+	validationMode, err := mode.Parse(o.validationMode)
+	if err != nil {
+		return fmt.Errorf("--validation-mode: %w", err)
+	}
+	if o.canaryPercent < 0 || o.canaryPercent > 100 {
+		return fmt.Errorf("--validation-canary-percent: %d is not between 0 and 100", o.canaryPercent)
+	}
 	webhookServer := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir})
 	var rotator *certs.Rotator
 	if o.selfSignedCerts {
-		var err error
 		rotator, err = certs.NewRotator(certs.Options{
 			CertDir:                         o.certDir,
 			ServiceName:                     o.webhookService,
@@ -94,12 +121,13 @@ func run(ctx context.Context, o options) error {
 		webhookServer = rotator.Gate(webhookServer)
 	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress: o.probeAddr,
-		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       "kubernaut-manager.kubernaut.io",
-		WebhookServer:          webhookServer,
+		Scheme:                  scheme.New(),
+		Metrics:                 metricsOptions(o),
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "kubernaut-manager.kubernaut.io",
+		LeaderElectionNamespace: o.namespace,
+		WebhookServer:           webhookServer,
 		// The library reads only its own ConfigMaps; image pull secrets are read
 		// one at a time, uncached, so the manager holds no Secret in memory.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
@@ -124,22 +152,65 @@ func run(ctx context.Context, o options) error {
 	if err := (&library.Watcher{Library: lib, Namespace: o.namespace}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("watching the policy library: %w", err)
 	}
+	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()}
 	hooks := &admissionwebhook.Webhooks{
-		Conditions:      &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()},
+		Conditions:      service,
 		Client:          mgr.GetClient(),
 		PreflightBudget: o.preflightBudget,
 	}
 	if err := hooks.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	modes := &mode.Resolver{Default: validationMode, CanaryPercent: o.canaryPercent, Reader: mgr.GetClient()}
+	executions := &execution.Reconciler{
+		Conditions: service, Modes: modes, Namespace: o.namespace, ReplicaCeiling: o.replicaCeiling,
+	}
+	if err := executions.SetupWithManager(mgr, o.concurrency); err != nil {
+		return fmt.Errorf("setting up the execution reconciler: %w", err)
+	}
+	workflows := &workflow.Reconciler{Conditions: service, Modes: modes}
+	if err := workflows.SetupWithManager(ctx, mgr, o.concurrency); err != nil {
+		return fmt.Errorf("setting up the workflow reconciler: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
+	// Ready once the webhooks serve (after the first certificate) and the policy
+	// library's ConfigMaps are loaded from a synced cache.
 	if err := mgr.AddReadyzCheck("webhooks", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("policy-library", librarySynced(mgr)); err != nil {
 		return err
 	}
 	ctrl.Log.Info("starting the manager", "namespace", o.namespace, "webhookPort", o.webhookPort)
 	return mgr.Start(ctx)
+}
+
+// metricsOptions serves metrics over HTTPS behind the API server's authentication
+// and authorization, unless --metrics-secure=false.
+func metricsOptions(o options) metricsserver.Options {
+	opts := metricsserver.Options{BindAddress: o.metricsAddr}
+	if o.metricsSecure {
+		opts.SecureServing = true
+		opts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return opts
+}
+
+// librarySynced is ready once the ConfigMap informer the policy library is loaded
+// from has synced: before that, the library holds only the embedded defaults.
+func librarySynced(mgr ctrl.Manager) healthz.Checker {
+	return func(req *http.Request) error {
+		informer, err := mgr.GetCache().GetInformer(req.Context(), &corev1.ConfigMap{})
+		if err != nil {
+			return err
+		}
+		if !informer.HasSynced() {
+			return errors.New("the policy library's ConfigMaps are not loaded yet")
+		}
+		return nil
+	}
 }
 
 func envOr(key, fallback string) string {

@@ -46,6 +46,7 @@ func TestManagerServesTheWebhooks(t *testing.T) {
 		done <- run(managerCtx, options{
 			metricsAddr: "0", probeAddr: "0", webhookPort: port, certDir: certDir,
 			namespace: "kubernaut-system", evalDeadline: time.Second, preflightBudget: time.Second,
+			validationMode: "enforce", canaryPercent: 100, replicaCeiling: 100, concurrency: 2,
 		})
 	}()
 	defer func() {

@@ -56,6 +56,7 @@ type Harness struct {
 	env        *envtest.Environment
 	dir        string
 	components []*component
+	processes  []*Process
 }
 
 // Start starts the control plane described by opts. On error, everything already
@@ -123,6 +124,10 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 // safe to call more than once.
 func (h *Harness) Stop() error {
 	var errs []error
+	for _, p := range h.processes {
+		p.Kill()
+	}
+	h.processes = nil
 	for i := len(h.components) - 1; i >= 0; i-- {
 		errs = append(errs, h.components[i].stop())
 	}

@@ -23,6 +23,11 @@ type component struct {
 // startComponent starts binary with args, its output going to <dir>/<name>.log. The
 // kernel kills it if the test process dies first (Pdeathsig).
 func startComponent(dir, name, binary string, args ...string) (*component, error) {
+	return startComponentEnv(dir, name, nil, binary, args...)
+}
+
+// startComponentEnv is startComponent with env added to the test's environment.
+func startComponentEnv(dir, name string, env []string, binary string, args ...string) (*component, error) {
 	if _, err := os.Stat(binary); err != nil {
 		return nil, missingBinary(binary)
 	}
@@ -32,6 +37,9 @@ func startComponent(dir, name, binary string, args ...string) (*component, error
 		return nil, fmt.Errorf("creating the %s log: %w", name, err)
 	}
 	cmd := exec.Command(binary, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -117,3 +125,43 @@ func dieWithParent(dir, binary string) (string, error) {
 func missingBinary(path string) error {
 	return errors.New(path + " not found: run `make tools` to build the control plane into bin/")
 }
+
+// Process is a program a test runs beside the control plane, e.g. the manager: its
+// output goes to a log in the harness folder, and it dies with the test process.
+type Process struct{ c *component }
+
+// StartProcess starts binary with args and KUBECONFIG set to the admin kubeconfig.
+// Stop stops it, unless the test stopped it first.
+func (h *Harness) StartProcess(name, binary string, args ...string) (*Process, error) {
+	c, err := startComponentEnv(h.dir, name, []string{"KUBECONFIG=" + h.KubeconfigPath}, binary, args...)
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{c: c}
+	h.processes = append(h.processes, p)
+	return p, nil
+}
+
+// Kill kills the process with SIGKILL, as a crash would, and waits for it to exit.
+func (p *Process) Kill() {
+	_ = p.c.cmd.Process.Kill()
+	<-p.c.exited
+}
+
+// Stop sends SIGTERM, then SIGKILL after 10 seconds. It returns an error if the
+// process had exited on its own before, with the end of its log.
+func (p *Process) Stop() error {
+	select {
+	case <-p.c.exited:
+		return nil
+	default:
+	}
+	return p.c.stop()
+}
+
+// Exited returns an error with the end of the log once the process has exited;
+// nil while it runs.
+func (p *Process) Exited() error { return p.c.failed() }
+
+// LogTail returns the last few kilobytes of the process's output.
+func (p *Process) LogTail() string { return p.c.logTail() }

@@ -159,6 +159,13 @@ type ExecutionStrategy struct {
 	// +optional
 	ApprovalRequired bool `json:"approvalRequired,omitempty"`
 
+	// timeout bounds the whole workflow, from its start to its last step's last
+	// postcondition; 1h when unset. Each step's own timeout bounds that step.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
 	// approvalTimeout is how long the workflow waits for approval before it fails;
 	// 1h when unset.
 	// +optional

@@ -1,0 +1,212 @@
+package execution
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions/facts"
+	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/metrics"
+	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+)
+
+// recordIntent captures the target as it is now and records, in status, that the
+// action is about to act and how to undo it. It does not act: the status write this
+// reconcile ends with is what the next reconcile acts on, so a crash before it
+// leaves nothing done, and a crash after it finds the values the idempotent
+// executor needs.
+func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (ctrl.Result, error) {
+	exec, _ := executors.For(action.Name)
+	c, err := r.clientFor(action.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	target, before, err := exec.Capture(ctx, c, params, s.ke.Namespace)
+	if err != nil {
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.ExecutionFailedReason, "reading the target before acting: "+err.Error())
+		return ctrl.Result{}, nil
+	}
+	s.ke.Status.ExecutionResults = &kev1alpha1.ExecutionResults{ResourcesAffected: []kev1alpha1.AffectedResource{{
+		Kind: target.Kind, Namespace: target.Namespace, Name: target.Name, Before: before,
+	}}}
+	if action.Inverse != nil {
+		if rb, err := action.Inverse(params, before); err == nil {
+			raw, err := json.Marshal(rb.Parameters)
+			if err != nil {
+				return ctrl.Result{}, fmt.Errorf("encoding the rollback parameters: %w", err)
+			}
+			now := metav1.NewTime(s.now)
+			s.ke.Status.RollbackInformation = &kev1alpha1.RollbackInformation{
+				Action: rb.Action, Parameters: &runtime.RawExtension{Raw: raw}, CapturedAt: &now,
+			}
+		} else {
+			ctrl.LoggerFrom(ctx).Info("no rollback for this run", "reason", err.Error())
+		}
+	}
+	s.transition(r, kev1alpha1.ExecutionExecuting, commonv1alpha1.RunningReason,
+		fmt.Sprintf("acting on %s as %s", target, executors.ServiceAccountName(action.Name)))
+	return ctrl.Result{}, nil
+}
+
+// act runs the executor with the recorded before values. After a restart it runs
+// again; the executor then finds the work done.
+func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
+	ke := s.ke
+	action, params, problem := parameters(ke)
+	if problem != "" {
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.InvalidParametersReason, problem)
+		return ctrl.Result{}, nil
+	}
+	affected := affectedResource(ke)
+	if affected == nil {
+		// The intent was not recorded (an older object): record it first.
+		return r.recordIntent(ctx, s, action, params)
+	}
+	exec, _ := executors.For(action.Name)
+	c, err := r.clientFor(action.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	after, err := exec.Act(ctx, c, params, affected.Before, ke.Namespace, false)
+	if err != nil {
+		if errors.Is(err, executors.ErrRetryLater) {
+			delay := retryLaterDelay
+			var later *executors.RetryLaterError
+			if errors.As(err, &later) && later.After > 0 {
+				delay = later.After
+			}
+			s.transition(r, kev1alpha1.ExecutionExecuting, commonv1alpha1.RunningReason, err.Error())
+			return ctrl.Result{RequeueAfter: delay}, nil
+		}
+		limit := int32(DefaultMaxRetries)
+		if ke.Spec.MaxRetries != nil {
+			limit = *ke.Spec.MaxRetries
+		}
+		if ke.Status.RetriesAttempted < limit {
+			ke.Status.RetriesAttempted++
+			s.transition(r, kev1alpha1.ExecutionExecuting, commonv1alpha1.RunningReason,
+				fmt.Sprintf("try %d of %d failed, trying again: %v", ke.Status.RetriesAttempted, limit+1, err))
+			return ctrl.Result{RequeueAfter: backoff(ke.Status.RetriesAttempted)}, nil
+		}
+		msg := err.Error()
+		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionFalse, commonv1alpha1.ExecutionFailedReason, msg)
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.ExecutionFailedReason, msg)
+		return ctrl.Result{}, nil
+	}
+	affected.After = after
+	msg := fmt.Sprintf("%s acted on %s %s", action.Name, affected.Kind, objectName(affected))
+	s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionTrue, commonv1alpha1.ExecutedReason, msg)
+	r.Recorder.Eventf(ke, nil, "Normal", commonv1alpha1.ExecutedReason, "Act", "%s", msg)
+	s.transition(r, kev1alpha1.ExecutionVerifying, commonv1alpha1.RunningReason, "verifying the postconditions")
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+}
+
+// verify evaluates the postconditions that are due and decides: completed when
+// every required one passed, rollback_ready (or failed, when the action cannot be
+// undone) when one failed for good, else a requeue for the next evaluation.
+func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) {
+	ke := s.ke
+	action, params, problem := parameters(ke)
+	if problem != "" {
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.InvalidParametersReason, problem)
+		return ctrl.Result{}, nil
+	}
+	enforcement, err := r.enforcement(ctx, ke)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var before map[string]string
+	if a := affectedResource(ke); a != nil {
+		before = a.Before
+	}
+	results := s.results()
+	report, err := evaluation.Postconditions(ctx, r.Conditions, enforcement, evaluation.Round{
+		Service: metrics.ServiceExecution, Action: action.Name, Parameters: factParams(params, ke, before),
+		Phase: facts.Post, Conditions: ke.Spec.PostConditions,
+	}, results.PostConditionResults, s.now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	results.PostConditionResults = report.Results
+	if !report.Done {
+		return ctrl.Result{RequeueAfter: max(report.NextAt.Sub(s.now), time.Millisecond)}, nil
+	}
+	r.warn(s, "PostconditionWarning", report.Warnings, enforcement.Mode)
+	if len(report.Blocking) > 0 {
+		for _, f := range report.Blocking {
+			metrics.RecordFailedByPostcondition(action.Name, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
+		}
+		msg := "required postcondition failed: " + evaluation.Summary(report.Blocking)
+		s.setCondition(commonv1alpha1.PostconditionsVerifiedCondition, metav1.ConditionFalse, commonv1alpha1.PostconditionFailedReason, msg)
+		if ke.Status.RollbackInformation != nil {
+			s.finish(r, kev1alpha1.ExecutionRollbackReady, commonv1alpha1.PostconditionFailedReason,
+				msg+"; rollback ready: "+ke.Status.RollbackInformation.Action)
+		} else {
+			s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.PostconditionFailedReason, msg+"; the action has no inverse")
+		}
+		return ctrl.Result{}, nil
+	}
+	msg := fmt.Sprintf("%d postconditions verified", len(report.Results))
+	if enforcement.Mode == "off" {
+		msg = "validation mode off: postconditions not evaluated"
+	}
+	s.setCondition(commonv1alpha1.PostconditionsVerifiedCondition, metav1.ConditionTrue, commonv1alpha1.PostconditionsVerifiedReason, msg)
+	s.finish(r, kev1alpha1.ExecutionCompleted, commonv1alpha1.SucceededReason, msg)
+	return ctrl.Result{}, nil
+}
+
+// clientFor returns a client that impersonates the action's ServiceAccount, one per
+// action, built on first use.
+func (r *Reconciler) clientFor(action string) (client.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.impersonating[action]; ok {
+		return c, nil
+	}
+	cfg := executors.ImpersonatingConfig(r.Config, r.Namespace, action)
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building a client for %s: %w", executors.Username(r.Namespace, action), err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper(), HTTPClient: httpClient})
+	if err != nil {
+		return nil, fmt.Errorf("building a client for %s: %w", executors.Username(r.Namespace, action), err)
+	}
+	if r.impersonating == nil {
+		r.impersonating = map[string]client.Client{}
+	}
+	r.impersonating[action] = c
+	return c, nil
+}
+
+func affectedResource(ke *kev1alpha1.KubernetesExecution) *kev1alpha1.AffectedResource {
+	if ke.Status.ExecutionResults == nil || len(ke.Status.ExecutionResults.ResourcesAffected) == 0 {
+		return nil
+	}
+	return &ke.Status.ExecutionResults.ResourcesAffected[0]
+}
+
+func objectName(a *kev1alpha1.AffectedResource) string {
+	if a.Namespace == "" {
+		return a.Name
+	}
+	return a.Namespace + "/" + a.Name
+}
+
+// backoff is the delay before try n+1 of a failed call: 1s, 2s, 4s, ... up to 30s.
+func backoff(n int32) time.Duration {
+	d := time.Second << min(n-1, 5)
+	return min(d, 30*time.Second)
+}

@@ -1,0 +1,239 @@
+// Package execution reconciles KubernetesExecutions: one catalog action against the
+// cluster, checked in the order of DESIGN.md (parameters, RBAC of the action's
+// ServiceAccount, safety policies, action preconditions, server-side dry run,
+// approval), then acted on by the action's executor while impersonating that
+// ServiceAccount, then verified by polling its postconditions.
+//
+// Every phase is a function of the status it finds; status is written once per
+// reconcile. Before acting, the intent and the values rollback needs are written in
+// a reconcile of their own, so that a restart at any moment either has not acted or
+// acts again through an executor that is idempotent given those values: no
+// non-idempotent action runs twice.
+package execution
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/reconcilers/mode"
+)
+
+// Finalizer keeps a KubernetesExecution until its reconciler has recorded how far
+// the run got.
+const Finalizer = "kubernaut.io/execution"
+
+// Defaults of a run's limits.
+const (
+	// DefaultTimeout bounds a run from validation to the last postcondition when
+	// spec.timeout is unset.
+	DefaultTimeout = 30 * time.Minute
+	// DefaultMaxRetries is how often a failed call of the executor is tried again
+	// when spec.maxRetries is unset.
+	DefaultMaxRetries = 3
+	// DefaultReplicaCeiling is the replica_ceiling safety input when unset.
+	DefaultReplicaCeiling = 100
+	// retryLaterDelay is how long an executor that asked to wait (an eviction a
+	// PodDisruptionBudget refused) waits before the next try.
+	retryLaterDelay = 5 * time.Second
+)
+
+// Reconciler runs KubernetesExecutions.
+type Reconciler struct {
+	Client client.Client
+	// Config is the manager's; executors act with a copy that impersonates the
+	// action's ServiceAccount.
+	Config     *rest.Config
+	Conditions *check.Service
+	Modes      *mode.Resolver
+	Recorder   events.EventRecorder
+	// Namespace is the manager's: the action ServiceAccounts live there, and the
+	// protected_namespaces safety policy protects it.
+	Namespace      string
+	ReplicaCeiling int
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	mu            sync.Mutex
+	impersonating map[string]client.Client
+}
+
+// SetupWithManager registers the reconciler. It reconciles on every change of a
+// KubernetesExecution, status included: the write that records intent is what
+// triggers the reconcile that acts.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.Config == nil {
+		r.Config = mgr.GetConfig()
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorder("kubernaut-execution")
+	}
+	if r.ReplicaCeiling == 0 {
+		r.ReplicaCeiling = DefaultReplicaCeiling
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("kubernetesexecution").
+		For(&kev1alpha1.KubernetesExecution{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
+		Complete(r)
+}
+
+// +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions/status;kubernetesexecutions/finalizers,verbs=get;update;patch
+// +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile advances one KubernetesExecution by one phase.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+	ke := &kev1alpha1.KubernetesExecution{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ke); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("execution", klog.KObj(ke), "action", ke.Spec.Action))
+
+	if !ke.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.release(ctx, ke)
+	}
+	if !controllerutil.ContainsFinalizer(ke, Finalizer) {
+		controllerutil.AddFinalizer(ke, Finalizer)
+		return ctrl.Result{}, r.Client.Update(ctx, ke)
+	}
+	if terminal(ke.Status.Phase) && ke.Status.Phase != kev1alpha1.ExecutionBlocked {
+		return ctrl.Result{}, nil
+	}
+
+	s := &scope{ke: ke, now: r.now()}
+	before := ke.Status.DeepCopy()
+	defer func() {
+		if err == nil {
+			ke.Status.ObservedGeneration = ke.Generation
+		}
+		if equality.Semantic.DeepEqual(before, &ke.Status) {
+			return
+		}
+		orig := ke.DeepCopy()
+		orig.Status = *before
+		if perr := r.Client.Status().Patch(ctx, ke, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); perr != nil {
+			err = errors.Join(err, fmt.Errorf("writing status: %w", perr))
+		}
+	}()
+	return r.advance(ctx, s)
+}
+
+// advance runs the phase the status is in.
+func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error) {
+	ke := s.ke
+	if ke.Status.Phase == "" {
+		return r.start(s), nil
+	}
+	if res, done := r.enforceTimeout(s); done {
+		return res, nil
+	}
+	switch ke.Status.Phase {
+	case kev1alpha1.ExecutionValidating:
+		return r.validate(ctx, s)
+	case kev1alpha1.ExecutionBlocked:
+		return r.reconsider(ctx, s)
+	case kev1alpha1.ExecutionWaitingApproval:
+		return r.awaitApproval(ctx, s)
+	case kev1alpha1.ExecutionExecuting:
+		return r.act(ctx, s)
+	case kev1alpha1.ExecutionVerifying:
+		return r.verify(ctx, s)
+	}
+	return ctrl.Result{}, nil
+}
+
+// start moves a new execution to validating.
+func (r *Reconciler) start(s *scope) ctrl.Result {
+	now := metav1.NewTime(s.now)
+	s.ke.Status.StartTime = &now
+	s.ke.Status.ValidationResults = &kev1alpha1.ValidationResults{}
+	s.transition(r, kev1alpha1.ExecutionValidating, commonv1alpha1.RunningReason, "validating the action")
+	return ctrl.Result{}
+}
+
+// enforceTimeout fails a run that outlived spec.timeout. A run waiting for
+// approval has its own limit.
+func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
+	ke := s.ke
+	if ke.Status.StartTime == nil || ke.Status.Phase == kev1alpha1.ExecutionWaitingApproval || terminal(ke.Status.Phase) {
+		return ctrl.Result{}, false
+	}
+	limit := DefaultTimeout
+	if ke.Spec.Timeout != nil && ke.Spec.Timeout.Duration > 0 {
+		limit = ke.Spec.Timeout.Duration
+	}
+	deadline := ke.Status.StartTime.Add(limit)
+	if s.now.Before(deadline) {
+		return ctrl.Result{}, false
+	}
+	msg := fmt.Sprintf("the run did not finish within its timeout of %s (phase %s)", limit, ke.Status.Phase)
+	if ke.Status.Phase == kev1alpha1.ExecutionVerifying && ke.Status.RollbackInformation != nil {
+		s.finish(r, kev1alpha1.ExecutionRollbackReady, commonv1alpha1.PostconditionFailedReason, msg)
+	} else {
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.FailedReason, msg)
+	}
+	return ctrl.Result{}, true
+}
+
+// release lets a deleted execution go, saying how far it got: an action that was
+// recorded as about to act may or may not have acted.
+func (r *Reconciler) release(ctx context.Context, ke *kev1alpha1.KubernetesExecution) error {
+	if !controllerutil.ContainsFinalizer(ke, Finalizer) {
+		return nil
+	}
+	if !terminal(ke.Status.Phase) && ke.Status.Phase != "" {
+		note := fmt.Sprintf("deleted in phase %s; the run stops here", ke.Status.Phase)
+		if ke.Status.Phase == kev1alpha1.ExecutionExecuting || ke.Status.Phase == kev1alpha1.ExecutionVerifying {
+			note += "; what the action changed is not undone: see status.executionResults and status.rollbackInformation"
+		}
+		r.Recorder.Eventf(ke, nil, corev1.EventTypeWarning, "Abandoned", "Delete", "%s", note)
+	}
+	controllerutil.RemoveFinalizer(ke, Finalizer)
+	if err := r.Client.Update(ctx, ke); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// terminal reports whether a phase is final. blocked is final unless an override
+// lifts the block (see reconsider).
+func terminal(p kev1alpha1.ExecutionPhase) bool {
+	switch p {
+	case kev1alpha1.ExecutionCompleted, kev1alpha1.ExecutionFailed, kev1alpha1.ExecutionDenied,
+		kev1alpha1.ExecutionRollbackReady, kev1alpha1.ExecutionBlocked:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,76 @@
+package execution
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+)
+
+// scope is one reconcile of one execution.
+type scope struct {
+	ke  *kev1alpha1.KubernetesExecution
+	now time.Time
+}
+
+// transition moves the run to a non-final phase, with an Event when the phase
+// changes.
+func (s *scope) transition(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
+	changed := s.ke.Status.Phase != phase
+	s.ke.Status.Phase = phase
+	s.ke.Status.Message = message
+	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, reason, message)
+	if changed {
+		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeNormal, reason, string(phase), "%s", message)
+	}
+}
+
+// finish moves the run to a final phase: Succeeded True for completed, False
+// otherwise.
+func (s *scope) finish(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
+	s.ke.Status.Phase = phase
+	s.ke.Status.Message = message
+	now := metav1.NewTime(s.now)
+	s.ke.Status.CompletionTime = &now
+	status, eventType := metav1.ConditionFalse, corev1.EventTypeWarning
+	if phase == kev1alpha1.ExecutionCompleted {
+		status, eventType = metav1.ConditionTrue, corev1.EventTypeNormal
+	}
+	s.setCondition(commonv1alpha1.SucceededCondition, status, reason, message)
+	r.Recorder.Eventf(s.ke, nil, eventType, reason, string(phase), "%s", message)
+}
+
+// setCondition sets one status condition at the object's generation.
+func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&s.ke.Status.Conditions, metav1.Condition{
+		Type:               conditionType,
+		Status:             status,
+		Reason:             reason,
+		Message:            truncate(message, 32768),
+		ObservedGeneration: s.ke.Generation,
+	})
+}
+
+// check records one of the validation checks (parameters, RBAC, safety, dry run).
+func (s *scope) check(passed bool, message string) *kev1alpha1.CheckResult {
+	now := metav1.NewTime(s.now)
+	return &kev1alpha1.CheckResult{Passed: passed, Message: truncate(message, 4096), Time: &now}
+}
+
+func (s *scope) results() *kev1alpha1.ValidationResults {
+	if s.ke.Status.ValidationResults == nil {
+		s.ke.Status.ValidationResults = &kev1alpha1.ValidationResults{}
+	}
+	return s.ke.Status.ValidationResults
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

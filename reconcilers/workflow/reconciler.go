@@ -1,0 +1,250 @@
+// Package workflow reconciles WorkflowExecutions: it schedules the steps by their
+// dependencies (steps with no path between them run in parallel), evaluates each
+// step's preconditions, creates the step's KubernetesExecution
+// (<workflow>-step-<n>, owned by the workflow), waits for it, verifies the step's
+// postconditions, and on the failure of a critical step rolls the completed steps
+// back, newest first, each as a KubernetesExecution of its own
+// (<workflow>-rollback-<n>).
+//
+// Everything the reconciler knows between reconciles is in status; it writes
+// status once per reconcile and requeues instead of waiting.
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/reconcilers/mode"
+)
+
+// Finalizer keeps a WorkflowExecution until its KubernetesExecutions are gone, so
+// that no action of a deleted workflow is still running.
+const Finalizer = "kubernaut.io/workflow"
+
+// ownerIndex indexes KubernetesExecutions by the name of their controlling
+// WorkflowExecution.
+const ownerIndex = ".metadata.controller.workflow"
+
+// DefaultTimeout bounds a workflow when spec.executionStrategy.timeout is unset.
+const DefaultTimeout = time.Hour
+
+// Reconciler runs WorkflowExecutions.
+type Reconciler struct {
+	Client     client.Client
+	Conditions *check.Service
+	Modes      *mode.Resolver
+	Recorder   events.EventRecorder
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the reconciler and the index it lists a workflow's
+// executions with.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, concurrency int) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorder("kubernaut-workflow")
+	}
+	err := mgr.GetFieldIndexer().IndexField(ctx, &kev1alpha1.KubernetesExecution{}, ownerIndex, func(o client.Object) []string {
+		if owner := metav1.GetControllerOf(o); owner != nil && owner.Kind == "WorkflowExecution" &&
+			owner.APIVersion == workflowv1alpha1.GroupVersion.String() {
+			return []string{owner.Name}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("indexing executions by workflow: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("workflowexecution").
+		For(&workflowv1alpha1.WorkflowExecution{}).
+		Owns(&kev1alpha1.KubernetesExecution{}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
+		Complete(r)
+}
+
+// +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions/status;workflowexecutions/finalizers,verbs=get;update;patch
+// +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=get;list;watch;create;delete
+
+// Reconcile advances one WorkflowExecution.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+	wfe := &workflowv1alpha1.WorkflowExecution{}
+	if err := r.Client.Get(ctx, req.NamespacedName, wfe); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("workflow", klog.KObj(wfe)))
+
+	if !wfe.DeletionTimestamp.IsZero() {
+		return r.release(ctx, wfe)
+	}
+	if !controllerutil.ContainsFinalizer(wfe, Finalizer) {
+		controllerutil.AddFinalizer(wfe, Finalizer)
+		return ctrl.Result{}, r.Client.Update(ctx, wfe)
+	}
+	if wfe.Status.Phase == workflowv1alpha1.WorkflowCompleted || wfe.Status.Phase == workflowv1alpha1.WorkflowFailed {
+		return ctrl.Result{}, nil
+	}
+
+	s, err := r.newScope(ctx, wfe)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	before := wfe.Status.DeepCopy()
+	defer func() {
+		if err == nil {
+			wfe.Status.ObservedGeneration = wfe.Generation
+		}
+		wfe.Status.Progress = progress(wfe)
+		if equality.Semantic.DeepEqual(before, &wfe.Status) {
+			return
+		}
+		orig := wfe.DeepCopy()
+		orig.Status = *before
+		if perr := r.Client.Status().Patch(ctx, wfe, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); perr != nil {
+			err = errors.Join(err, fmt.Errorf("writing status: %w", perr))
+		}
+	}()
+	return r.advance(ctx, s)
+}
+
+// advance runs the phase the status is in.
+func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error) {
+	wfe := s.wfe
+	if wfe.Status.Phase == "" {
+		s.start()
+		if wfe.Spec.ExecutionStrategy.ApprovalRequired && !wfe.Spec.ApprovalReceived {
+			s.transition(r, workflowv1alpha1.WorkflowWaitingApproval, commonv1alpha1.AwaitingApprovalReason,
+				"waiting for approval: set spec.approvalReceived to true to start the workflow")
+			return ctrl.Result{RequeueAfter: approvalTimeout(wfe)}, nil
+		}
+		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.RunningReason, "running the steps")
+	}
+	if res, done := r.enforceTimeout(s); done {
+		return res, nil
+	}
+	switch wfe.Status.Phase {
+	case workflowv1alpha1.WorkflowWaitingApproval:
+		return r.awaitApproval(s), nil
+	case workflowv1alpha1.WorkflowBlocked:
+		return r.reconsider(ctx, s)
+	case workflowv1alpha1.WorkflowRollingBack:
+		return r.rollBack(ctx, s)
+	case workflowv1alpha1.WorkflowPlanning, workflowv1alpha1.WorkflowValidating,
+		workflowv1alpha1.WorkflowExecuting, workflowv1alpha1.WorkflowMonitoring:
+		return r.runSteps(ctx, s)
+	}
+	return ctrl.Result{}, nil
+}
+
+// awaitApproval starts the workflow once approved, or fails it when the approval
+// timeout runs out.
+func (r *Reconciler) awaitApproval(s *scope) ctrl.Result {
+	wfe := s.wfe
+	if wfe.Spec.ApprovalReceived {
+		r.Recorder.Eventf(wfe, nil, corev1.EventTypeNormal, "Approved", "Approve", "approval received")
+		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.RunningReason, "running the steps")
+		return ctrl.Result{RequeueAfter: time.Millisecond}
+	}
+	deadline := wfe.Status.StartTime.Add(approvalTimeout(wfe))
+	if !s.now.Before(deadline) {
+		s.finish(r, workflowv1alpha1.WorkflowFailed, "ApprovalTimedOut", fmt.Sprintf("no approval within %s", approvalTimeout(wfe)))
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: deadline.Sub(s.now)}
+}
+
+// enforceTimeout fails a workflow that outlived its timeout. What its steps
+// changed stays: the status lists it.
+func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
+	wfe := s.wfe
+	if wfe.Status.StartTime == nil || wfe.Status.Phase == workflowv1alpha1.WorkflowWaitingApproval ||
+		wfe.Status.Phase == workflowv1alpha1.WorkflowBlocked {
+		return ctrl.Result{}, false
+	}
+	limit := DefaultTimeout
+	if t := wfe.Spec.ExecutionStrategy.Timeout; t != nil && t.Duration > 0 {
+		limit = t.Duration
+	}
+	if s.now.Before(wfe.Status.StartTime.Add(limit)) {
+		return ctrl.Result{}, false
+	}
+	s.finish(r, workflowv1alpha1.WorkflowFailed, "TimedOut",
+		fmt.Sprintf("the workflow did not finish within its timeout of %s (phase %s)", limit, wfe.Status.Phase))
+	return ctrl.Result{}, true
+}
+
+// release deletes the workflow's executions and waits until they are gone, so
+// nothing of a deleted workflow is left acting.
+func (r *Reconciler) release(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(wfe, Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	children, err := r.children(ctx, wfe)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, ke := range children {
+		if ke.DeletionTimestamp.IsZero() {
+			if err := r.Client.Delete(ctx, ke); client.IgnoreNotFound(err) != nil {
+				return ctrl.Result{}, fmt.Errorf("deleting execution %s: %w", ke.Name, err)
+			}
+		}
+	}
+	if len(children) > 0 {
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	controllerutil.RemoveFinalizer(wfe, Finalizer)
+	if err := r.Client.Update(ctx, wfe); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, nil
+}
+
+// children returns the workflow's executions by name, from the cache.
+func (r *Reconciler) children(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (map[string]*kev1alpha1.KubernetesExecution, error) {
+	var list kev1alpha1.KubernetesExecutionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(wfe.Namespace), client.MatchingFields{ownerIndex: wfe.Name}); err != nil {
+		return nil, fmt.Errorf("listing the workflow's executions: %w", err)
+	}
+	out := make(map[string]*kev1alpha1.KubernetesExecution, len(list.Items))
+	for i := range list.Items {
+		if metav1.IsControlledBy(&list.Items[i], wfe) {
+			out[list.Items[i].Name] = &list.Items[i]
+		}
+	}
+	return out, nil
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func approvalTimeout(wfe *workflowv1alpha1.WorkflowExecution) time.Duration {
+	if t := wfe.Spec.ExecutionStrategy.ApprovalTimeout; t != nil && t.Duration > 0 {
+		return t.Duration
+	}
+	return commonv1alpha1.DefaultApprovalTimeout
+}

@@ -1,0 +1,136 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+)
+
+// scope is one reconcile of one workflow.
+type scope struct {
+	wfe         *workflowv1alpha1.WorkflowExecution
+	now         time.Time
+	children    map[string]*kev1alpha1.KubernetesExecution
+	enforcement evaluation.Enforcement
+}
+
+func (r *Reconciler) newScope(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (*scope, error) {
+	children, err := r.children(ctx, wfe)
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.Modes.For(ctx, wfe.Namespace, wfe.UID)
+	if err != nil {
+		return nil, err
+	}
+	return &scope{
+		wfe:         wfe,
+		now:         r.now(),
+		children:    children,
+		enforcement: evaluation.NewEnforcement(m, []map[string]string{wfe.Annotations}, wfe.Spec.ConditionOverrides),
+	}, nil
+}
+
+// start records the start and one pending status per step.
+func (s *scope) start() {
+	now := metav1.NewTime(s.now)
+	s.wfe.Status.StartTime = &now
+	s.wfe.Status.StepStatuses = nil
+	for _, step := range s.wfe.Spec.WorkflowDefinition.Steps {
+		s.wfe.Status.StepStatuses = append(s.wfe.Status.StepStatuses, workflowv1alpha1.StepStatus{
+			StepNumber: step.StepNumber, Action: step.Action, Status: workflowv1alpha1.StepPending,
+		})
+	}
+}
+
+// stepStatus returns the status of step n, adding it when missing.
+func (s *scope) stepStatus(n int32) *workflowv1alpha1.StepStatus {
+	statuses := s.wfe.Status.StepStatuses
+	if i := slices.IndexFunc(statuses, func(st workflowv1alpha1.StepStatus) bool { return st.StepNumber == n }); i >= 0 {
+		return &statuses[i]
+	}
+	s.wfe.Status.StepStatuses = append(statuses, workflowv1alpha1.StepStatus{StepNumber: n, Status: workflowv1alpha1.StepPending})
+	return &s.wfe.Status.StepStatuses[len(s.wfe.Status.StepStatuses)-1]
+}
+
+// transition moves the workflow to a non-final phase, with an Event when the phase
+// changes.
+func (s *scope) transition(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
+	changed := s.wfe.Status.Phase != phase
+	s.wfe.Status.Phase = phase
+	s.wfe.Status.Message = message
+	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, reason, message)
+	if changed {
+		r.Recorder.Eventf(s.wfe, nil, corev1.EventTypeNormal, reason, string(phase), "%s", message)
+	}
+}
+
+// block stops the workflow at a required precondition: Succeeded False, not final:
+// an authorized override lifts it.
+func (s *scope) block(r *Reconciler, message string) {
+	changed := s.wfe.Status.Phase != workflowv1alpha1.WorkflowBlocked
+	s.wfe.Status.Phase = workflowv1alpha1.WorkflowBlocked
+	s.wfe.Status.Message = message
+	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, message)
+	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, message)
+	if changed {
+		r.Recorder.Eventf(s.wfe, nil, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, "Block", "%s", message)
+	}
+}
+
+// finish moves the workflow to completed or failed.
+func (s *scope) finish(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
+	s.wfe.Status.Phase = phase
+	s.wfe.Status.Message = message
+	now := metav1.NewTime(s.now)
+	s.wfe.Status.CompletionTime = &now
+	status, eventType := metav1.ConditionFalse, corev1.EventTypeWarning
+	if phase == workflowv1alpha1.WorkflowCompleted {
+		status, eventType = metav1.ConditionTrue, corev1.EventTypeNormal
+	}
+	s.setCondition(commonv1alpha1.SucceededCondition, status, reason, message)
+	r.Recorder.Eventf(s.wfe, nil, eventType, reason, string(phase), "%s", message)
+}
+
+func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
+	meta.SetStatusCondition(&s.wfe.Status.Conditions, metav1.Condition{
+		Type:               conditionType,
+		Status:             status,
+		Reason:             reason,
+		Message:            truncate(message, 32768),
+		ObservedGeneration: s.wfe.Generation,
+	})
+}
+
+// stepEvent records an Event about one step.
+func (s *scope) stepEvent(r *Reconciler, eventType, reason string, n int32, format string, args ...any) {
+	r.Recorder.Eventf(s.wfe, nil, eventType, reason, "Step", "%s", truncate(fmt.Sprintf("step %d: ", n)+fmt.Sprintf(format, args...), 1024))
+}
+
+// progress reads "2/3": steps completed of all.
+func progress(wfe *workflowv1alpha1.WorkflowExecution) string {
+	done := 0
+	for _, st := range wfe.Status.StepStatuses {
+		if st.Status == workflowv1alpha1.StepCompleted {
+			done++
+		}
+	}
+	return fmt.Sprintf("%d/%d", done, len(wfe.Spec.WorkflowDefinition.Steps))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

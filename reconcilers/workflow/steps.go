@@ -1,0 +1,436 @@
+package workflow
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions/facts"
+	"kubernaut.io/stepvalidation/metrics"
+	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+	"kubernaut.io/stepvalidation/reconcilers/mode"
+)
+
+// runSteps advances every step that can move, then decides the workflow's phase
+// from the steps' states.
+func (r *Reconciler) runSteps(ctx context.Context, s *scope) (ctrl.Result, error) {
+	var next time.Time
+	wake := func(at time.Time) {
+		if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	steps := s.wfe.Spec.WorkflowDefinition.Steps
+	for i := range steps {
+		step := &steps[i]
+		st := s.stepStatus(step.StepNumber)
+		var at time.Time
+		var err error
+		switch st.Status {
+		case workflowv1alpha1.StepPending:
+			if s.criticalFailure() != nil {
+				continue // no new step after a critical failure
+			}
+			at, err = r.startStep(ctx, s, i, st)
+		case workflowv1alpha1.StepExecuting:
+			at, err = r.watchStep(ctx, s, step, st)
+		case workflowv1alpha1.StepVerifying:
+			at, err = r.verifyStep(ctx, s, step, st)
+		}
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		wake(at)
+	}
+	r.decide(s)
+	if next.IsZero() || terminalPhase(s.wfe.Status.Phase) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: max(next.Sub(s.now), time.Millisecond)}, nil
+}
+
+// decide sets the workflow's phase from its steps.
+func (r *Reconciler) decide(s *scope) {
+	var running, blocked, failed []int32
+	done := true
+	for _, st := range s.wfe.Status.StepStatuses {
+		switch st.Status {
+		case workflowv1alpha1.StepExecuting, workflowv1alpha1.StepVerifying:
+			running = append(running, st.StepNumber)
+			done = false
+		case workflowv1alpha1.StepBlocked:
+			blocked = append(blocked, st.StepNumber)
+			done = false
+		case workflowv1alpha1.StepFailed:
+			failed = append(failed, st.StepNumber)
+		case workflowv1alpha1.StepPending:
+			done = false
+		}
+	}
+	if critical := s.criticalFailure(); critical != nil {
+		if len(running) > 0 {
+			s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.RunningReason,
+				fmt.Sprintf("step %d failed; waiting for steps %s to finish before reacting", critical.StepNumber, numbers(running)))
+			return
+		}
+		r.onCriticalFailure(s, critical)
+		return
+	}
+	switch {
+	case len(blocked) > 0 && len(running) == 0:
+		var reasons []string
+		for _, n := range blocked {
+			reasons = append(reasons, fmt.Sprintf("step %d: %s", n, s.stepStatus(n).Message))
+		}
+		s.block(r, strings.Join(reasons, "; "))
+	case done && len(failed) == 0:
+		s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionTrue, commonv1alpha1.PreconditionsPassedReason, "every step's required preconditions passed")
+		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionTrue, commonv1alpha1.ExecutedReason, "every step acted")
+		s.setCondition(commonv1alpha1.PostconditionsVerifiedCondition, metav1.ConditionTrue, commonv1alpha1.PostconditionsVerifiedReason, "every step's required postconditions passed")
+		s.finish(r, workflowv1alpha1.WorkflowCompleted, commonv1alpha1.SucceededReason,
+			fmt.Sprintf("all %d steps completed", len(s.wfe.Status.StepStatuses)))
+	case done:
+		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.FailedReason,
+			fmt.Sprintf("steps %s failed (not critical: nothing rolled back): %s", numbers(failed), s.stepStatus(failed[0]).Message))
+	case len(running) > 0 && allVerifying(s):
+		s.transition(r, workflowv1alpha1.WorkflowMonitoring, commonv1alpha1.RunningReason, "verifying the postconditions of steps "+numbers(running))
+	default:
+		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.RunningReason, "running the steps")
+	}
+}
+
+// startStep starts a pending step whose dependencies completed: its preconditions,
+// then its KubernetesExecution. A dependency that did not complete skips it.
+func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflowv1alpha1.StepStatus) (time.Time, error) {
+	step := &s.wfe.Spec.WorkflowDefinition.Steps[i]
+	for _, dep := range dependencies(s.wfe.Spec.WorkflowDefinition.Steps, i) {
+		switch s.stepStatus(dep).Status {
+		case workflowv1alpha1.StepCompleted:
+			continue
+		case workflowv1alpha1.StepFailed, workflowv1alpha1.StepSkipped, workflowv1alpha1.StepRolledBack:
+			st.Status = workflowv1alpha1.StepSkipped
+			st.Message = fmt.Sprintf("skipped: step %d it depends on did not complete", dep)
+			s.stepEvent(r, corev1.EventTypeWarning, "StepSkipped", step.StepNumber, "%s", st.Message)
+			return time.Time{}, nil
+		default:
+			return time.Time{}, nil // waits for dep
+		}
+	}
+
+	params, err := decodeParameters(step)
+	if err != nil {
+		r.failStep(s, st, err.Error())
+		return time.Time{}, nil
+	}
+	report, err := evaluation.Preconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{
+		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: withNamespace(params, s.wfe.Namespace),
+		Phase: facts.Pre, Conditions: step.PreConditions,
+	}, s.now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	st.PreConditionResults = report.Results
+	r.warn(s, step.StepNumber, "PreconditionWarning", report.Warnings)
+	if !report.Passed() {
+		for _, f := range report.Blocking {
+			metrics.RecordBlocked(step.Action, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
+		}
+		st.Status = workflowv1alpha1.StepBlocked
+		st.Message = "blocked by required precondition: " + evaluation.Summary(report.Blocking)
+		s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, step.StepNumber, "%s", st.Message)
+		return time.Time{}, nil
+	}
+	name := executionName(s.wfe.Name, step.StepNumber, 0)
+	if err := r.createExecution(ctx, s, name, step.Action, step.Parameters, step.Timeout); err != nil {
+		return time.Time{}, err
+	}
+	now := metav1.NewTime(s.now)
+	st.Status, st.StartTime, st.Message = workflowv1alpha1.StepExecuting, &now, "running "+name
+	st.K8sExecutionRef = &workflowv1alpha1.ExecutionReference{Name: name}
+	s.stepEvent(r, corev1.EventTypeNormal, "StepStarted", step.StepNumber, "preconditions passed; created KubernetesExecution %s", name)
+	return stepDeadline(step, st), nil
+}
+
+// watchStep follows a step's KubernetesExecution until it ends.
+func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1alpha1.WorkflowStep, st *workflowv1alpha1.StepStatus) (time.Time, error) {
+	if deadline := stepDeadline(step, st); !deadline.IsZero() && !s.now.Before(deadline) {
+		r.failStep(s, st, fmt.Sprintf("timed out after %s", step.Timeout.Duration))
+		return time.Time{}, nil
+	}
+	var ke *kev1alpha1.KubernetesExecution
+	if st.K8sExecutionRef != nil {
+		ke = s.children[st.K8sExecutionRef.Name]
+	}
+	if ke == nil {
+		// Created, and not yet in the cache; its creation will wake us.
+		return s.now.Add(2 * time.Second), nil
+	}
+	switch ke.Status.Phase {
+	case kev1alpha1.ExecutionCompleted:
+		st.Status, st.Message = workflowv1alpha1.StepVerifying, "verifying the step's postconditions"
+		return r.verifyStep(ctx, s, step, st)
+	case kev1alpha1.ExecutionFailed:
+		if st.RetriesAttempted < maxRetries(s.wfe, step) && retryable(ke) {
+			st.RetriesAttempted++
+			name := executionName(s.wfe.Name, step.StepNumber, st.RetriesAttempted)
+			if err := r.createExecution(ctx, s, name, step.Action, step.Parameters, step.Timeout); err != nil {
+				return time.Time{}, err
+			}
+			st.K8sExecutionRef = &workflowv1alpha1.ExecutionReference{Name: name}
+			st.Message = fmt.Sprintf("retry %d: %s failed: %s; running %s", st.RetriesAttempted, ke.Name, ke.Status.Message, name)
+			s.stepEvent(r, corev1.EventTypeWarning, "StepRetried", step.StepNumber, "%s", st.Message)
+			return stepDeadline(step, st), nil
+		}
+		r.failStep(s, st, fmt.Sprintf("%s failed: %s", ke.Name, ke.Status.Message))
+	case kev1alpha1.ExecutionDenied, kev1alpha1.ExecutionBlocked, kev1alpha1.ExecutionRollbackReady:
+		r.failStep(s, st, fmt.Sprintf("%s %s: %s", ke.Name, ke.Status.Phase, ke.Status.Message))
+	}
+	return stepDeadline(step, st), nil
+}
+
+// verifyStep polls the step's postconditions.
+func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1alpha1.WorkflowStep, st *workflowv1alpha1.StepStatus) (time.Time, error) {
+	params, err := decodeParameters(step)
+	if err != nil {
+		r.failStep(s, st, err.Error())
+		return time.Time{}, nil
+	}
+	params = withNamespace(params, s.wfe.Namespace)
+	if ke := s.children[st.K8sExecutionRef.Name]; ke != nil {
+		if a := affected(ke); a != nil {
+			params[facts.BeforeParam] = a.Before
+		}
+	}
+	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{
+		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: params,
+		Phase: facts.Post, Conditions: step.PostConditions,
+	}, st.PostConditionResults, s.now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	st.PostConditionResults = report.Results
+	if !report.Done {
+		return report.NextAt, nil
+	}
+	r.warn(s, step.StepNumber, "PostconditionWarning", report.Warnings)
+	if len(report.Blocking) > 0 {
+		for _, f := range report.Blocking {
+			metrics.RecordFailedByPostcondition(step.Action, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
+		}
+		r.failStep(s, st, "required postcondition failed: "+evaluation.Summary(report.Blocking))
+		return time.Time{}, nil
+	}
+	now := metav1.NewTime(s.now)
+	st.Status, st.EndTime, st.Message = workflowv1alpha1.StepCompleted, &now, "completed"
+	s.stepEvent(r, corev1.EventTypeNormal, "StepCompleted", step.StepNumber, "%s completed; %d postconditions verified", step.Action, len(report.Results))
+	return time.Time{}, nil
+}
+
+func (r *Reconciler) failStep(s *scope, st *workflowv1alpha1.StepStatus, message string) {
+	now := metav1.NewTime(s.now)
+	st.Status, st.EndTime, st.Message = workflowv1alpha1.StepFailed, &now, message
+	s.stepEvent(r, corev1.EventTypeWarning, "StepFailed", st.StepNumber, "%s", message)
+}
+
+// createExecution creates one KubernetesExecution owned by the workflow. One that
+// exists already is the workflow's own from a reconcile whose status write was lost.
+func (r *Reconciler) createExecution(ctx context.Context, s *scope, name, action string, params *runtime.RawExtension, timeout *metav1.Duration) error {
+	ke := &kev1alpha1.KubernetesExecution{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name, Namespace: s.wfe.Namespace,
+			Labels: map[string]string{WorkflowLabel: truncateLabel(s.wfe.Name)},
+		},
+		Spec: kev1alpha1.KubernetesExecutionSpec{Action: action, Parameters: params.DeepCopy(), Timeout: timeout},
+	}
+	if err := controllerutil.SetControllerReference(s.wfe, ke, r.Client.Scheme()); err != nil {
+		return err
+	}
+	err := r.Client.Create(ctx, ke)
+	if apierrors.IsAlreadyExists(err) {
+		var existing kev1alpha1.KubernetesExecution
+		if gerr := r.Client.Get(ctx, client.ObjectKey{Namespace: s.wfe.Namespace, Name: name}, &existing); gerr == nil && !metav1.IsControlledBy(&existing, s.wfe) {
+			return fmt.Errorf("KubernetesExecution %s exists and does not belong to this workflow", name)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("creating KubernetesExecution %s: %w", name, err)
+	}
+	return nil
+}
+
+// reconsider lifts a block once the blocking preconditions are overridden: the
+// blocked steps go back to pending and are evaluated again.
+func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, error) {
+	lifted := false
+	for i := range s.wfe.Status.StepStatuses {
+		st := &s.wfe.Status.StepStatuses[i]
+		if st.Status != workflowv1alpha1.StepBlocked {
+			continue
+		}
+		stillBlocked := false
+		for _, res := range st.PreConditionResults {
+			if !res.Passed && res.Required && !s.enforcement.Overridden[res.ConditionType] {
+				stillBlocked = true
+			}
+		}
+		if !stillBlocked {
+			st.Status, st.Message, st.PreConditionResults = workflowv1alpha1.StepPending, "", nil
+			lifted = true
+		}
+	}
+	if !lifted {
+		return ctrl.Result{}, nil
+	}
+	s.wfe.Status.CompletionTime = nil
+	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionUnknown, "Overridden", "the blocking preconditions are overridden")
+	s.transition(r, workflowv1alpha1.WorkflowExecuting, "Overridden",
+		"the blocking preconditions are overridden ("+commonv1alpha1.OverrideConditionAnnotation+"); running the steps again")
+	return r.runSteps(ctx, s)
+}
+
+// warn emits one Warning Event for a step's conditions that failed without
+// blocking.
+func (r *Reconciler) warn(s *scope, n int32, reason string, failures []evaluation.Failure) {
+	if len(failures) == 0 {
+		return
+	}
+	note := evaluation.Summary(failures)
+	if s.enforcement.Mode == mode.Warn {
+		note = "validation mode warn, not enforced: " + note
+	}
+	s.stepEvent(r, corev1.EventTypeWarning, reason, n, "%s", note)
+}
+
+// criticalFailure returns the status of a failed critical step, if any.
+func (s *scope) criticalFailure() *workflowv1alpha1.StepStatus {
+	for _, step := range s.wfe.Spec.WorkflowDefinition.Steps {
+		if st := s.stepStatus(step.StepNumber); step.CriticalStep && st.Status == workflowv1alpha1.StepFailed {
+			return st
+		}
+	}
+	return nil
+}
+
+// dependencies returns the step numbers step i waits for: its dependsOn, or the
+// previous step when dependsOn is absent (the webhook writes that default; this
+// covers objects admitted without it).
+func dependencies(steps []workflowv1alpha1.WorkflowStep, i int) []int32 {
+	if steps[i].DependsOn != nil {
+		return steps[i].DependsOn
+	}
+	if i == 0 {
+		return nil
+	}
+	return []int32{steps[i-1].StepNumber}
+}
+
+func decodeParameters(step *workflowv1alpha1.WorkflowStep) (map[string]any, error) {
+	var raw []byte
+	if step.Parameters != nil {
+		raw = step.Parameters.Raw
+	}
+	params, err := catalog.DecodeParameters(raw)
+	if err != nil {
+		return nil, fmt.Errorf("spec.workflowDefinition.steps[stepNumber=%d].parameters: %w", step.StepNumber, err)
+	}
+	return params, nil
+}
+
+func withNamespace(params map[string]any, namespace string) map[string]any {
+	out := maps.Clone(params)
+	out[facts.NamespaceParam] = namespace
+	return out
+}
+
+// executionName is <workflow>-step-<n> for a step's first try, with -retry-<k> for
+// its retries.
+func executionName(workflow string, n, retry int32) string {
+	name := workflow + "-step-" + strconv.Itoa(int(n))
+	if retry > 0 {
+		name += "-retry-" + strconv.Itoa(int(retry))
+	}
+	return name
+}
+
+func stepDeadline(step *workflowv1alpha1.WorkflowStep, st *workflowv1alpha1.StepStatus) time.Time {
+	if step.Timeout == nil || step.Timeout.Duration <= 0 || st.StartTime == nil {
+		return time.Time{}
+	}
+	return st.StartTime.Add(step.Timeout.Duration)
+}
+
+func maxRetries(wfe *workflowv1alpha1.WorkflowExecution, step *workflowv1alpha1.WorkflowStep) int32 {
+	if step.MaxRetries != nil {
+		return *step.MaxRetries
+	}
+	if wfe.Spec.ExecutionStrategy.MaxRetries != nil {
+		return *wfe.Spec.ExecutionStrategy.MaxRetries
+	}
+	return 0
+}
+
+// retryable reports whether trying the step again could help: not when its
+// parameters are wrong or a dry run refused it, which a retry repeats.
+func retryable(ke *kev1alpha1.KubernetesExecution) bool {
+	c := apimeta.FindStatusCondition(ke.Status.Conditions, commonv1alpha1.SucceededCondition)
+	if c == nil {
+		return true
+	}
+	return c.Reason != commonv1alpha1.InvalidParametersReason && c.Reason != commonv1alpha1.DryRunFailedReason
+}
+
+func allVerifying(s *scope) bool {
+	for _, st := range s.wfe.Status.StepStatuses {
+		if st.Status == workflowv1alpha1.StepExecuting || st.Status == workflowv1alpha1.StepPending || st.Status == workflowv1alpha1.StepBlocked {
+			return false
+		}
+	}
+	return true
+}
+
+func numbers(ns []int32) string {
+	parts := make([]string, len(ns))
+	for i, n := range ns {
+		parts[i] = strconv.Itoa(int(n))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func terminalPhase(p workflowv1alpha1.WorkflowPhase) bool {
+	return p == workflowv1alpha1.WorkflowCompleted || p == workflowv1alpha1.WorkflowFailed || p == workflowv1alpha1.WorkflowBlocked
+}
+
+// WorkflowLabel is set on a workflow's executions to its name (cut to 63
+// characters), for kubectl get ke -l.
+const WorkflowLabel = "kubernaut.io/workflow"
+
+func truncateLabel(s string) string {
+	if len(s) <= 63 {
+		return s
+	}
+	return strings.TrimRight(s[:63], "-_.")
+}
+
+func affected(ke *kev1alpha1.KubernetesExecution) *kev1alpha1.AffectedResource {
+	if ke.Status.ExecutionResults == nil || len(ke.Status.ExecutionResults.ResourcesAffected) == 0 {
+		return nil
+	}
+	return &ke.Status.ExecutionResults.ResourcesAffected[0]
+}

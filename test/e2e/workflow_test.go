@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+)
+
+// The seed's policies (001, section 5.3), as its example writes them inline.
+const (
+	seedDeploymentExists = `package precondition.scale_deployment
+import future.keywords.if
+allow if { input.deployment_found == true }
+`
+	seedDesiredReplicasRunning = `package postcondition.scale_deployment
+import future.keywords.if
+allow if {
+  input.running_pods >= input.target_replicas
+  input.ready_pods >= input.target_replicas
+}
+`
+	seedDeploymentHealthCheck = `package postcondition.scale_deployment
+import future.keywords.if
+allow if {
+  input.conditions.Available == true
+  input.conditions.Progressing == true
+}
+`
+)
+
+// scaleWorkflow is a one-step workflow in the shape of the seed's example: scale
+// Deployment ns/deployment to replicas, guarded by the seed's four conditions
+// (cluster_capacity_available from the policy library: the example leaves out its
+// helper functions).
+func scaleWorkflow(ns, name, deployment string, replicas int) *workflowv1alpha1.WorkflowExecution {
+	return &workflowv1alpha1.WorkflowExecution{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: workflowv1alpha1.WorkflowExecutionSpec{WorkflowDefinition: workflowv1alpha1.WorkflowDefinition{
+			Steps: []workflowv1alpha1.WorkflowStep{{
+				StepNumber:   1,
+				Name:         "scale",
+				Action:       "scale_deployment",
+				CriticalStep: true,
+				Parameters: &runtime.RawExtension{Raw: fmt.Appendf(nil,
+					`{"deployment":{"name":%q,"namespace":%q,"replicas":%d}}`, deployment, ns, replicas)},
+				PreConditions: []commonv1alpha1.ValidationCondition{
+					{Type: "deployment_exists", Description: "Deployment must exist before scaling", Rego: seedDeploymentExists,
+						Timeout: &metav1.Duration{Duration: 10 * time.Second}},
+					{Type: "cluster_capacity_available", Description: "Cluster must have capacity",
+						Timeout: &metav1.Duration{Duration: 10 * time.Second}},
+				},
+				PostConditions: []commonv1alpha1.ValidationCondition{
+					{Type: "desired_replicas_running", Description: "All replicas must be running", Rego: seedDesiredReplicasRunning,
+						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
+					{Type: "deployment_health_check", Description: "Deployment must be healthy", Rego: seedDeploymentHealthCheck,
+						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
+				},
+			}},
+		}},
+	}
+}
+
+// waitPhase waits until the workflow reaches phase and returns it.
+func waitPhase(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution, phase workflowv1alpha1.WorkflowPhase, timeout time.Duration) *workflowv1alpha1.WorkflowExecution {
+	GinkgoHelper()
+	got := &workflowv1alpha1.WorkflowExecution{}
+	Eventually(func(g Gomega) workflowv1alpha1.WorkflowPhase {
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wfe), got)).To(Succeed())
+		return got.Status.Phase
+	}).WithContext(ctx).WithTimeout(timeout).WithPolling(250*time.Millisecond).Should(Equal(phase),
+		func() string { return fmt.Sprintf("status: %+v", got.Status) })
+	return got
+}
+
+func replicas(ctx context.Context, ns, name string) int32 {
+	GinkgoHelper()
+	var d appsv1.Deployment
+	Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d)).To(Succeed())
+	return *d.Spec.Replicas
+}
+
+func executions(ctx context.Context, ns string) []kev1alpha1.KubernetesExecution {
+	GinkgoHelper()
+	var list kev1alpha1.KubernetesExecutionList
+	Expect(k8s.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+	return list.Items
+}
+
+// allPassed matches condition results that were all evaluated and passed.
+func allPassed() OmegaMatcher {
+	return And(Not(BeEmpty()), HaveEach(And(HaveField("Evaluated", true), HaveField("Passed", true))))
+}
+
+var _ = Describe("A scale_deployment workflow", func() {
+	It("scales production/web-app 3 -> 5 with every condition recorded as passed", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		createDeployment(ctx, ns, "web-app", 3, nil)
+		wfe := scaleWorkflow(ns, "scale-web-app-workflow", "web-app", 5)
+		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+
+		done := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowCompleted, 2*time.Minute)
+		waitReady(ctx, ns, "web-app", 5)
+
+		Expect(done.Status.StepStatuses).To(HaveLen(1))
+		step := done.Status.StepStatuses[0]
+		Expect(step.Status).To(Equal(workflowv1alpha1.StepCompleted))
+		Expect(step.PreConditionResults).To(allPassed())
+		Expect(step.PostConditionResults).To(allPassed())
+		// The webhook added the catalog's current_replicas_match to the seed's conditions.
+		Expect(step.PreConditionResults).To(ContainElement(HaveField("ConditionType", "current_replicas_match")))
+		Expect(done.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", commonv1alpha1.SucceededCondition), HaveField("Status", metav1.ConditionTrue),
+			HaveField("ObservedGeneration", done.Generation))))
+		Expect(done.Status.Progress).To(Equal("1/1"))
+
+		var ke kev1alpha1.KubernetesExecution
+		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "scale-web-app-workflow-step-1"}, &ke)).To(Succeed())
+		Expect(metav1.IsControlledBy(&ke, done)).To(BeTrue())
+		Expect(ke.Status.Phase).To(Equal(kev1alpha1.ExecutionCompleted))
+		Expect(ke.Status.ValidationResults.Parameters.Passed).To(BeTrue())
+		Expect(ke.Status.ValidationResults.RBAC.Passed).To(BeTrue())
+		Expect(ke.Status.ValidationResults.Safety.Passed).To(BeTrue())
+		Expect(ke.Status.ValidationResults.DryRun.Passed).To(BeTrue())
+		Expect(ke.Status.ValidationResults.PreConditionResults).To(allPassed())
+		Expect(ke.Status.ValidationResults.PostConditionResults).To(allPassed())
+		Expect(ke.Status.ExecutionResults.ResourcesAffected).To(ConsistOf(And(
+			HaveField("Kind", "Deployment"), HaveField("Name", "web-app"),
+			HaveField("Before", HaveKeyWithValue("replicas", "3")), HaveField("After", HaveKeyWithValue("replicas", "5")))))
+		Expect(ke.Status.RollbackInformation).To(HaveField("Action", "scale_deployment"))
+	})
+
+	It("is blocked, creating no execution and changing nothing, when the Deployment is missing", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		wfe := scaleWorkflow(ns, "scale-missing", "web-app", 5)
+		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+
+		blocked := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowBlocked, time.Minute)
+		Expect(blocked.Status.StepStatuses[0].Status).To(Equal(workflowv1alpha1.StepBlocked))
+		Expect(blocked.Status.StepStatuses[0].PreConditionResults).To(ContainElement(And(
+			HaveField("ConditionType", "deployment_exists"), HaveField("Passed", false), HaveField("Required", true))))
+		Expect(blocked.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", commonv1alpha1.SucceededCondition), HaveField("Status", metav1.ConditionFalse),
+			HaveField("Reason", commonv1alpha1.PreconditionFailedReason))))
+		Consistently(func() []kev1alpha1.KubernetesExecution { return executions(ctx, ns) }).
+			WithContext(ctx).WithTimeout(3 * time.Second).Should(BeEmpty())
+	})
+})
