@@ -74,6 +74,9 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 		// The intent was not recorded (an older object): record it first.
 		return r.recordIntent(ctx, s, action, params)
 	}
+	if current, err := r.isCurrent(ctx, ke); err != nil || !current {
+		return ctrl.Result{}, err
+	}
 	exec, _ := executors.For(action.Name)
 	c, err := r.clientFor(action.Name)
 	if err != nil {
@@ -110,7 +113,7 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 	s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionTrue, commonv1alpha1.ExecutedReason, msg)
 	r.Recorder.Eventf(ke, nil, "Normal", commonv1alpha1.ExecutedReason, "Act", "%s", msg)
 	s.transition(r, kev1alpha1.ExecutionVerifying, commonv1alpha1.RunningReason, "verifying the postconditions")
-	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
+	return ctrl.Result{}, nil // the status write brings the first verification
 }
 
 // verify evaluates the postconditions that are due and decides: completed when
@@ -165,6 +168,20 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 	s.setCondition(commonv1alpha1.PostconditionsVerifiedCondition, metav1.ConditionTrue, commonv1alpha1.PostconditionsVerifiedReason, msg)
 	s.finish(r, kev1alpha1.ExecutionCompleted, commonv1alpha1.SucceededReason, msg)
 	return ctrl.Result{}, nil
+}
+
+// isCurrent reports whether ke is the latest version on the API server. The cache
+// may lag behind this reconciler's own last status write; acting on a stale copy
+// would call the (idempotent) executor once more for nothing.
+func (r *Reconciler) isCurrent(ctx context.Context, ke *kev1alpha1.KubernetesExecution) (bool, error) {
+	if r.APIReader == nil {
+		return true, nil
+	}
+	var live kev1alpha1.KubernetesExecution
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(ke), &live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	return live.ResourceVersion == ke.ResourceVersion, nil
 }
 
 // clientFor returns a client that impersonates the action's ServiceAccount, one per

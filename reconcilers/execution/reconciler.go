@@ -58,6 +58,9 @@ const (
 // Reconciler runs KubernetesExecutions.
 type Reconciler struct {
 	Client client.Client
+	// APIReader reads around the cache: before acting, the reconciler checks that
+	// the status it acts on is the latest.
+	APIReader client.Reader
 	// Config is the manager's; executors act with a copy that impersonates the
 	// action's ServiceAccount.
 	Config     *rest.Config
@@ -84,6 +87,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	}
 	if r.Config == nil {
 		r.Config = mgr.GetConfig()
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
 	}
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorder("kubernaut-execution")
@@ -136,7 +142,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		orig := ke.DeepCopy()
 		orig.Status = *before
-		if perr := r.Client.Status().Patch(ctx, ke, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); perr != nil {
+		perr := r.Client.Status().Patch(ctx, ke, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		switch {
+		case apierrors.IsConflict(perr):
+			// This reconcile read a stale copy; the newer version's event brings
+			// another reconcile, which decides again.
+			ctrl.LoggerFrom(ctx).V(1).Info("status changed meanwhile; reconciling again")
+		case perr != nil:
 			err = errors.Join(err, fmt.Errorf("writing status: %w", perr))
 		}
 	}()

@@ -120,7 +120,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		orig := wfe.DeepCopy()
 		orig.Status = *before
-		if perr := r.Client.Status().Patch(ctx, wfe, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); perr != nil {
+		perr := r.Client.Status().Patch(ctx, wfe, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		switch {
+		case apierrors.IsConflict(perr):
+			// This reconcile read a stale copy; the newer version's event brings
+			// another reconcile, which decides again.
+			ctrl.LoggerFrom(ctx).V(1).Info("status changed meanwhile; reconciling again")
+		case perr != nil:
 			err = errors.Join(err, fmt.Errorf("writing status: %w", perr))
 		}
 	}()
