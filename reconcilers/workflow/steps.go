@@ -258,6 +258,10 @@ func (r *Reconciler) createExecution(ctx context.Context, s *scope, name, action
 		},
 		Spec: kev1alpha1.KubernetesExecutionSpec{Action: action, Parameters: params.DeepCopy(), Timeout: timeout},
 	}
+	// A workflow that opted out of the catalog's conditions opted its steps out too.
+	if v, ok := s.wfe.Annotations[commonv1alpha1.InjectConditionsAnnotation]; ok {
+		ke.Annotations = map[string]string{commonv1alpha1.InjectConditionsAnnotation: v}
+	}
 	if err := controllerutil.SetControllerReference(s.wfe, ke, r.Client.Scheme()); err != nil {
 		return err
 	}
