@@ -128,12 +128,14 @@ func run(ctx context.Context, o options) error {
 		LeaderElectionID:        "kubernaut-manager.kubernaut.io",
 		LeaderElectionNamespace: o.namespace,
 		WebhookServer:           webhookServer,
-		// The library reads only its own ConfigMaps; image pull secrets are read
-		// one at a time, uncached, so the manager holds no Secret in memory.
+		// The cache holds only the library's own ConfigMaps (the library watches
+		// them); the client reads other ConfigMaps (update_configmap's target) and
+		// image pull secrets one at a time, uncached, so the manager holds neither
+		// the cluster's ConfigMaps nor any Secret in memory.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
 		}},
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)

@@ -33,7 +33,7 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	target, before, err := exec.Capture(ctx, c, params, s.ke.Namespace)
+	target, before, err := exec.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
 	if err != nil {
 		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.ExecutionFailedReason, "reading the target before acting: "+err.Error())
 		return ctrl.Result{}, nil
@@ -82,7 +82,7 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	after, err := exec.Act(ctx, c, params, affected.Before, ke.Namespace, false)
+	after, err := exec.Act(ctx, c, executorParams(params, ke), affected.Before, ke.Namespace, false)
 	if err != nil {
 		if errors.Is(err, executors.ErrRetryLater) {
 			delay := retryLaterDelay
@@ -226,4 +226,10 @@ func objectName(a *kev1alpha1.AffectedResource) string {
 func backoff(n int32) time.Duration {
 	d := time.Second << min(n-1, 5)
 	return min(d, 30*time.Second)
+}
+
+// executorParams are the parameters an executor sees: the action's, and the
+// execution it acts for (notify_only's Event points at it).
+func executorParams(params map[string]any, ke *kev1alpha1.KubernetesExecution) map[string]any {
+	return executors.WithExecution(params, ke.Name, ke.UID)
 }

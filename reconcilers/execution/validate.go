@@ -306,11 +306,11 @@ func (r *Reconciler) dryRun(ctx context.Context, s *scope, action string, params
 	if err != nil {
 		return err.Error(), false
 	}
-	target, before, err := exec.Capture(ctx, c, params, s.ke.Namespace)
+	target, before, err := exec.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
 	if err != nil {
 		return err.Error(), false
 	}
-	if _, err := exec.Act(ctx, c, params, before, s.ke.Namespace, true); err != nil {
+	if _, err := exec.Act(ctx, c, executorParams(params, s.ke), before, s.ke.Namespace, true); err != nil {
 		if errors.Is(err, executors.ErrRetryLater) {
 			return "the dry run passed, but acting will wait: " + err.Error(), true
 		}
