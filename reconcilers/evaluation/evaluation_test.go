@@ -1,0 +1,182 @@
+package evaluation
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	"kubernaut.io/stepvalidation/conditions"
+	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/conditions/facts"
+	"kubernaut.io/stepvalidation/conditions/library"
+	"kubernaut.io/stepvalidation/metrics"
+	"kubernaut.io/stepvalidation/reconcilers/mode"
+)
+
+const (
+	allows = "package t.allows\nimport rego.v1\nallow if true\n"
+	denies = "package t.denies\nimport rego.v1\nallow if false\nerror_message := \"no\"\n"
+)
+
+func service(t *testing.T) *check.Service {
+	t.Helper()
+	engine := conditions.NewEngine(conditions.Options{})
+	lib, err := library.New(context.Background(), engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Facts of a Deployment that does not exist: the inline policies here read none.
+	return &check.Service{Engine: engine, Library: lib, Reader: fake.NewClientBuilder().Build()}
+}
+
+func cond(t, rego string, required bool) commonv1alpha1.ValidationCondition {
+	return commonv1alpha1.ValidationCondition{Type: t, Rego: rego, Required: ptr.To(required),
+		Timeout: &metav1.Duration{Duration: 10 * time.Second}, Interval: &metav1.Duration{Duration: 2 * time.Second}}
+}
+
+func round(phase facts.Phase, conds ...commonv1alpha1.ValidationCondition) Round {
+	return Round{
+		Service: metrics.ServiceWorkflow, Action: "scale_deployment", Phase: phase, Conditions: conds,
+		Parameters: map[string]any{"deployment": map[string]any{"name": "web", "namespace": "prod", "replicas": 5}},
+	}
+}
+
+func types(fs []Failure) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Type)
+	}
+	return out
+}
+
+func TestPreconditions(t *testing.T) {
+	svc := service(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	conds := []commonv1alpha1.ValidationCondition{cond("ok", allows, true), cond("gate", denies, true), cond("hint", denies, false)}
+
+	cases := []struct {
+		name          string
+		enforcement   Enforcement
+		blocking      []string
+		warnings      []string
+		overridden    string
+		warnOnly      []string // the required conditions warn mode made optional
+		wantNoResults bool
+	}{
+		{name: "enforce", enforcement: NewEnforcement(mode.Enforce, nil, nil),
+			blocking: []string{"gate"}, warnings: []string{"hint"}},
+		{name: "warn makes required optional", enforcement: NewEnforcement(mode.Warn, nil, nil),
+			warnings: []string{"gate", "hint"}, warnOnly: []string{"ok", "gate"}},
+		{name: "override annotation skips", enforcement: NewEnforcement(mode.Enforce,
+			[]map[string]string{{commonv1alpha1.OverrideConditionAnnotation: "gate, other"}}, nil),
+			warnings: []string{"hint"}, overridden: "gate"},
+		{name: "conditionOverrides flip required", enforcement: NewEnforcement(mode.Enforce, nil,
+			[]commonv1alpha1.ConditionOverride{{Type: "gate", Required: false}, {Type: "hint", Required: true}}),
+			blocking: []string{"hint"}, warnings: []string{"gate"}},
+		{name: "off evaluates nothing", enforcement: NewEnforcement(mode.Off, nil, nil), wantNoResults: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			report, err := Preconditions(ctx, svc, tc.enforcement, round(facts.Pre, conds...), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !report.Done {
+				t.Fatal("preconditions are evaluated once: the report must be done")
+			}
+			if tc.wantNoResults {
+				if len(report.Results) != 0 || !report.Passed() {
+					t.Fatalf("off: results %v, passed %v", report.Results, report.Passed())
+				}
+				return
+			}
+			if got := types(report.Blocking); !equal(got, tc.blocking) {
+				t.Errorf("blocking = %v, want %v", got, tc.blocking)
+			}
+			if got := types(report.Warnings); !equal(got, tc.warnings) {
+				t.Errorf("warnings = %v, want %v", got, tc.warnings)
+			}
+			if report.Passed() != (len(tc.blocking) == 0) {
+				t.Errorf("Passed() = %v with blocking %v", report.Passed(), tc.blocking)
+			}
+			for _, r := range report.Results {
+				if r.Overridden != (r.ConditionType == tc.overridden) {
+					t.Errorf("%s: overridden = %v", r.ConditionType, r.Overridden)
+				}
+				if r.WarnOnly != slices.Contains(tc.warnOnly, r.ConditionType) {
+					t.Errorf("%s: warnOnly = %v", r.ConditionType, r.WarnOnly)
+				}
+				if r.Overridden && (!r.Passed || r.Attempts != 0) {
+					t.Errorf("%s: an overridden condition passes unevaluated, got %+v", r.ConditionType, r)
+				}
+				if !r.Overridden && (r.Attempts != 1 || !r.Evaluated) {
+					t.Errorf("%s: want one evaluation, got %+v", r.ConditionType, r)
+				}
+			}
+		})
+	}
+}
+
+func TestPostconditionsPollUntilPassOrTimeout(t *testing.T) {
+	svc := service(t)
+	ctx := context.Background()
+	start := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	e := NewEnforcement(mode.Enforce, nil, nil)
+	r := round(facts.Post, cond("ok", allows, true), cond("never", denies, true))
+
+	report, err := Postconditions(ctx, svc, e, r, nil, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Done || !report.NextAt.Equal(start.Add(2*time.Second)) {
+		t.Fatalf("after the first evaluation: done %v, next at %v; want a retry of never at +2s", report.Done, report.NextAt)
+	}
+	if report.Blocking != nil {
+		t.Fatalf("nothing is final before the timeout, got blocking %v", report.Blocking)
+	}
+
+	// Before the interval: nothing is due, nothing is evaluated again.
+	early, err := Postconditions(ctx, svc, e, r, report.Results, start.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if early.Results[1].Attempts != 1 {
+		t.Fatalf("evaluated before its interval: %+v", early.Results[1])
+	}
+
+	// Polls every interval; ok stays verified without being evaluated again.
+	results := report.Results
+	at := start
+	for i := 0; i < 10 && !report.Done; i++ {
+		at = report.NextAt
+		if report, err = Postconditions(ctx, svc, e, r, results, at); err != nil {
+			t.Fatal(err)
+		}
+		results = report.Results
+	}
+	if !report.Done || !at.Equal(start.Add(10*time.Second)) {
+		t.Fatalf("done %v at %v; want done at the 10s timeout", report.Done, at.Sub(start))
+	}
+	if got := types(report.Blocking); !equal(got, []string{"never"}) || !equal(report.TimedOut, []string{"never"}) {
+		t.Fatalf("blocking %v, timed out %v; want never in both", got, report.TimedOut)
+	}
+	never := results[1]
+	if never.Attempts != 6 || never.FirstEvaluationTime == nil || !never.FirstEvaluationTime.Time.Equal(start) {
+		t.Fatalf("never: %+v; want 6 attempts (0,2,4,6,8,10s) from %v", never, start)
+	}
+	if want := "Verification timeout: condition not met within 10s (6 attempts): no"; never.ErrorMessage != want {
+		t.Fatalf("message %q, want %q", never.ErrorMessage, want)
+	}
+	if results[0].Attempts != 1 || !results[0].Passed {
+		t.Fatalf("ok: %+v; want passed at the first attempt and left alone", results[0])
+	}
+}
+
+func equal(a, b []string) bool { return slices.Equal(a, b) }
