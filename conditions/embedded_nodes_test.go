@@ -11,7 +11,7 @@ func nodeInput(action string, changes map[string]any) map[string]any {
 	params := map[string]any{"node": node}
 	switch action {
 	case "drain_node":
-		params["ignoreDaemonSets"] = true
+		node["ignoreDaemonSets"] = true
 	case "taint_node":
 		params["taint"] = map[string]any{"key": "example.com/maintenance", "value": "planned", "effect": "NoSchedule"}
 	case "untaint_node":

@@ -78,9 +78,12 @@ func nodeDrainFacts(ctx context.Context, r client.Reader, params map[string]any)
 	if node == nil {
 		return doc, nil
 	}
+	// The drain's options sit beside the name: {node: {name, ignoreDaemonSets, ...}}.
 	ignoreDaemonSets := true
-	if v, ok := params["ignoreDaemonSets"].(bool); ok {
-		ignoreDaemonSets = v
+	if target, ok := params["node"].(map[string]any); ok {
+		if v, ok := target["ignoreDaemonSets"].(bool); ok {
+			ignoreDaemonSets = v
+		}
 	}
 	pods, err := nodeFactsEvictablePods(ctx, r, name, ignoreDaemonSets)
 	if err != nil {

@@ -327,7 +327,7 @@ var _ = Describe("node facts", Ordered, func() {
 		// A drain that does not ignore DaemonSets evicts the agent too; no budget
 		// covers it.
 		withDaemonSets := nodeFactsParams("worker-1")
-		withDaemonSets["ignoreDaemonSets"] = false
+		withDaemonSets["node"].(map[string]any)["ignoreDaemonSets"] = false
 		doc = gather(ctx, Default, "drain_node", withDaemonSets, facts.Pre)
 		Expect(doc).To(HaveKeyWithValue("node_evictable_pods", 4))
 		Expect(doc).To(HaveKeyWithValue("pdb_blocked_pods", 3))
