@@ -229,11 +229,16 @@ func (r *Reconciler) authorize(ctx context.Context, action, namespace string) (s
 		user, strings.Join(missing, ", "), where, executors.ClusterRoleName(action)), nil
 }
 
+// qualified writes a resource as kubectl does: deployments.apps, deployments.apps/scale.
 func qualified(group, resource string) string {
-	if group == "" {
-		return resource
+	res, sub, hasSub := strings.Cut(resource, "/")
+	if group != "" {
+		res += "." + group
 	}
-	return resource + "." + group
+	if hasSub {
+		res += "/" + sub
+	}
+	return res
 }
 
 // safety evaluates every safety policy on the safety input and returns the reasons

@@ -155,4 +155,22 @@ var _ = Describe("A scale_deployment workflow", func() {
 		Consistently(func() []kev1alpha1.KubernetesExecution { return executions(ctx, ns) }).
 			WithContext(ctx).WithTimeout(3 * time.Second).Should(BeEmpty())
 	})
+
+	It("takes its executions with it when deleted mid-run, leaving nothing running", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		createDeployment(ctx, ns, "web-app", 3, nil)
+		wfe := scaleWorkflow(ns, "deleted-mid-run", "web-app", 4)
+		wfe.Spec.WorkflowDefinition.Steps[0].PostConditions = append(wfe.Spec.WorkflowDefinition.Steps[0].PostConditions,
+			commonv1alpha1.ValidationCondition{Type: "never_true", Rego: "package custom.never_true\nimport rego.v1\nallow if false\n",
+				Timeout: &metav1.Duration{Duration: 10 * time.Minute}})
+		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+		waitPhase(ctx, wfe, workflowv1alpha1.WorkflowMonitoring, time.Minute)
+		Expect(executions(ctx, ns)).To(HaveLen(1))
+
+		Expect(k8s.Delete(ctx, wfe)).To(Succeed())
+		Eventually(func() error { return k8s.Get(ctx, client.ObjectKeyFromObject(wfe), wfe) }).
+			WithContext(ctx).WithTimeout(30 * time.Second).Should(MatchError(ContainSubstring("not found")))
+		// The finalizer let the workflow go only once its executions were gone.
+		Expect(executions(ctx, ns)).To(BeEmpty())
+	})
 })
