@@ -173,4 +173,34 @@ var _ = Describe("A scale_deployment workflow", func() {
 		// The finalizer let the workflow go only once its executions were gone.
 		Expect(executions(ctx, ns)).To(BeEmpty())
 	})
+
+	It("runs independent steps in parallel and a dependent step after both", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		for _, name := range []string{"frontend", "backend", "worker"} {
+			createDeployment(ctx, ns, name, 1, nil)
+		}
+		step := func(n int32, deployment string, dependsOn ...int32) workflowv1alpha1.WorkflowStep {
+			s := scaleWorkflow(ns, "x", deployment, 2).Spec.WorkflowDefinition.Steps[0]
+			s.StepNumber, s.Name, s.DependsOn = n, "scale-"+deployment, append([]int32{}, dependsOn...)
+			return s
+		}
+		wfe := &workflowv1alpha1.WorkflowExecution{
+			ObjectMeta: metav1.ObjectMeta{Name: "fan-in", Namespace: ns},
+			Spec: workflowv1alpha1.WorkflowExecutionSpec{WorkflowDefinition: workflowv1alpha1.WorkflowDefinition{
+				Steps: []workflowv1alpha1.WorkflowStep{step(1, "frontend"), step(2, "backend"), step(3, "worker", 1, 2)},
+			}},
+		}
+		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+		done := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowCompleted, 2*time.Minute)
+
+		st := done.Status.StepStatuses
+		Expect(st).To(HaveLen(3))
+		// Both independent steps started before either finished; the third after both.
+		Expect(st[0].StartTime.Time).To(BeTemporally("<=", st[1].EndTime.Time))
+		Expect(st[1].StartTime.Time).To(BeTemporally("<=", st[0].EndTime.Time))
+		Expect(st[2].StartTime.Time).To(BeTemporally(">=", st[0].EndTime.Time))
+		Expect(st[2].StartTime.Time).To(BeTemporally(">=", st[1].EndTime.Time))
+		Expect(names(executions(ctx, ns))).To(ConsistOf("fan-in-step-1", "fan-in-step-2", "fan-in-step-3"))
+		Expect(done.Status.Progress).To(Equal("3/3"))
+	})
 })
