@@ -186,12 +186,13 @@ func (w *Webhooks) validateAction(_ context.Context, action string, raw *runtime
 func (w *Webhooks) validateConditions(ctx context.Context, pre, post []commonv1alpha1.ValidationCondition, path *field.Path) (field.ErrorList, admission.Warnings) {
 	var errs field.ErrorList
 	var warnings admission.Warnings
+	// A condition's path is made only for its errors and warnings: most have none.
 	for i := range pre {
-		e, _ := w.validateCondition(ctx, &pre[i], path.Child("preConditions").Index(i), false)
+		e, _ := w.validateCondition(ctx, &pre[i], func() *field.Path { return path.Child("preConditions").Index(i) }, false)
 		errs = append(errs, e...)
 	}
 	for i := range post {
-		e, ws := w.validateCondition(ctx, &post[i], path.Child("postConditions").Index(i), true)
+		e, ws := w.validateCondition(ctx, &post[i], func() *field.Path { return path.Child("postConditions").Index(i) }, true)
 		errs, warnings = append(errs, e...), append(warnings, ws...)
 	}
 	return errs, warnings
@@ -199,7 +200,7 @@ func (w *Webhooks) validateConditions(ctx context.Context, pre, post []commonv1a
 
 // validateCondition compiles the condition's policy (its rego, or the library's for
 // its type) and checks its durations.
-func (w *Webhooks) validateCondition(ctx context.Context, c *commonv1alpha1.ValidationCondition, path *field.Path, post bool) (field.ErrorList, admission.Warnings) {
+func (w *Webhooks) validateCondition(ctx context.Context, c *commonv1alpha1.ValidationCondition, path func() *field.Path, post bool) (field.ErrorList, admission.Warnings) {
 	var errs field.ErrorList
 	var warnings admission.Warnings
 	if _, err := w.Conditions.Resolve(ctx, c); err != nil {
@@ -207,12 +208,12 @@ func (w *Webhooks) validateCondition(ctx context.Context, c *commonv1alpha1.Vali
 		var noPolicy *check.NoPolicyError
 		switch {
 		case errors.As(err, &compileErr):
-			errs = append(errs, field.Invalid(path.Child("rego"), field.OmitValueType{}, compileErr.Detail()))
+			errs = append(errs, field.Invalid(path().Child("rego"), field.OmitValueType{}, compileErr.Detail()))
 		case errors.As(err, &noPolicy):
-			errs = append(errs, field.Invalid(path.Child("type"), c.Type,
+			errs = append(errs, field.Invalid(path().Child("type"), c.Type,
 				"no rego is given and the policy library has no policy of this type: write the rego, or use a type the library has"))
 		default:
-			errs = append(errs, field.InternalError(path, err))
+			errs = append(errs, field.InternalError(path(), err))
 		}
 	}
 	timeout := commonv1alpha1.DefaultPreConditionTimeout
@@ -223,23 +224,23 @@ func (w *Webhooks) validateCondition(ctx context.Context, c *commonv1alpha1.Vali
 		timeout = c.Timeout.Duration
 		switch {
 		case timeout <= 0:
-			errs = append(errs, field.Invalid(path.Child("timeout"), c.Timeout.Duration.String(), "must be positive"))
+			errs = append(errs, field.Invalid(path().Child("timeout"), c.Timeout.Duration.String(), "must be positive"))
 		case timeout > maxConditionTimeout:
-			errs = append(errs, field.Invalid(path.Child("timeout"), c.Timeout.Duration.String(), "must be at most 1h"))
+			errs = append(errs, field.Invalid(path().Child("timeout"), c.Timeout.Duration.String(), "must be at most 1h"))
 		}
 	}
 	if c.Interval != nil {
 		switch {
 		case c.Interval.Duration <= 0:
-			errs = append(errs, field.Invalid(path.Child("interval"), c.Interval.Duration.String(), "must be positive"))
+			errs = append(errs, field.Invalid(path().Child("interval"), c.Interval.Duration.String(), "must be positive"))
 		case c.Interval.Duration > timeout:
-			errs = append(errs, field.Invalid(path.Child("interval"), c.Interval.Duration.String(),
+			errs = append(errs, field.Invalid(path().Child("interval"), c.Interval.Duration.String(),
 				fmt.Sprintf("must not exceed the timeout (%s)", timeout)))
 		}
 	}
 	if post && c.IsRequired() && timeout > 0 && timeout < shortPostconditionTimeout {
 		warnings = append(warnings, fmt.Sprintf("%s: required postcondition %s has a %s timeout: workloads rarely settle that fast",
-			path, c.Type, timeout))
+			path(), c.Type, timeout))
 	}
 	return errs, warnings
 }
@@ -318,6 +319,9 @@ func findCycle(steps []workflowv1alpha1.WorkflowStep, graph map[int32][]int32) [
 // validateOverrides checks that each conditionOverride names a condition the
 // workflow has: a step's, or one the catalog gives its action's executions.
 func validateOverrides(wfe *workflowv1alpha1.WorkflowExecution, path *field.Path) field.ErrorList {
+	if len(wfe.Spec.ConditionOverrides) == 0 {
+		return nil
+	}
 	var known []string
 	for _, s := range wfe.Spec.WorkflowDefinition.Steps {
 		for _, c := range slices.Concat(s.PreConditions, s.PostConditions) {

@@ -7,12 +7,34 @@
 package webhook
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionv1beta1 "k8s.io/api/admission/v1beta1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
@@ -51,17 +73,38 @@ func (w *Webhooks) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if err := builder.WebhookManagedBy(mgr, &workflowv1alpha1.WorkflowExecution{}).
 		WithDefaulter(&workflowDefaulter{}).
-		WithValidator(&workflowValidator{w}).
 		Complete(); err != nil {
 		return fmt.Errorf("registering the WorkflowExecution webhooks: %w", err)
 	}
 	if err := builder.WebhookManagedBy(mgr, &kubernetesexecutionv1alpha1.KubernetesExecution{}).
 		WithDefaulter(&executionDefaulter{}).
-		WithValidator(&executionValidator{w}).
 		Complete(); err != nil {
 		return fmt.Errorf("registering the KubernetesExecution webhooks: %w", err)
 	}
+	// The validating webhooks are served by validatingWebhook rather than the
+	// builder's: the same admission.Webhook answers, but the object is decoded once.
+	validating, err := w.validatingWebhooks(mgr.GetScheme())
+	if err != nil {
+		return err
+	}
+	for path, h := range validating {
+		mgr.GetWebhookServer().Register(path, h)
+	}
 	return nil
+}
+
+// validatingWebhooks returns the validating webhooks of both kinds by the path the
+// builder would give them, the one the webhook configurations name.
+func (w *Webhooks) validatingWebhooks(scheme *runtime.Scheme) (map[string]http.Handler, error) {
+	wfe, err := newValidatingWebhook[workflowv1alpha1.WorkflowExecution](scheme, &workflowValidator{w})
+	if err != nil {
+		return nil, fmt.Errorf("registering the WorkflowExecution webhooks: %w", err)
+	}
+	ke, err := newValidatingWebhook[kubernetesexecutionv1alpha1.KubernetesExecution](scheme, &executionValidator{w})
+	if err != nil {
+		return nil, fmt.Errorf("registering the KubernetesExecution webhooks: %w", err)
+	}
+	return map[string]http.Handler{wfe.path: wfe, ke.path: ke}, nil
 }
 
 func (w *Webhooks) preflightBudget() time.Duration {
@@ -69,6 +112,291 @@ func (w *Webhooks) preflightBudget() time.Duration {
 		return w.PreflightBudget
 	}
 	return DefaultPreflightBudget
+}
+
+// maxReviewSize bounds a request body, as admission.Webhook does: two objects of
+// at most 3MB each and the rest.
+const maxReviewSize = 7 << 20
+
+// validatingWebhook serves the validating webhook of one kind as the builder's
+// admission.WithValidator webhook does, but decodes each object once.
+// admission.Webhook decodes the AdmissionReview, keeping the objects raw, then
+// admission.WithValidator decodes the object from raw: each time the JSON is read
+// once to find its kind and again to decode it, and again to check it is valid
+// JSON. validatingWebhook decodes the AdmissionReview with its objects typed in one
+// call of the decoder the API machinery uses. When that fails, or the review is
+// not as the API server writes them (decodeTyped), the body is decoded again as
+// admission.Webhook does and the objects from raw as admission.WithValidator
+// does, so that malformed requests get the answer they always got. The request
+// then goes to admission.Webhook.Handle, which recovers panics and completes the
+// response, and validateHandler, the handler of admission.WithValidator for
+// objects already decoded.
+type validatingWebhook[E any, T interface {
+	*E
+	runtime.Object
+}] struct {
+	reviewHandler
+	gvk  schema.GroupVersionKind
+	path string
+}
+
+func newValidatingWebhook[E any, T interface {
+	*E
+	runtime.Object
+}](scheme *runtime.Scheme, validator admission.Validator[T]) (*validatingWebhook[E, T], error) {
+	gvk, err := apiutil.GVKForObject(T(new(E)), scheme)
+	if err != nil {
+		return nil, err
+	}
+	h := &validatingWebhook[E, T]{
+		gvk:  gvk,
+		path: "/validate-" + strings.ReplaceAll(gvk.Group, ".", "-") + "-" + gvk.Version + "-" + strings.ToLower(gvk.Kind),
+	}
+	h.webhook = &admission.Webhook{
+		Handler:        &validateHandler[E, T]{validator: validator, decoder: admission.NewDecoder(scheme)},
+		LogConstructor: logConstructor(gvk),
+	}
+	h.decode = func(body []byte) (admission.Request, metav1.TypeMeta, error) {
+		if req, typeMeta, ok := h.decodeTyped(body); ok {
+			return req, typeMeta, nil
+		}
+		return decodeReview(body)
+	}
+	return h, nil
+}
+
+// typedReview is an AdmissionReview with its objects decoded into T.
+type typedReview[T any] struct {
+	metav1.TypeMeta `json:",inline"`
+	Request         *struct {
+		admissionv1.AdmissionRequest
+		// Object and OldObject hide the AdmissionRequest's, being shallower.
+		Object    T `json:"object,omitempty"`
+		OldObject T `json:"oldObject,omitempty"`
+	} `json:"request,omitempty"`
+}
+
+// decodeTyped decodes body into a request whose objects are T, in
+// RawExtension.Object. It declines (ok false) a review that does not name its
+// apiVersion and kind, or whose objects do not name T's, as the API server's
+// always do: admission.Webhook finds them with a decoder that ignores the case of
+// field names, which this one does not.
+func (h *validatingWebhook[E, T]) decodeTyped(body []byte) (req admission.Request, typeMeta metav1.TypeMeta, ok bool) {
+	var review typedReview[T]
+	if err := utiljson.Unmarshal(body, &review); err != nil || review.Request == nil || review.APIVersion == "" || review.Kind == "" {
+		return admission.Request{}, metav1.TypeMeta{}, false
+	}
+	req = admission.Request{AdmissionRequest: review.Request.AdmissionRequest}
+	for _, o := range []struct {
+		obj  T
+		into *runtime.RawExtension
+	}{{review.Request.Object, &req.Object}, {review.Request.OldObject, &req.OldObject}} {
+		if o.obj == nil {
+			continue
+		}
+		if o.obj.GetObjectKind().GroupVersionKind() != h.gvk {
+			return admission.Request{}, metav1.TypeMeta{}, false
+		}
+		o.into.Object = o.obj
+	}
+	return req, review.TypeMeta, true
+}
+
+// admissionCodecs decode AdmissionReviews of both versions, as admission.Webhook's.
+var admissionCodecs = func() serializer.CodecFactory {
+	scheme := runtime.NewScheme()
+	utilruntime.Must(admissionv1.AddToScheme(scheme))
+	utilruntime.Must(admissionv1beta1.AddToScheme(scheme))
+	return serializer.NewCodecFactory(scheme)
+}()
+
+// anyVersionReview decodes both AdmissionReview versions into v1's fields.
+type anyVersionReview struct {
+	admissionv1.AdmissionReview
+}
+
+// decodeReview decodes body as admission.Webhook.ServeHTTP does, leaving the
+// objects raw, and returns the version of AdmissionReview it is.
+func decodeReview(body []byte) (admission.Request, metav1.TypeMeta, error) {
+	var req admission.Request
+	review := anyVersionReview{}
+	review.Request = &req.AdmissionRequest
+	review.SetGroupVersionKind(admissionv1.SchemeGroupVersion.WithKind("AdmissionReview"))
+	_, gvk, err := admissionCodecs.UniversalDeserializer().Decode(body, nil, &review)
+	var typeMeta metav1.TypeMeta
+	if gvk != nil {
+		typeMeta.APIVersion, typeMeta.Kind = gvk.ToAPIVersionAndKind()
+	}
+	return req, typeMeta, err
+}
+
+// bodies holds request body buffers for reuse; those that grew beyond
+// maxPooledBody are left to the garbage collector.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 1 << 20
+
+// reviewHandler is admission.Webhook's ServeHTTP with a decode of its own.
+type reviewHandler struct {
+	webhook *admission.Webhook
+	// decode decodes a request body; a review without a request is an empty
+	// request, as in admission.Webhook.
+	decode func(body []byte) (admission.Request, metav1.TypeMeta, error)
+
+	logOnce sync.Once
+	log     logr.Logger
+}
+
+// logger is the webhook's logger without a request, as admission.Webhook's.
+func (h *reviewHandler) logger() logr.Logger {
+	h.logOnce.Do(func() {
+		h.log = logf.Log.WithName("admission")
+		if h.webhook.LogConstructor != nil {
+			h.log = h.webhook.LogConstructor(h.log, nil)
+		}
+	})
+	return h.log
+}
+
+func (h *reviewHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.logger()
+	if r.Body == nil || r.Body == http.NoBody {
+		err := errors.New("request body is empty")
+		log.Error(err, "bad request")
+		writeReview(w, log, admissionv1.AdmissionReview{}, admission.Errored(http.StatusBadRequest, err))
+		return
+	}
+	defer func() { _ = r.Body.Close() }()
+	// Nothing decoded keeps the body: strings are copied, raw JSON too.
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodies.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, maxReviewSize)); err != nil {
+		log.Error(err, "unable to read the body from the incoming request")
+		writeReview(w, log, admissionv1.AdmissionReview{}, admission.Errored(http.StatusBadRequest, err))
+		return
+	}
+	if buf.Len() >= maxReviewSize {
+		err := fmt.Errorf("request entity is too large; limit is %d bytes", maxReviewSize)
+		log.Error(err, "unable to read the body from the incoming request; limit reached")
+		writeReview(w, log, admissionv1.AdmissionReview{}, admission.Errored(http.StatusRequestEntityTooLarge, err))
+		return
+	}
+	if contentType := r.Header.Get("Content-Type"); contentType != "application/json" {
+		err := fmt.Errorf("contentType=%s, expected application/json", contentType)
+		log.Error(err, "unable to process a request with unknown content type")
+		writeReview(w, log, admissionv1.AdmissionReview{}, admission.Errored(http.StatusBadRequest, err))
+		return
+	}
+	req, typeMeta, err := h.decode(buf.Bytes())
+	if err != nil {
+		log.Error(err, "unable to decode the request")
+		writeReview(w, log, admissionv1.AdmissionReview{}, admission.Errored(http.StatusBadRequest, err))
+		return
+	}
+	if log.V(5).Enabled() && h.webhook.LogConstructor != nil {
+		h.webhook.LogConstructor(logf.Log.WithName("admission"), &req).V(5).Info("received request")
+	}
+	// Answer in the AdmissionReview version asked in, v1 when none was.
+	review := admissionv1.AdmissionReview{TypeMeta: typeMeta}
+	if gvk := typeMeta.GroupVersionKind(); gvk.Empty() {
+		review.SetGroupVersionKind(admissionv1.SchemeGroupVersion.WithKind("AdmissionReview"))
+	} else {
+		review.SetGroupVersionKind(gvk)
+	}
+	writeReview(w, log, review, h.webhook.Handle(r.Context(), req))
+}
+
+// writeReview writes review with resp as its response.
+func writeReview(w io.Writer, log logr.Logger, review admissionv1.AdmissionReview, resp admission.Response) {
+	review.Response = &resp.AdmissionResponse
+	if err := json.NewEncoder(w).Encode(review); err != nil {
+		log.Error(err, "unable to encode and write the response")
+		serverError := admission.Errored(http.StatusInternalServerError, err)
+		if err := json.NewEncoder(w).Encode(admissionv1.AdmissionReview{Response: &serverError.AdmissionResponse}); err != nil {
+			log.Error(err, "still unable to encode and write the InternalServerError response")
+		}
+	}
+}
+
+// logConstructor is the builder's: the webhook's kind and the request.
+func logConstructor(gvk schema.GroupVersionKind) func(logr.Logger, *admission.Request) logr.Logger {
+	return func(base logr.Logger, req *admission.Request) logr.Logger {
+		log := base.WithValues("webhookGroup", gvk.Group, "webhookKind", gvk.Kind)
+		if req != nil {
+			return log.WithValues(gvk.Kind, klog.KRef(req.Namespace, req.Name),
+				"namespace", req.Namespace, "name", req.Name,
+				"resource", req.Resource, "user", req.UserInfo.Username,
+				"requestID", req.UID)
+		}
+		return log
+	}
+}
+
+// validateHandler is the handler of admission.WithValidator, taking the objects
+// validatingWebhook decoded; objects it did not decode are decoded from raw.
+type validateHandler[E any, T interface {
+	*E
+	runtime.Object
+}] struct {
+	validator admission.Validator[T]
+	decoder   admission.Decoder
+}
+
+func (h *validateHandler[E, T]) Handle(ctx context.Context, req admission.Request) admission.Response {
+	ctx = admission.NewContextWithRequest(ctx, req)
+	var warnings admission.Warnings
+	var err error
+	switch req.Operation {
+	case admissionv1.Connect:
+	case admissionv1.Create:
+		obj, derr := h.object(req.Object)
+		if derr != nil {
+			return admission.Errored(http.StatusBadRequest, derr)
+		}
+		warnings, err = h.validator.ValidateCreate(ctx, obj)
+	case admissionv1.Update:
+		obj, derr := h.object(req.Object)
+		if derr != nil {
+			return admission.Errored(http.StatusBadRequest, derr)
+		}
+		old, derr := h.object(req.OldObject)
+		if derr != nil {
+			return admission.Errored(http.StatusBadRequest, derr)
+		}
+		warnings, err = h.validator.ValidateUpdate(ctx, old, obj)
+	case admissionv1.Delete:
+		// OldObject is the object being deleted.
+		obj, derr := h.object(req.OldObject)
+		if derr != nil {
+			return admission.Errored(http.StatusBadRequest, derr)
+		}
+		warnings, err = h.validator.ValidateDelete(ctx, obj)
+	default:
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("unknown operation %q", req.Operation))
+	}
+	if err != nil {
+		var apiStatus apierrors.APIStatus
+		if errors.As(err, &apiStatus) {
+			status := apiStatus.Status()
+			return admission.Response{AdmissionResponse: admissionv1.AdmissionResponse{Result: &status}}.WithWarnings(warnings...)
+		}
+		return admission.Denied(err.Error()).WithWarnings(warnings...)
+	}
+	return admission.Allowed("").WithWarnings(warnings...)
+}
+
+// object is raw's object, decoded from raw if it is not there already.
+func (h *validateHandler[E, T]) object(raw runtime.RawExtension) (T, error) {
+	if obj, ok := raw.Object.(T); ok && obj != nil {
+		return obj, nil
+	}
+	obj := T(new(E))
+	return obj, h.decoder.DecodeRaw(raw, obj)
 }
 
 // The webhook configurations (config/webhook) are generated from these markers.
