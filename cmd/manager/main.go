@@ -46,6 +46,7 @@ type options struct {
 	preflightBudget time.Duration
 
 	metricsSecure  bool
+	pprofAddr      string
 	validationMode string
 	canaryPercent  int
 	replicaCeiling int
@@ -62,6 +63,7 @@ func main() {
 	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "address of the Prometheus metrics endpoint; 0 turns it off")
 	flag.BoolVar(&o.metricsSecure, "metrics-secure", true,
 		"serve metrics over HTTPS, to callers the API server authenticates and authorizes (get on nonResourceURL /metrics); false serves plain HTTP")
+	flag.StringVar(&o.pprofAddr, "pprof-bind-address", "", "address of the Go pprof endpoints (/debug/pprof), for profiling; empty turns them off")
 	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	flag.IntVar(&o.webhookPort, "webhook-port", 9443, "port the admission webhooks are served on")
 	flag.StringVar(&o.certDir, "webhook-cert-dir", "/tmp/k8s-webhook-server/serving-certs",

@@ -39,8 +39,10 @@ func nodesFor(ctx context.Context, r client.Reader, nodeSelector map[string]stri
 	if len(usable) == 0 {
 		return s, nil
 	}
+	// Every pod of the cluster, read-only: from the cache without deep copies, which
+	// on a large cluster were most of what a scale_deployment round cost.
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods); err != nil {
+	if err := r.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
 		return nodeSummary{}, fmt.Errorf("listing pods: %w", err)
 	}
 	for i := range pods.Items {

@@ -163,5 +163,11 @@ func (p *Process) Stop() error {
 // nil while it runs.
 func (p *Process) Exited() error { return p.c.failed() }
 
+// Pid is the process's ID, e.g. to read its memory from /proc.
+func (p *Process) Pid() int { return p.c.cmd.Process.Pid }
+
+// LogPath is the file the process's output goes to.
+func (p *Process) LogPath() string { return p.c.logPath }
+
 // LogTail returns the last few kilobytes of the process's output.
 func (p *Process) LogTail() string { return p.c.logTail() }
