@@ -76,6 +76,7 @@ type Reconciler struct {
 
 	mu            sync.Mutex
 	impersonating map[string]client.Client
+	allowed       allowedCache
 }
 
 // SetupWithManager registers the reconciler. It reconciles on every change of a

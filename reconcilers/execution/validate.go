@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync"
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -190,6 +191,10 @@ func parameters(ke *kev1alpha1.KubernetesExecution) (_ *catalog.Action, _ map[st
 // permission the catalog says the action needs, in the target's namespace. It
 // returns what is missing, or "".
 func (r *Reconciler) authorize(ctx context.Context, action, namespace string) (string, error) {
+	key := action + "/" + namespace
+	if r.allowed.fresh(key, r.now()) {
+		return "", nil
+	}
 	rules, err := executors.Permissions(action)
 	if err != nil {
 		return "", err
@@ -219,6 +224,7 @@ func (r *Reconciler) authorize(ctx context.Context, action, namespace string) (s
 		}
 	}
 	if len(missing) == 0 {
+		r.allowed.remember(key, r.now())
 		return "", nil
 	}
 	where := "cluster-wide"
@@ -227,6 +233,34 @@ func (r *Reconciler) authorize(ctx context.Context, action, namespace string) (s
 	}
 	return fmt.Sprintf("ServiceAccount %s may not %s %s; bind it ClusterRole %s (config/rbac/actions.yaml)",
 		user, strings.Join(missing, ", "), where, executors.ClusterRoleName(action)), nil
+}
+
+// allowedCache remembers, for a while, that an action's ServiceAccount held its
+// permissions in a namespace: a step would otherwise ask the API server once per
+// verb and resource. Only allowed answers are kept, so granting a missing permission
+// takes effect at once; a revoked one is still refused by the API server when the
+// executor acts, since it acts as that ServiceAccount.
+type allowedCache struct {
+	mu      sync.Mutex
+	expires map[string]time.Time
+}
+
+// allowedFor is how long an allowed answer is reused.
+const allowedFor = time.Minute
+
+func (c *allowedCache) fresh(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return now.Before(c.expires[key])
+}
+
+func (c *allowedCache) remember(key string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.expires == nil {
+		c.expires = map[string]time.Time{}
+	}
+	c.expires[key] = now.Add(allowedFor)
 }
 
 // qualified writes a resource as kubectl does: deployments.apps, deployments.apps/scale.
