@@ -22,7 +22,7 @@ var nodeFacts = map[string]string{
 	"other_schedulable_nodes": "integer: nodes other than the target that are Ready and not cordoned (spec.unschedulable false); their taints are not considered",
 	"other_untainted_nodes":   "integer: nodes other than the target that are Ready, not cordoned, and carry no taint with the key and effect of parameters.taint",
 	"node_evictable_pods":     "integer: pods bound to the Node that a drain with the action's parameters evicts: not mirror pods, not Succeeded or Failed, and not DaemonSet pods unless ignoreDaemonSets is false",
-	"pdb_blocked_pods":        "integer: evictable pods of the Node that their PodDisruptionBudgets do not let be evicted now: for each budget, the pods it selects on the Node beyond its status.disruptionsAllowed",
+	"pdb_blocked_pods":        "integer: evictable pods of the Node that their PodDisruptionBudgets do not let be evicted now: the pods selected by a budget whose status.disruptionsAllowed is 0 (a budget that allows some lets a drain proceed one eviction at a time), and pods selected by more than one budget",
 }
 
 // nodeDrainWithin is how long a drain's evictions are given by default: pods may

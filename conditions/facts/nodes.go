@@ -303,7 +303,11 @@ func nodeFactsPDBBlocked(ctx context.Context, r client.Reader, evictable []*core
 		if b.pdb.Status.ObservedGeneration < b.pdb.Generation {
 			allowed = 0
 		}
-		blocked += max(b.pods-max(allowed, 0), 0)
+		// A budget that allows one disruption lets a drain proceed, one eviction at
+		// a time as the replacements turn ready; only one that allows none stops it.
+		if allowed <= 0 {
+			blocked += b.pods
+		}
 	}
 	return blocked, nil
 }

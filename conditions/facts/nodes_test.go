@@ -332,15 +332,15 @@ var _ = Describe("node facts", Ordered, func() {
 		Expect(doc).To(HaveKeyWithValue("node_evictable_pods", 4))
 		Expect(doc).To(HaveKeyWithValue("pdb_blocked_pods", 3))
 
-		// A budget that lets one pod go protects the other two.
+		// A budget that lets one pod go at a time lets the drain proceed, paced by
+		// the eviction API: nothing is blocked for good.
 		Expect(nodeClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())
 		pdb.Spec.MinAvailable, pdb.Spec.MaxUnavailable = nil, ptr.To(intstr.FromInt32(1))
 		Expect(nodeClient.Update(ctx, pdb)).To(Succeed())
 		waitForBudget(ctx, ns, "web", 1)
 		doc = gather(ctx, Default, "drain_node", params, facts.Pre)
-		Expect(doc).To(HaveKeyWithValue("pdb_blocked_pods", 2))
-		Expect(nodeFactsEvaluate(ctx, "drain_node", doc)).To(HaveKeyWithValue("node_evictions_allowed", And(HaveField("Outcome", conditions.Failed),
-			HaveField("Message", ContainSubstring("2 pods on Node worker-1")))))
+		Expect(doc).To(HaveKeyWithValue("pdb_blocked_pods", 0))
+		Expect(nodeFactsEvaluate(ctx, "drain_node", doc)).To(HaveKeyWithValue("node_evictions_allowed", HaveField("Outcome", conditions.Passed)))
 
 		// One that lets all three go blocks none.
 		Expect(nodeClient.Get(ctx, client.ObjectKeyFromObject(pdb), pdb)).To(Succeed())

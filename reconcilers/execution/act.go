@@ -74,6 +74,10 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 		// The intent was not recorded (an older object): record it first.
 		return r.recordIntent(ctx, s, action, params)
 	}
+	if at, waiting := r.retryAt.Load(ke.UID); waiting && s.now.Before(at.(time.Time)) {
+		// Woken by our own status write, before the executor's delay is over.
+		return ctrl.Result{RequeueAfter: at.(time.Time).Sub(s.now)}, nil
+	}
 	if current, err := r.isCurrent(ctx, ke); err != nil || !current {
 		return ctrl.Result{}, err
 	}
@@ -91,6 +95,7 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 				delay = later.After
 			}
 			s.transition(r, kev1alpha1.ExecutionExecuting, commonv1alpha1.RunningReason, err.Error())
+			r.retryAt.Store(ke.UID, s.now.Add(delay))
 			return ctrl.Result{RequeueAfter: delay}, nil
 		}
 		limit := int32(DefaultMaxRetries)
@@ -108,6 +113,7 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.ExecutionFailedReason, msg)
 		return ctrl.Result{}, nil
 	}
+	r.retryAt.Delete(ke.UID)
 	affected.After = after
 	msg := fmt.Sprintf("%s acted on %s %s", action.Name, affected.Kind, objectName(affected))
 	s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionTrue, commonv1alpha1.ExecutedReason, msg)

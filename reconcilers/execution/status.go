@@ -32,6 +32,7 @@ func (s *scope) transition(r *Reconciler, phase kev1alpha1.ExecutionPhase, reaso
 // finish moves the run to a final phase: Succeeded True for completed, False
 // otherwise.
 func (s *scope) finish(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
+	r.retryAt.Delete(s.ke.UID)
 	s.ke.Status.Phase = phase
 	s.ke.Status.Message = message
 	now := metav1.NewTime(s.now)

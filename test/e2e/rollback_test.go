@@ -45,12 +45,16 @@ func crashNewPods(ctx context.Context, ns, name string) {
 	Expect(k8s.Patch(ctx, rs, rsPatch)).To(Succeed())
 }
 
-// noFailedPods allows when every pod of the Deployment runs: a crashed pod stays
-// Failed, so one crash fails it for good.
+// noFailedPods allows when the Deployment has all its pods and every one runs: a
+// crashed pod stays Failed, so one crash fails it for good, and it cannot pass
+// before the new pods exist.
 const noFailedPods = `package custom.no_failed_pods
 import rego.v1
 failed := [p.name | some p in input.pods; p.status != "Running"]
-allow if count(failed) == 0
+allow if {
+  count(input.pods) >= input.target_replicas
+  count(failed) == 0
+}
 error_message := sprintf("containers failed in pods %v", [failed])
 `
 

@@ -54,7 +54,11 @@ func (h *Harness) startCluster(ctx context.Context, bin string, opts Options) er
 		name string
 		args []string
 	}{
-		{"kube-controller-manager", []string{kubeconfig, "--leader-elect=false", "--secure-port=0", "--controllers=" + controllers}},
+		{"kube-controller-manager", []string{kubeconfig, "--leader-elect=false", "--secure-port=0", "--controllers=" + controllers,
+			// kwok heartbeats a node 20-45 s after its last change, so a test that
+			// cordons or labels a node often would see it marked unreachable after
+			// the default 50 s, and its pods NotReady for good.
+			"--node-monitor-grace-period=5m"}},
 		{"kube-scheduler", []string{kubeconfig, "--leader-elect=false", "--secure-port=0"}},
 		{"kwok", []string{
 			kubeconfig, "--manage-all-nodes=true", "--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--server-address=",
