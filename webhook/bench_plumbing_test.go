@@ -179,7 +179,10 @@ func TestValidatingWebhookAnswersAsTheBuilders(t *testing.T) {
 		{name: "an object with a version only", body: review(request("CREATE", withKind("v1alpha1", ""), nil))},
 		{name: "a v1beta1 review", body: raw(map[string]any{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": request("CREATE", good, nil)}), onePass: true},
 		{name: "a review without apiVersion and kind", body: raw(map[string]any{"request": request("CREATE", invalid, nil)})},
-		{name: "a review of another kind", body: raw(map[string]any{"apiVersion": "frob.io/v9", "kind": "Frob", "request": request("CREATE", good, nil)}), onePass: true},
+		{name: "a review of another kind", body: raw(map[string]any{"apiVersion": "frob.io/v9", "kind": "Frob", "request": request("CREATE", good, nil)})},
+		{name: "a review with an apiVersion that does not parse", body: raw(map[string]any{"apiVersion": "admission/k8s.io/v1", "kind": "AdmissionReview", "request": request("CREATE", good, nil)})},
+		{name: "a review with its apiVersion in capitals", body: raw(map[string]any{"APIVERSION": "frob.io/v9", "kind": "AdmissionReview", "request": request("CREATE", good, nil)})},
+		{name: "an object with its kind in capitals", body: review(request("CREATE", json.RawMessage(strings.Replace(string(withKind("workflow.kubernaut.io/v1alpha1", "")), "{", `{"KIND":"Frob",`, 1)), nil))},
 		{name: "a review without a request", body: raw(map[string]any{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"})},
 		{name: "a null request", body: review(nil)},
 		{name: "a review in YAML", body: asYAML},
@@ -221,16 +224,13 @@ func TestValidatingWebhookAnswersAsTheBuilders(t *testing.T) {
 // on arbitrary bodies.
 func FuzzValidatingWebhookAnswersAsTheBuilders(f *testing.F) {
 	ours, builders := validatingPair(f)
-	wfe := twoSteps()
-	wfe.APIVersion, wfe.Kind, wfe.Name = workflowv1alpha1.GroupVersion.String(), "WorkflowExecution", "bench"
-	good, err := json.Marshal(wfe)
-	if err != nil {
-		f.Fatal(err)
-	}
+	// Small seeds without inline Rego: the fuzzer mutates the plumbing's input, not
+	// policies, which take long to compile.
+	good := `{"apiVersion":"workflow.kubernaut.io/v1alpha1","kind":"WorkflowExecution","metadata":{"name":"w"},"spec":{"workflowDefinition":{"steps":[{"stepNumber":1,"action":"cordon_node","parameters":{"node":{"name":"n1"}},"preConditions":[{"type":"node_exists","timeout":"30s"}]}]}}}`
 	for _, op := range []string{"CREATE", "UPDATE", "DELETE"} {
-		f.Add(fmt.Appendf(nil, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":%q,"name":"bench","object":%s,"oldObject":%s}}`, op, good, good))
+		f.Add(fmt.Appendf(nil, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":%q,"object":%s,"oldObject":%s}}`, op, good, good))
 	}
-	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":{"apiVersion":"workflow.kubernaut.io/v1alpha1","kind":"WorkflowExecution","metadata":{"annotations":{"kubernaut.io/override-condition":"a"}},"spec":{"workflowDefinition":{"steps":[{"stepNumber":1,"action":"scale_deployment","dependsOn":[1],"preConditions":[{"type":"x","rego":"package p\nallow if {"}]}]}}}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","dryRun":true,"object":{"apiVersion":"workflow.kubernaut.io/v1alpha1","kind":"WorkflowExecution","metadata":{"annotations":{"kubernaut.io/override-condition":"a"}},"spec":{"workflowDefinition":{"steps":[{"stepNumber":1,"action":"scale_deployment","dependsOn":[1]}]}}}}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		wantCode, want := answer(builders[wfePath], wfePath, "application/json", body)
 		gotCode, got := answer(ours[wfePath], wfePath, "application/json", body)

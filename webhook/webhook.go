@@ -177,13 +177,15 @@ type typedReview[T any] struct {
 }
 
 // decodeTyped decodes body into a request whose objects are T, in
-// RawExtension.Object. It declines (ok false) a review that does not name its
-// apiVersion and kind, or whose objects do not name T's, as the API server's
-// always do: admission.Webhook finds them with a decoder that ignores the case of
-// field names, which this one does not.
+// RawExtension.Object. It declines (ok false) all but the reviews the API server
+// sends: an AdmissionReview v1 or v1beta1 whose objects name T's apiVersion and
+// kind. admission.Webhook decodes the others in ways of its own (it finds the
+// apiVersion and kind with a decoder that ignores the case of field names, and
+// fails on those it cannot parse).
 func (h *validatingWebhook[E, T]) decodeTyped(body []byte) (req admission.Request, typeMeta metav1.TypeMeta, ok bool) {
 	var review typedReview[T]
-	if err := utiljson.Unmarshal(body, &review); err != nil || review.Request == nil || review.APIVersion == "" || review.Kind == "" {
+	if err := utiljson.Unmarshal(body, &review); err != nil || review.Request == nil || review.Kind != "AdmissionReview" ||
+		review.APIVersion != admissionv1.SchemeGroupVersion.String() && review.APIVersion != admissionv1beta1.SchemeGroupVersion.String() {
 		return admission.Request{}, metav1.TypeMeta{}, false
 	}
 	req = admission.Request{AdmissionRequest: review.Request.AdmissionRequest}
