@@ -204,8 +204,13 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 	return stepDeadline(step, st), nil
 }
 
-// verifyStep polls the step's postconditions.
+// verifyStep polls the step's postconditions, within the step's timeout.
 func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1alpha1.WorkflowStep, st *workflowv1alpha1.StepStatus) (time.Time, error) {
+	deadline := stepDeadline(step, st)
+	if !deadline.IsZero() && !s.now.Before(deadline) {
+		r.failStep(s, st, fmt.Sprintf("timed out after %s while verifying its postconditions", step.Timeout.Duration))
+		return time.Time{}, nil
+	}
 	params, err := decodeParameters(step)
 	if err != nil {
 		r.failStep(s, st, err.Error())
@@ -226,6 +231,9 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 	}
 	st.PostConditionResults = report.Results
 	if !report.Done {
+		if !deadline.IsZero() && deadline.Before(report.NextAt) {
+			return deadline, nil
+		}
 		return report.NextAt, nil
 	}
 	r.warn(s, step.StepNumber, "PostconditionWarning", report.Warnings)

@@ -58,8 +58,8 @@ allow if {
 error_message := sprintf("containers failed in pods %v", [failed])
 `
 
-var _ = Describe("A step whose new pods crash", func() {
-	It("fails its postconditions, is rolled back to 3 replicas, and fails the workflow with the rollback recorded", func(ctx context.Context) {
+var _ = Describe("A failed critical step", func() {
+	It("whose new pods crash fails its postconditions, is rolled back to 3 replicas, and fails the workflow with the rollback recorded", func(ctx context.Context) {
 		ns := newNamespace(ctx)
 		createDeployment(ctx, ns, "web-app", 3, nil)
 		crashNewPods(ctx, ns, "web-app")
@@ -98,6 +98,39 @@ var _ = Describe("A step whose new pods crash", func() {
 		Expect(metav1.IsControlledBy(&rollback, failed)).To(BeTrue())
 		Expect(rollback.Status.Phase).To(Equal(kev1alpha1.ExecutionCompleted))
 
+		waitReady(ctx, ns, "web-app", 3)
+	})
+
+	It("with rollbackStrategy manual, stops at failed and says how to undo, changing nothing back", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		createDeployment(ctx, ns, "web-app", 3, nil)
+		wfe := scaleWorkflow(ns, "manual-undo", "web-app", 4)
+		wfe.Spec.ExecutionStrategy.RollbackStrategy = workflowv1alpha1.RollbackManual
+		wfe.Spec.WorkflowDefinition.Steps[0].PostConditions = append(wfe.Spec.WorkflowDefinition.Steps[0].PostConditions,
+			condition("impossible", "package custom.impossible\nimport rego.v1\nallow if input.current_replicas == 999\n", true, 3*time.Second))
+		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+
+		failed := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowFailed, 2*time.Minute)
+		Expect(failed.Status.StepStatuses[0].Status).To(Equal(workflowv1alpha1.StepFailed))
+		Expect(failed.Status.Message).To(And(ContainSubstring("rollbackStrategy manual: to undo, run step 1: scale_deployment"),
+			ContainSubstring(`"replicas":3`)))
+		Expect(names(executions(ctx, ns))).To(ConsistOf("manual-undo-step-1"))
+		Expect(replicas(ctx, ns, "web-app")).To(Equal(int32(4)))
+	})
+
+	It("fails a step that outlives its timeout while verifying, and rolls it back", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		createDeployment(ctx, ns, "web-app", 3, nil)
+		wfe := scaleWorkflow(ns, "step-timeout", "web-app", 4)
+		step := &wfe.Spec.WorkflowDefinition.Steps[0]
+		step.Timeout = &metav1.Duration{Duration: 8 * time.Second}
+		step.PostConditions = append(step.PostConditions,
+			condition("impossible", "package custom.impossible\nimport rego.v1\nallow if input.current_replicas == 999\n", true, 10*time.Minute))
+		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+
+		failed := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowFailed, 2*time.Minute)
+		Expect(failed.Status.StepStatuses[0].Status).To(Equal(workflowv1alpha1.StepRolledBack))
+		Expect(failed.Status.StepStatuses[0].Message).To(ContainSubstring("timed out after 8s while verifying its postconditions"))
 		waitReady(ctx, ns, "web-app", 3)
 	})
 })
