@@ -67,6 +67,10 @@ func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1al
 			errs, warnings = append(errs, e...), append(warnings, w...)
 		}
 		errs = append(errs, validateDependencies(steps, stepsPath)...)
+		if wfe.Spec.ExecutionStrategy.DryRunFirst {
+			warnings = append(warnings, "spec.executionStrategy.dryRunFirst is not implemented yet and has no effect: "+
+				"each step's KubernetesExecution still runs its own server-side dry run just before it acts")
+		}
 		errs = append(errs, validateOverrides(wfe, spec.Child("conditionOverrides"))...)
 		return errs, warnings
 	}
