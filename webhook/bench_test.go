@@ -219,7 +219,7 @@ func BenchmarkAdmission(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	for _, clients := range []int{16, 8, 4, 1} {
+	for _, clients := range []int{16, 8, 4, 2, 1} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			cfg := benchClientConfig{Addr: srv.addr, CAFile: srv.caFile, BodyFile: bodyFile, Clients: clients, Requests: b.N, Warmup: 25}
 			cfg.Path = "/noop"
