@@ -29,6 +29,7 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases), webhook co
 	$(CONTROLLER_GEN) webhook paths=./webhook/... output:webhook:artifacts:config=config/webhook
 	$(CONTROLLER_GEN) rbac:roleName=kubernaut-manager paths=./... output:rbac:artifacts:config=config/rbac
 	go run ./hack/actionrbac > config/rbac/actions.yaml
+	go run ./hack/inputkeys > docs/input-keys.md
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when generated code or CRDs are stale.
