@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions"
 )
 
 // kubernaut runs the command line in-process and returns its exit code and output.
@@ -203,7 +204,7 @@ func TestTestFileErrors(t *testing.T) {
 			writeFile(t, dir, "p.rego", tt.policy)
 			writeFile(t, dir, "p_test.yaml", tt.tests)
 			code, stdout, stderr := kubernaut(t, "", "condition", "test", dir)
-			if code != 2 || !strings.Contains(stdout, tt.want) {
+			if code != 2 || !strings.Contains(stdout, tt.want) || strings.Count(stdout, "BROKEN") != 1 {
 				t.Errorf("exit code %d, want 2, and output with %q\n%s%s", code, tt.want, stdout, stderr)
 			}
 		})
@@ -291,6 +292,34 @@ func TestClosest(t *testing.T) {
 	} {
 		if got := closest(in, names); got != want {
 			t.Errorf("closest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestEmbeddedPoliciesDecideOnSampleInput evaluates the embedded policy of every
+// condition the catalog suggests on the sample input the generator writes for its
+// action: each must decide (allow or deny) rather than miss a fact, so that the
+// generator's samples hold every key the shipped policies read.
+func TestEmbeddedPoliciesDecideOnSampleInput(t *testing.T) {
+	engine := conditions.NewEngine(conditions.Options{})
+	embedded := conditions.EmbeddedPolicies()
+	for _, name := range catalog.Names() {
+		a, _ := catalog.Lookup(name)
+		for _, s := range a.SuggestedConditions() {
+			source, ok := embedded[s.Type]
+			if !ok {
+				t.Errorf("%s suggests %s, which has no embedded policy", name, s.Type)
+				continue
+			}
+			p, err := engine.Compile(t.Context(), s.Type, source)
+			if err != nil {
+				t.Errorf("embedded %s: %v", s.Type, err)
+				continue
+			}
+			input := generated{action: a, kind: "precondition", check: s.Type}.sampleInput()
+			if r := engine.Evaluate(t.Context(), p, input); r.Outcome == conditions.Errored {
+				t.Errorf("%s: embedded %s on the generator's sample input: %s: %s", name, s.Type, r.Reason, r.Message)
+			}
 		}
 	}
 }

@@ -245,7 +245,7 @@ func (t *tester) testFile(path string) string {
 			}
 		}
 		t.broken(path, err)
-		return ""
+		return policyPath // reported already, not again as a policy without tests
 	}
 	if len(tf.Cases) == 0 {
 		t.broken(path, fmt.Errorf("no cases; add cases: [{name, input, expect: allow|deny|error}]"))
