@@ -72,11 +72,5 @@ $(CONTROLLER_GEN):
 ##@ Demo
 
 .PHONY: demo
-demo: ## Not yet: will run a workflow end to end on a local cluster.
-	@echo "make demo is not built yet. Once the webhooks and reconcilers land it will:"
-	@echo "  1. start a local control plane with kwok nodes (make tools builds it),"
-	@echo "  2. run the manager with its webhooks,"
-	@echo "  3. apply a scale_deployment WorkflowExecution and show its preconditions,"
-	@echo "     the scaling and its postconditions in kubectl get/describe and Events,"
-	@echo "  4. show a blocked step and an automatic rollback."
-	@echo "Today, 'make test' starts that control plane and checks the API types against it."
+demo: ## Start a local cluster (kwok nodes) with the manager, run two workflows on it, stop it. KEEP=1 leaves it running.
+	go run ./cmd/kubernaut local demo $(if $(filter 1 true yes,$(KEEP)),--keep)
