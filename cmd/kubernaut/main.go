@@ -11,6 +11,9 @@
 package main
 
 import (
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"errors"
 	"fmt"
 	"io"
@@ -118,6 +121,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 func main() {
+	// The CLI prints what happens itself; controller-runtime's own logs (envtest in
+	// local mode) would only add noise, and a stack trace when no logger is set.
+	ctrllog.SetLogger(logr.Discard())
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
