@@ -12,12 +12,12 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/samples"
 )
 
 // demoTimeout bounds how long the demo waits for both workflows to end.
@@ -431,54 +431,5 @@ Logs: %s   Stop it: go run ./cmd/kubernaut local down
 `, kc, rel(filepath.Join(c.opts.StateDir, "logs")))
 }
 
-// The seed's policies (001, section 5.3), as its example writes them inline.
-const (
-	seedDeploymentExists = `package precondition.scale_deployment
-import future.keywords.if
-allow if { input.deployment_found == true }
-`
-	seedDesiredReplicasRunning = `package postcondition.scale_deployment
-import future.keywords.if
-allow if {
-  input.running_pods >= input.target_replicas
-  input.ready_pods >= input.target_replicas
-}
-`
-	seedDeploymentHealthCheck = `package postcondition.scale_deployment
-import future.keywords.if
-allow if {
-  input.conditions.Available == true
-  input.conditions.Progressing == true
-}
-`
-)
-
-// scaleWorkflow is the seed's example workflow (001, section 5.3): one critical
-// step that scales ns/deployment to replicas, guarded by its four conditions.
-func scaleWorkflow(ns, name, deployment string, replicas int) *workflowv1alpha1.WorkflowExecution {
-	return &workflowv1alpha1.WorkflowExecution{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: workflowv1alpha1.WorkflowExecutionSpec{WorkflowDefinition: workflowv1alpha1.WorkflowDefinition{
-			Steps: []workflowv1alpha1.WorkflowStep{{
-				StepNumber:   1,
-				Name:         "scale",
-				Action:       "scale_deployment",
-				CriticalStep: true,
-				Parameters: &runtime.RawExtension{Raw: fmt.Appendf(nil,
-					`{"deployment":{"name":%q,"namespace":%q,"replicas":%d}}`, deployment, ns, replicas)},
-				PreConditions: []commonv1alpha1.ValidationCondition{
-					{Type: "deployment_exists", Description: "Deployment must exist before scaling", Rego: seedDeploymentExists,
-						Timeout: &metav1.Duration{Duration: 10 * time.Second}},
-					{Type: "cluster_capacity_available", Description: "Cluster must have capacity",
-						Timeout: &metav1.Duration{Duration: 10 * time.Second}},
-				},
-				PostConditions: []commonv1alpha1.ValidationCondition{
-					{Type: "desired_replicas_running", Description: "All replicas must be running", Rego: seedDesiredReplicasRunning,
-						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
-					{Type: "deployment_health_check", Description: "Deployment must be healthy", Rego: seedDeploymentHealthCheck,
-						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
-				},
-			}},
-		}},
-	}
-}
+// scaleWorkflow is the seed-shaped workflow of samples.ScaleWorkflow.
+var scaleWorkflow = samples.ScaleWorkflow

@@ -13,6 +13,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/samples"
 )
 
 // crashLabel opts a pod into kwok's chaos stage: its containers fail once running.
@@ -71,7 +72,7 @@ var _ = Describe("A failed critical step", func() {
 		// Progressing, so it would fail for that reason rather than for the crashes.
 		wfe.Annotations = map[string]string{commonv1alpha1.InjectConditionsAnnotation: "false"}
 		wfe.Spec.WorkflowDefinition.Steps[0].PostConditions = []commonv1alpha1.ValidationCondition{
-			condition("desired_replicas_running", seedDesiredReplicasRunning, true, 15*time.Second),
+			condition("desired_replicas_running", samples.SeedDesiredReplicasRunning, true, 15*time.Second),
 			condition("no_failed_pods", noFailedPods, true, 15*time.Second),
 		}
 		wfe.Spec.ExecutionStrategy.RollbackStrategy = workflowv1alpha1.RollbackAutomatic

@@ -9,67 +9,16 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/samples"
 )
 
-// The seed's policies (001, section 5.3), as its example writes them inline.
-const (
-	seedDeploymentExists = `package precondition.scale_deployment
-import future.keywords.if
-allow if { input.deployment_found == true }
-`
-	seedDesiredReplicasRunning = `package postcondition.scale_deployment
-import future.keywords.if
-allow if {
-  input.running_pods >= input.target_replicas
-  input.ready_pods >= input.target_replicas
-}
-`
-	seedDeploymentHealthCheck = `package postcondition.scale_deployment
-import future.keywords.if
-allow if {
-  input.conditions.Available == true
-  input.conditions.Progressing == true
-}
-`
-)
-
-// scaleWorkflow is a one-step workflow in the shape of the seed's example: scale
-// Deployment ns/deployment to replicas, guarded by the seed's four conditions
-// (cluster_capacity_available from the policy library: the example leaves out its
-// helper functions).
-func scaleWorkflow(ns, name, deployment string, replicas int) *workflowv1alpha1.WorkflowExecution {
-	return &workflowv1alpha1.WorkflowExecution{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: workflowv1alpha1.WorkflowExecutionSpec{WorkflowDefinition: workflowv1alpha1.WorkflowDefinition{
-			Steps: []workflowv1alpha1.WorkflowStep{{
-				StepNumber:   1,
-				Name:         "scale",
-				Action:       "scale_deployment",
-				CriticalStep: true,
-				Parameters: &runtime.RawExtension{Raw: fmt.Appendf(nil,
-					`{"deployment":{"name":%q,"namespace":%q,"replicas":%d}}`, deployment, ns, replicas)},
-				PreConditions: []commonv1alpha1.ValidationCondition{
-					{Type: "deployment_exists", Description: "Deployment must exist before scaling", Rego: seedDeploymentExists,
-						Timeout: &metav1.Duration{Duration: 10 * time.Second}},
-					{Type: "cluster_capacity_available", Description: "Cluster must have capacity",
-						Timeout: &metav1.Duration{Duration: 10 * time.Second}},
-				},
-				PostConditions: []commonv1alpha1.ValidationCondition{
-					{Type: "desired_replicas_running", Description: "All replicas must be running", Rego: seedDesiredReplicasRunning,
-						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
-					{Type: "deployment_health_check", Description: "Deployment must be healthy", Rego: seedDeploymentHealthCheck,
-						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
-				},
-			}},
-		}},
-	}
-}
+// scaleWorkflow is the seed-shaped workflow of samples.ScaleWorkflow.
+var scaleWorkflow = samples.ScaleWorkflow
 
 // waitPhase waits until the workflow reaches phase and returns it.
 func waitPhase(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution, phase workflowv1alpha1.WorkflowPhase, timeout time.Duration) *workflowv1alpha1.WorkflowExecution {

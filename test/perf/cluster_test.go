@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/samples"
 	"kubernaut.io/stepvalidation/test/harness"
 )
 
@@ -128,29 +128,6 @@ func settled(d *appsv1.Deployment, replicas int32) bool {
 		d.Status.ReadyReplicas == replicas && d.Status.AvailableReplicas == replicas
 }
 
-// The seed's policies (001, section 5.3), as its example writes them inline (the
-// same as test/e2e).
-const (
-	seedDeploymentExists = `package precondition.scale_deployment
-import future.keywords.if
-allow if { input.deployment_found == true }
-`
-	seedDesiredReplicasRunning = `package postcondition.scale_deployment
-import future.keywords.if
-allow if {
-  input.running_pods >= input.target_replicas
-  input.ready_pods >= input.target_replicas
-}
-`
-	seedDeploymentHealthCheck = `package postcondition.scale_deployment
-import future.keywords.if
-allow if {
-  input.conditions.Available == true
-  input.conditions.Progressing == true
-}
-`
-)
-
 // seedConditionTypes are the seed's nine scale_deployment conditions. The workflow
 // writes four; the webhook injects current_replicas_match into the step and
 // image_pull_secrets_valid, node_selector_matches, no_crashloop_pods,
@@ -163,34 +140,14 @@ var seedConditionTypes = []string{
 	"desired_replicas_running", "deployment_health_check", "no_crashloop_pods", "resource_usage_acceptable",
 }
 
-// scaleWorkflow is the e2e suite's one-step workflow: scale ns/web from 3 to 5.
+// scaleWorkflow is the seed-shaped workflow (samples.ScaleWorkflow) scaling ns/web
+// from fromReplicas to toReplicas, with the baseline current_replicas_match expects.
 func scaleWorkflow(ns string) *workflowv1alpha1.WorkflowExecution {
-	return &workflowv1alpha1.WorkflowExecution{
-		ObjectMeta: metav1.ObjectMeta{Name: workflowName, Namespace: ns},
-		Spec: workflowv1alpha1.WorkflowExecutionSpec{WorkflowDefinition: workflowv1alpha1.WorkflowDefinition{
-			Steps: []workflowv1alpha1.WorkflowStep{{
-				StepNumber:   1,
-				Name:         "scale",
-				Action:       "scale_deployment",
-				CriticalStep: true,
-				Parameters: &runtime.RawExtension{Raw: fmt.Appendf(nil,
-					`{"deployment":{"name":%q,"namespace":%q,"replicas":%d,"baselineReplicas":%d}}`,
-					deploymentName, ns, toReplicas, fromReplicas)},
-				PreConditions: []commonv1alpha1.ValidationCondition{
-					{Type: "deployment_exists", Description: "Deployment must exist before scaling", Rego: seedDeploymentExists,
-						Timeout: &metav1.Duration{Duration: 10 * time.Second}},
-					{Type: "cluster_capacity_available", Description: "Cluster must have capacity",
-						Timeout: &metav1.Duration{Duration: 10 * time.Second}},
-				},
-				PostConditions: []commonv1alpha1.ValidationCondition{
-					{Type: "desired_replicas_running", Description: "All replicas must be running", Rego: seedDesiredReplicasRunning,
-						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
-					{Type: "deployment_health_check", Description: "Deployment must be healthy", Rego: seedDeploymentHealthCheck,
-						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
-				},
-			}},
-		}},
-	}
+	wfe := samples.ScaleWorkflow(ns, workflowName, deploymentName, toReplicas)
+	wfe.Spec.WorkflowDefinition.Steps[0].Parameters = &runtime.RawExtension{Raw: fmt.Appendf(nil,
+		`{"deployment":{"name":%q,"namespace":%q,"replicas":%d,"baselineReplicas":%d}}`,
+		deploymentName, ns, toReplicas, fromReplicas)}
+	return wfe
 }
 
 // stepTimes is what the benchmark's watches saw of one namespace's workflow, by
