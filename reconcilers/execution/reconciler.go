@@ -19,7 +19,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -34,6 +33,7 @@ import (
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
 
 // Finalizer keeps a KubernetesExecution until its reconciler has recorded how far
@@ -139,25 +139,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	}
 
 	s := &scope{ke: ke, now: r.now()}
-	before := ke.Status.DeepCopy()
+	orig := ke.DeepCopy()
 	defer func() {
 		if err == nil {
 			ke.Status.ObservedGeneration = ke.Generation
 		}
-		if equality.Semantic.DeepEqual(before, &ke.Status) {
-			return
-		}
-		orig := ke.DeepCopy()
-		orig.Status = *before
-		perr := r.Client.Status().Patch(ctx, ke, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-		switch {
-		case apierrors.IsConflict(perr):
-			// This reconcile read a stale copy; the newer version's event brings
-			// another reconcile, which decides again.
-			ctrl.LoggerFrom(ctx).V(1).Info("status changed meanwhile; reconciling again")
-		case perr != nil:
-			err = errors.Join(err, fmt.Errorf("writing status: %w", perr))
-		}
+		err = errors.Join(err, statuspatch.Write(ctx, r.Client, ke, orig))
 	}()
 	return r.advance(ctx, s)
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -32,6 +31,7 @@ import (
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
 
 // Finalizer keeps a WorkflowExecution until its KubernetesExecutions are gone, so
@@ -109,26 +109,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	before := wfe.Status.DeepCopy()
+	orig := wfe.DeepCopy()
 	defer func() {
 		if err == nil {
 			wfe.Status.ObservedGeneration = wfe.Generation
 		}
 		wfe.Status.Progress = progress(wfe)
-		if equality.Semantic.DeepEqual(before, &wfe.Status) {
-			return
-		}
-		orig := wfe.DeepCopy()
-		orig.Status = *before
-		perr := r.Client.Status().Patch(ctx, wfe, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-		switch {
-		case apierrors.IsConflict(perr):
-			// This reconcile read a stale copy; the newer version's event brings
-			// another reconcile, which decides again.
-			ctrl.LoggerFrom(ctx).V(1).Info("status changed meanwhile; reconciling again")
-		case perr != nil:
-			err = errors.Join(err, fmt.Errorf("writing status: %w", perr))
-		}
+		err = errors.Join(err, statuspatch.Write(ctx, r.Client, wfe, orig))
 	}()
 	return r.advance(ctx, s)
 }

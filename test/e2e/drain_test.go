@@ -391,9 +391,10 @@ var _ = Describe("A drain_node execution", func() {
 		done := waitExecutionPhase(ctx, ke, kev1alpha1.ExecutionCompleted, 50*time.Second)
 		Expect(done.Status.ValidationResults.PreConditionResults).To(ContainElement(And(
 			HaveField("ConditionType", "node_evictions_allowed"), HaveField("Passed", true), HaveField("Overridden", false))))
-		Expect(states.Seen()).To(ContainElement(And(HavePrefix(string(kev1alpha1.ExecutionExecuting)+": "),
-			ContainSubstring("1 pods wait for their PodDisruptionBudgets"), ContainSubstring("retry later"))),
-			"the drain waited for the budget once; states seen:\n%s", strings.Join(states.Seen(), "\n"))
+		// Whether the drain had to wait ("1 pods wait for their PodDisruptionBudgets")
+		// depends on how fast kwok readies the first replacement: the disruption
+		// controller may allow the second eviction before the executor asks. What
+		// must hold either way is that the budget was never exceeded (MinReady below).
 		AddReportEntry("execution states", strings.Join(states.Seen(), "\n"))
 		Expect(pods.Deleted()).To(ConsistOf(paced[0].UID, paced[1].UID))
 		Expect(pods.MinReady()).To(Equal(1), "the budget lets one pod be away at a time")

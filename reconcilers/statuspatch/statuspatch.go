@@ -1,0 +1,32 @@
+// Package statuspatch writes a reconciler's status once, at the end of a reconcile:
+// a merge patch from the object as it was read, with an optimistic lock, so that a
+// reconcile that read a stale copy from the cache never overwrites newer status.
+package statuspatch
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Write patches the status of obj from orig, obj as the reconcile read it, when it
+// changed. A conflict is not an error: the newer version's event brings another
+// reconcile, which decides again.
+func Write(ctx context.Context, c client.Client, obj, orig client.Object) error {
+	if equality.Semantic.DeepEqual(orig, obj) {
+		return nil
+	}
+	err := c.Status().Patch(ctx, obj, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	switch {
+	case apierrors.IsConflict(err):
+		ctrl.LoggerFrom(ctx).V(1).Info("status changed meanwhile; reconciling again")
+		return nil
+	case err != nil:
+		return fmt.Errorf("writing status: %w", err)
+	}
+	return nil
+}
