@@ -97,10 +97,10 @@ func TestPreconditions(t *testing.T) {
 				}
 				return
 			}
-			if got := types(report.Blocking); !equal(got, tc.blocking) {
+			if got := types(report.Blocking); !slices.Equal(got, tc.blocking) {
 				t.Errorf("blocking = %v, want %v", got, tc.blocking)
 			}
-			if got := types(report.Warnings); !equal(got, tc.warnings) {
+			if got := types(report.Warnings); !slices.Equal(got, tc.warnings) {
 				t.Errorf("warnings = %v, want %v", got, tc.warnings)
 			}
 			if report.Passed() != (len(tc.blocking) == 0) {
@@ -164,7 +164,7 @@ func TestPostconditionsPollUntilPassOrTimeout(t *testing.T) {
 	if !report.Done || !at.Equal(start.Add(10*time.Second)) {
 		t.Fatalf("done %v at %v; want done at the 10s timeout", report.Done, at.Sub(start))
 	}
-	if got := types(report.Blocking); !equal(got, []string{"never"}) || !equal(report.TimedOut, []string{"never"}) {
+	if got := types(report.Blocking); !slices.Equal(got, []string{"never"}) || !slices.Equal(report.TimedOut, []string{"never"}) {
 		t.Fatalf("blocking %v, timed out %v; want never in both", got, report.TimedOut)
 	}
 	never := results[1]
@@ -179,4 +179,3 @@ func TestPostconditionsPollUntilPassOrTimeout(t *testing.T) {
 	}
 }
 
-func equal(a, b []string) bool { return slices.Equal(a, b) }
