@@ -178,4 +178,3 @@ func TestPostconditionsPollUntilPassOrTimeout(t *testing.T) {
 		t.Fatalf("ok: %+v; want passed at the first attempt and left alone", results[0])
 	}
 }
-
