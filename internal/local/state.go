@@ -3,7 +3,6 @@ package local
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"kubernaut.io/stepvalidation/internal/repo"
 )
 
 // DefaultStateDir is the state folder, relative to the top of the repository.
@@ -36,7 +37,7 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Root == "" {
-		root, err := repoRoot()
+		root, err := repo.Root()
 		if err != nil {
 			return o, err
 		}
@@ -155,22 +156,4 @@ func readPID(path string) (int, error) {
 		return 0, fmt.Errorf("pid file %s: %w", path, err)
 	}
 	return pid, nil
-}
-
-// repoRoot finds the folder with go.mod above the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run kubernaut local from inside the repository")
-		}
-		dir = parent
-	}
 }

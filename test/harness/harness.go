@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"kubernaut.io/stepvalidation/internal/repo"
 	"kubernaut.io/stepvalidation/internal/scheme"
 )
 
@@ -62,7 +63,7 @@ type Harness struct {
 // Start starts the control plane described by opts. On error, everything already
 // started has been stopped again.
 func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return nil, err
 	}
@@ -178,32 +179,13 @@ func (h *Harness) writeAdminKubeconfig() (string, error) {
 	return path, nil
 }
 
-// repoRoot finds the folder with go.mod above the working directory; go test runs
-// each package in its own folder.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run the tests from inside the repository")
-		}
-		dir = parent
-	}
-}
-
 // BinDir is the folder of the tools `make tools` builds: $KUBEBUILDER_ASSETS when
 // set (make test sets it), else bin/ at the top of the repository.
 func BinDir() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return "", err
 	}
