@@ -9,6 +9,7 @@
 package catalog
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -23,6 +24,9 @@ type Action struct {
 	Description string
 	// Parameters is the schema of the action's parameters object.
 	Parameters []Field
+	// Target is the object the action changes, named by one of its parameters;
+	// nil for an action that changes no existing object (notify_only).
+	Target *Target
 	// Permissions are the RBAC rules the action's own ServiceAccount needs, in the
 	// namespace of its target (or cluster-wide, for nodes).
 	Permissions []rbacv1.PolicyRule
@@ -41,6 +45,38 @@ type Action struct {
 	// fields the executor recorded before acting (status.executionResults...before,
 	// e.g. {"replicas": "3"}). Nil when the action cannot be undone.
 	Inverse func(params map[string]any, before map[string]string) (Rollback, error)
+}
+
+// Target says which object an action changes: the object parameter that names it
+// ({name, namespace}, or {name} when cluster-scoped) and the resource it is, for
+// RBAC and for the safety policies.
+type Target struct {
+	// Param is the parameter that names the object, e.g. deployment.
+	Param string
+	// Kind is the object's kind, e.g. Deployment.
+	Kind string
+	// Group and Resource name the object's API resource: apps, deployments.
+	Group, Resource string
+	// ClusterScoped targets (Nodes) have no namespace.
+	ClusterScoped bool
+}
+
+// Name reads the target's name and namespace from params; namespace is "" for a
+// cluster-scoped target. The error names the parameter that is missing.
+func (t *Target) Name(params map[string]any) (name, namespace string, err error) {
+	obj, _ := params[t.Param].(map[string]any)
+	name, _ = obj["name"].(string)
+	if name == "" {
+		return "", "", fmt.Errorf("parameters.%s.name is missing", t.Param)
+	}
+	if t.ClusterScoped {
+		return name, "", nil
+	}
+	namespace, _ = obj["namespace"].(string)
+	if namespace == "" {
+		return "", "", fmt.Errorf("parameters.%s.namespace is missing", t.Param)
+	}
+	return name, namespace, nil
 }
 
 // Suggested is a condition the catalog suggests for an action. Its policy is the

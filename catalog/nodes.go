@@ -101,6 +101,7 @@ func nodeRecheck(s Suggested) Suggested {
 // before the patch).
 var cordonNode = &Action{
 	Name:        "cordon_node",
+	Target:      nodeTarget,
 	Description: "Marks a Node unschedulable (kubectl cordon): its pods keep running, new pods go elsewhere.",
 	Parameters:  []Field{nodeParameter()},
 	Permissions: []rbacv1.PolicyRule{nodeGetPatch},
@@ -119,6 +120,7 @@ var cordonNode = &Action{
 // Its executor records before["unschedulable"].
 var uncordonNode = &Action{
 	Name:        "uncordon_node",
+	Target:      nodeTarget,
 	Description: "Marks a Node schedulable again (kubectl uncordon).",
 	Parameters:  []Field{nodeParameter()},
 	Permissions: []rbacv1.PolicyRule{nodeGetPatch},
@@ -141,6 +143,7 @@ var uncordonNode = &Action{
 // the node once it is uncordoned. Pods without a controller are gone for good.
 var drainNode = &Action{
 	Name:        "drain_node",
+	Target:      nodeTarget,
 	Description: "Cordons a Node and evicts its pods (kubectl drain), respecting PodDisruptionBudgets.",
 	Parameters: []Field{clusterTarget("node", "Node",
 		Field{Name: "gracePeriodSeconds", Type: Integer, Min: ptr(int64(0)), Max: ptr(int64(3600)),
@@ -170,6 +173,7 @@ var drainNode = &Action{
 // before["taint_value"] (that taint's value, "" for none).
 var taintNode = &Action{
 	Name:        "taint_node",
+	Target:      nodeTarget,
 	Description: "Adds a taint to a Node (kubectl taint), or sets the value of its taint of the same key and effect.",
 	Parameters:  []Field{nodeParameter(), nodeTaintParameter(true)},
 	Permissions: []rbacv1.PolicyRule{nodeGetPatch},
@@ -189,6 +193,7 @@ var taintNode = &Action{
 // before["taint_value"], as taint_node's does.
 var untaintNode = &Action{
 	Name:        "untaint_node",
+	Target:      nodeTarget,
 	Description: "Removes the taint of a key and effect from a Node (kubectl taint ...-).",
 	Parameters:  []Field{nodeParameter(), nodeTaintParameter(false)},
 	Permissions: []rbacv1.PolicyRule{nodeGetPatch},

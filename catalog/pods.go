@@ -136,7 +136,8 @@ func podRecheck(s Suggested) Suggested {
 // has the same name), before["owner_kind"] and before["owner_name"] (the pod's
 // controller) and before["recorded_at"] (RFC 3339, just before deleting). Inverse: nil.
 var restartPod = &Action{
-	Name: "restart_pod",
+	Name:   "restart_pod",
+	Target: podTarget,
 	Description: "Deletes a pod that a ReplicaSet, ReplicationController, StatefulSet or DaemonSet controls, " +
 		"with its own grace period, so that the controller recreates it; refuses a bare pod.",
 	Parameters:  []Field{podParameter},
@@ -159,6 +160,7 @@ var restartPod = &Action{
 // Its executor records before["uid"] and deletes with a UID precondition. Inverse: nil.
 var deletePod = &Action{
 	Name:        "delete_pod",
+	Target:      podTarget,
 	Description: "Deletes a pod; a controller, if one owns it, creates another, and a bare pod is gone for good.",
 	Parameters: []Field{podParameter,
 		{Name: "gracePeriodSeconds", Type: Integer, Min: ptr(int64(0)), Max: ptr(int64(3600)),
@@ -186,7 +188,8 @@ var deletePod = &Action{
 // before acting, as a JSON object), which it also writes to the pod's annotation
 // kubernaut.io/quarantined-labels. Inverse: nil (see podActions).
 var quarantinePod = &Action{
-	Name: "quarantine_pod",
+	Name:   "quarantine_pod",
+	Target: podTarget,
 	Description: "Replaces a pod's labels with kubernaut.io/quarantined=true: its Services and its controller no longer select it, " +
 		"the controller creates a replacement, and the pod keeps running for debugging.",
 	Parameters:  []Field{podParameter},
@@ -212,6 +215,7 @@ var quarantinePod = &Action{
 // cannot shrink.
 var expandPVC = &Action{
 	Name:        "expand_pvc",
+	Target:      pvcTarget,
 	Description: "Raises the storage request of a bound PersistentVolumeClaim whose StorageClass allows volume expansion.",
 	Parameters: []Field{namespacedTarget("pvc", "PersistentVolumeClaim",
 		Field{Name: "size", Type: String, Required: true, Format: Quantity,

@@ -20,6 +20,7 @@ const (
 // desired_replicas_running and deployment_health_check are verified at both levels.
 var scaleDeployment = &Action{
 	Name:        "scale_deployment",
+	Target:      deploymentTarget,
 	Description: "Sets the replica count of a Deployment.",
 	Parameters: []Field{namespacedTarget("deployment", "Deployment",
 		Field{Name: "replicas", Type: Integer, Required: true, Min: ptr(int64(0)), Max: ptr(int64(1000)),

@@ -156,6 +156,7 @@ var workloadChecks = struct {
 // Its executor records before["replicas"] (spec.replicas before scaling).
 var scaleStatefulSet = &Action{
 	Name:        "scale_statefulset",
+	Target:      statefulSetTarget,
 	Description: "Sets the replica count of a StatefulSet; its controller adds or removes pods one ordinal at a time.",
 	Parameters: []Field{namespacedTarget("statefulset", "StatefulSet",
 		Field{Name: "replicas", Type: Integer, Required: true, Min: ptr(int64(0)), Max: ptr(int64(1000)),
@@ -194,6 +195,7 @@ var scaleStatefulSet = &Action{
 // once more, with the template of before the restart.
 var rolloutRestart = &Action{
 	Name:        "rollout_restart",
+	Target:      deploymentTarget,
 	Description: "Restarts every pod of a Deployment by a rolling update to a new ReplicaSet (kubectl rollout restart).",
 	Parameters:  []Field{namespacedTarget("deployment", "Deployment")},
 	Permissions: []rbacv1.PolicyRule{deploymentGetPatch},
@@ -214,6 +216,7 @@ var rolloutRestart = &Action{
 // only restart them once more.
 var restartDaemonSet = &Action{
 	Name:        "restart_daemonset",
+	Target:      daemonSetTarget,
 	Description: "Restarts every pod of a DaemonSet by a rolling update of its pod template (kubectl rollout restart).",
 	Parameters:  []Field{namespacedTarget("daemonset", "DaemonSet")},
 	Permissions: []rbacv1.PolicyRule{
@@ -240,6 +243,7 @@ var restartDaemonSet = &Action{
 // when the container had none.
 var increaseResources = &Action{
 	Name:        "increase_resources",
+	Target:      deploymentTarget,
 	Description: "Sets the CPU and memory requests and limits of one container of a Deployment (a rolling update); at least one of requests and limits is given.",
 	Parameters: []Field{
 		namespacedTarget("deployment", "Deployment"),
@@ -277,6 +281,7 @@ func containerResourceList(name string) Field {
 // revisionHistoryLimit is 0 (deployment_revision_available then fails the inverse).
 var rollbackDeployment = &Action{
 	Name:        "rollback_deployment",
+	Target:      deploymentTarget,
 	Description: "Rolls a Deployment back to the pod template of an earlier revision (kubectl rollout undo).",
 	Parameters: []Field{
 		namespacedTarget("deployment", "Deployment"),
@@ -302,6 +307,7 @@ var rollbackDeployment = &Action{
 // Its executor records before["image"] (the container's image before the patch).
 var updateImage = &Action{
 	Name:        "update_image",
+	Target:      deploymentTarget,
 	Description: "Sets the image of one container of a Deployment (kubectl set image), a rolling update.",
 	Parameters: []Field{
 		namespacedTarget("deployment", "Deployment"),
@@ -342,6 +348,7 @@ var updateImage = &Action{
 // anything outside spec.template (replicas, strategy, metadata...).
 var patchDeployment = &Action{
 	Name:        "patch_deployment",
+	Target:      deploymentTarget,
 	Description: "Applies a strategic merge patch to a Deployment (kubectl patch --type strategic).",
 	Parameters: []Field{
 		namespacedTarget("deployment", "Deployment"),
@@ -374,6 +381,7 @@ var patchDeployment = &Action{
 // before the patch; "1" for a minReplicas that was unset).
 var updateHPA = &Action{
 	Name:        "update_hpa",
+	Target:      hpaTarget,
 	Description: "Sets minReplicas and maxReplicas of a HorizontalPodAutoscaler.",
 	Parameters: []Field{
 		namespacedTarget("hpa", "HorizontalPodAutoscaler"),
@@ -423,6 +431,7 @@ var updateHPA = &Action{
 // with the recorded one.
 var updateConfigMap = &Action{
 	Name:        "update_configmap",
+	Target:      configMapTarget,
 	Description: "Sets keys of a ConfigMap's data, keeping the others unless replace is true.",
 	Parameters: []Field{
 		namespacedTarget("configmap", "ConfigMap"),

@@ -21,10 +21,16 @@ var (
 // workflowDefaulter writes out what a workflow leaves implicit (each step's
 // dependsOn, each condition's required, timeout and interval) and injects the
 // step-level conditions the catalog suggests for each step's action. It runs on
-// CREATE; running it twice changes nothing the second time.
-type workflowDefaulter struct{}
+// CREATE; running it twice changes nothing the second time. With w set it also
+// records the requester.
+type workflowDefaulter struct{ w *Webhooks }
 
-func (d *workflowDefaulter) Default(_ context.Context, wfe *workflowv1alpha1.WorkflowExecution) error {
+func (d *workflowDefaulter) Default(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) error {
+	if d.w != nil {
+		if err := d.w.recordRequester(ctx, wfe); err != nil {
+			return err
+		}
+	}
 	inject := wfe.Annotations[InjectAnnotation] != "false"
 	steps := wfe.Spec.WorkflowDefinition.Steps
 	for i := range steps {
@@ -47,9 +53,14 @@ func (d *workflowDefaulter) Default(_ context.Context, wfe *workflowv1alpha1.Wor
 
 // executionDefaulter is workflowDefaulter for a KubernetesExecution, with the
 // action-level conditions of the catalog.
-type executionDefaulter struct{}
+type executionDefaulter struct{ w *Webhooks }
 
-func (d *executionDefaulter) Default(_ context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) error {
+func (d *executionDefaulter) Default(ctx context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) error {
+	if d.w != nil {
+		if err := d.w.recordRequester(ctx, ke); err != nil {
+			return err
+		}
+	}
 	if a, ok := catalog.Lookup(ke.Spec.Action); ok && ke.Annotations[InjectAnnotation] != "false" {
 		ke.Spec.PreConditions = withSuggested(ke.Spec.PreConditions, a.PreConditions)
 		ke.Spec.PostConditions = withSuggested(ke.Spec.PostConditions, a.PostConditions)

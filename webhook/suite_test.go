@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/library"
@@ -27,6 +28,9 @@ import (
 var (
 	cluster *harness.Harness
 	k8s     client.Client
+	// managerUser is the user the suite's admin client authenticates as, which the
+	// webhooks take for the manager's.
+	managerUser string
 )
 
 func TestWebhooks(t *testing.T) {
@@ -50,9 +54,12 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	engine := conditions.NewEngine(conditions.Options{})
 	lib, err := library.New(ctx, engine)
 	Expect(err).NotTo(HaveOccurred())
+	managerUser, err = authority.Self(ctx, k8s)
+	Expect(err).NotTo(HaveOccurred())
 	hooks := &webhook.Webhooks{
-		Conditions: &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()},
-		Client:     mgr.GetClient(),
+		Conditions:      &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()},
+		Client:          mgr.GetClient(),
+		ManagerUsername: managerUser,
 	}
 	Expect(hooks.SetupWithManager(mgr)).To(Succeed())
 

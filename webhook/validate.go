@@ -56,15 +56,16 @@ func (v *workflowValidator) ValidateDelete(context.Context, *workflowv1alpha1.Wo
 func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
 	r := review{kind: workflowv1alpha1.GroupVersion.WithKind("WorkflowExecution").GroupKind(), noun: "workflow", obj: wfe}
 	if old != nil {
+		r.old = old
 		r.oldAnnotations, r.startedPhase = old.Annotations, string(old.Status.Phase)
 		r.specUnchanged = equality.Semantic.DeepEqual(withoutApproval(old.Spec), withoutApproval(wfe.Spec))
 	}
-	r.checkSpec = func(spec *field.Path) (errs field.ErrorList, warnings admission.Warnings) {
+	r.checkSpec = func(spec *field.Path) (errs field.ErrorList, warnings admission.Warnings, demands []demand) {
 		steps := wfe.Spec.WorkflowDefinition.Steps
 		stepsPath := spec.Child("workflowDefinition", "steps")
 		for i := range steps {
-			e, w := v.w.validateStep(ctx, &steps[i], stepsPath.Index(i))
-			errs, warnings = append(errs, e...), append(warnings, w...)
+			e, w, d := v.w.validateStep(ctx, &steps[i], wfe.Namespace, stepsPath.Index(i))
+			errs, warnings, demands = append(errs, e...), append(warnings, w...), append(demands, d...)
 		}
 		errs = append(errs, validateDependencies(steps, stepsPath)...)
 		if wfe.Spec.ExecutionStrategy.DryRunFirst {
@@ -72,7 +73,7 @@ func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1al
 				"each step's KubernetesExecution still runs its own server-side dry run just before it acts")
 		}
 		errs = append(errs, validateOverrides(wfe, spec.Child("conditionOverrides"))...)
-		return errs, warnings
+		return errs, warnings, demands
 	}
 	r.preflight = func() []string { return v.w.preflightWorkflow(ctx, wfe) }
 	return v.w.decide(ctx, r)
@@ -95,13 +96,20 @@ func (v *executionValidator) ValidateDelete(context.Context, *kubernetesexecutio
 func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesexecutionv1alpha1.KubernetesExecution) (admission.Warnings, error) {
 	r := review{kind: kubernetesexecutionv1alpha1.GroupVersion.WithKind("KubernetesExecution").GroupKind(), noun: "execution", obj: ke}
 	if old != nil {
+		r.old = old
 		r.oldAnnotations, r.startedPhase = old.Annotations, string(old.Status.Phase)
 		r.specUnchanged = equality.Semantic.DeepEqual(withoutApprovalKE(old.Spec), withoutApprovalKE(ke.Spec))
 	}
-	r.checkSpec = func(spec *field.Path) (field.ErrorList, admission.Warnings) {
-		errs, warnings := v.w.validateAction(ctx, ke.Spec.Action, ke.Spec.Parameters, spec)
+	r.checkSpec = func(spec *field.Path) (field.ErrorList, admission.Warnings, []demand) {
+		errs, d := v.w.validateAction(ke.Spec.Action, ke.Spec.Parameters, ke.Namespace, spec)
 		e, w := v.w.validateConditions(ctx, ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
-		return append(errs, e...), append(warnings, w...)
+		return append(errs, e...), w, d
+	}
+	r.checkOwners = func() field.ErrorList {
+		if old == nil {
+			return v.w.checkOwners(ctx, nil, ke)
+		}
+		return v.w.checkOwners(ctx, old, ke)
 	}
 	r.preflight = func() []string { return v.w.preflightExecution(ctx, ke) }
 	return v.w.decide(ctx, r)
@@ -125,21 +133,30 @@ type review struct {
 	kind schema.GroupKind
 	noun string // "workflow", "execution": for messages
 	obj  metav1.Object
-	// oldAnnotations, startedPhase and specUnchanged describe the old object of an
-	// UPDATE; on CREATE they are zero.
+	// old, oldAnnotations, startedPhase and specUnchanged describe the old object
+	// of an UPDATE; on CREATE they are zero.
+	old            metav1.Object
 	oldAnnotations map[string]string
 	startedPhase   string
 	specUnchanged  bool
-	checkSpec      func(spec *field.Path) (field.ErrorList, admission.Warnings)
-	preflight      func() []string
+	// checkSpec checks the spec and returns, beside errors and warnings, what its
+	// actions need their requester to be allowed.
+	checkSpec func(spec *field.Path) (field.ErrorList, admission.Warnings, []demand)
+	// checkOwners, when set, checks the object's owner references.
+	checkOwners func() field.ErrorList
+	preflight   func() []string
 }
 
-// decide checks the spec unless only metadata changed, keeps the spec of a started
-// object, authorizes the override annotation, and on a dry run adds the preflight's
-// warnings. Every error is returned at once.
+// decide checks the recorded requester, checks the spec unless only metadata
+// changed, keeps the spec of a started object, asks whether the requester may do
+// what the spec's actions do, authorizes the override annotation, and on a dry run
+// adds the preflight's warnings. Every error is returned at once. Nothing about a
+// target is read (the preflight's facts) unless the requester may act on it.
 func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, error) {
-	var errs field.ErrorList
 	var warnings admission.Warnings
+	var demands []demand
+	who, subjectErrs := w.subject(ctx, r.old, r.obj)
+	errs := subjectErrs
 	spec := field.NewPath("spec")
 	switch {
 	case r.specUnchanged:
@@ -148,7 +165,15 @@ func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, er
 		errs = append(errs, field.Forbidden(spec, fmt.Sprintf(
 			"the spec cannot change once the %s has started (phase %s); create a new %s", r.noun, r.startedPhase, r.kind.Kind)))
 	default:
-		errs, warnings = r.checkSpec(spec)
+		var e field.ErrorList
+		e, warnings, demands = r.checkSpec(spec)
+		errs = append(errs, e...)
+	}
+	if len(subjectErrs) == 0 {
+		errs = append(errs, w.authorize(ctx, who, demands)...)
+	}
+	if r.checkOwners != nil {
+		errs = append(errs, r.checkOwners()...)
 	}
 	errs = append(errs, w.authorizeOverride(ctx, r.oldAnnotations, r.obj.GetAnnotations(), r.obj.GetNamespace())...)
 	if len(errs) > 0 {
@@ -161,29 +186,38 @@ func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, er
 }
 
 // validateStep checks one step: its action and parameters, its conditions and its
-// rollback.
-func (w *Webhooks) validateStep(ctx context.Context, step *workflowv1alpha1.WorkflowStep, path *field.Path) (field.ErrorList, admission.Warnings) {
-	errs, warnings := w.validateAction(ctx, step.Action, step.Parameters, path)
-	e, ws := w.validateConditions(ctx, step.PreConditions, step.PostConditions, path)
-	errs, warnings = append(errs, e...), append(warnings, ws...)
+// rollback, and returns what the step's action and its rollback need.
+func (w *Webhooks) validateStep(ctx context.Context, step *workflowv1alpha1.WorkflowStep, namespace string, path *field.Path) (field.ErrorList, admission.Warnings, []demand) {
+	errs, demands := w.validateAction(step.Action, step.Parameters, namespace, path)
+	e, warnings := w.validateConditions(ctx, step.PreConditions, step.PostConditions, path)
+	errs = append(errs, e...)
 	if r := step.RollbackSpec; r != nil {
-		e, _ := w.validateAction(ctx, r.Action, r.Parameters, path.Child("rollbackSpec"))
-		errs = append(errs, e...)
+		e, d := w.validateAction(r.Action, r.Parameters, namespace, path.Child("rollbackSpec"))
+		errs, demands = append(errs, e...), append(demands, d...)
 	}
-	return errs, warnings
+	return errs, warnings, demands
 }
 
-// validateAction checks that action is in the catalog and params fit its schema.
-func (w *Webhooks) validateAction(_ context.Context, action string, raw *runtime.RawExtension, path *field.Path) (field.ErrorList, admission.Warnings) {
+// validateAction checks that action is in the catalog and params fit its schema,
+// and returns what the action needs of its requester, run from namespace.
+func (w *Webhooks) validateAction(action string, raw *runtime.RawExtension, namespace string, path *field.Path) (field.ErrorList, []demand) {
 	a, ok := catalog.Lookup(action)
 	if !ok {
 		return field.ErrorList{field.NotSupported(path.Child("action"), action, catalog.Names())}, nil
 	}
+	paramsPath := path.Child("parameters")
 	params, err := catalog.DecodeParameters(rawOf(raw))
 	if err != nil {
-		return field.ErrorList{field.Invalid(path.Child("parameters"), field.OmitValueType{}, err.Error())}, nil
+		return field.ErrorList{field.Invalid(paramsPath, field.OmitValueType{}, err.Error())}, nil
 	}
-	return a.ValidateParameters(params, path.Child("parameters")), nil
+	if errs := a.ValidateParameters(params, paramsPath); len(errs) > 0 {
+		return errs, nil
+	}
+	d, err := demandOf(a, params, namespace, paramsPath)
+	if err != nil {
+		return field.ErrorList{field.Invalid(paramsPath, field.OmitValueType{}, err.Error())}, nil
+	}
+	return nil, []demand{d}
 }
 
 // validateConditions checks the pre- and postconditions under path.

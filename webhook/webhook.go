@@ -39,6 +39,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions/check"
 )
 
@@ -61,6 +62,13 @@ type Webhooks struct {
 	Conditions *check.Service
 	// Client creates SubjectAccessReviews for the override annotation.
 	Client client.Client
+	// Authority asks whether a requester holds what an action needs; one asking
+	// with Client when nil.
+	Authority *authority.Reviewer
+	// ManagerUsername is the user the manager itself authenticates as: the only one
+	// that may write the status of either kind, create an execution for another
+	// requester, or make an execution a workflow's step.
+	ManagerUsername string
 	// PreflightBudget bounds the preflight of one dry-run request;
 	// DefaultPreflightBudget when zero.
 	PreflightBudget time.Duration
@@ -68,16 +76,16 @@ type Webhooks struct {
 
 // SetupWithManager registers the webhooks of both kinds with mgr's webhook server.
 func (w *Webhooks) SetupWithManager(mgr ctrl.Manager) error {
-	if w.Conditions == nil || w.Client == nil {
-		return fmt.Errorf("webhooks: Conditions and Client must be set")
+	if w.Conditions == nil || w.Client == nil || w.ManagerUsername == "" {
+		return fmt.Errorf("webhooks: Conditions, Client and ManagerUsername must be set")
 	}
 	if err := builder.WebhookManagedBy(mgr, &workflowv1alpha1.WorkflowExecution{}).
-		WithDefaulter(&workflowDefaulter{}).
+		WithDefaulter(&workflowDefaulter{w: w}).
 		Complete(); err != nil {
 		return fmt.Errorf("registering the WorkflowExecution webhooks: %w", err)
 	}
 	if err := builder.WebhookManagedBy(mgr, &kubernetesexecutionv1alpha1.KubernetesExecution{}).
-		WithDefaulter(&executionDefaulter{}).
+		WithDefaulter(&executionDefaulter{w: w}).
 		Complete(); err != nil {
 		return fmt.Errorf("registering the KubernetesExecution webhooks: %w", err)
 	}
@@ -90,12 +98,16 @@ func (w *Webhooks) SetupWithManager(mgr ctrl.Manager) error {
 	for path, h := range validating {
 		mgr.GetWebhookServer().Register(path, h)
 	}
+	mgr.GetWebhookServer().Register(StatusWebhookPath, &admission.Webhook{Handler: &statusGuard{manager: w.ManagerUsername}})
 	return nil
 }
 
 // validatingWebhooks returns the validating webhooks of both kinds by the path the
 // builder would give them, the one the webhook configurations name.
 func (w *Webhooks) validatingWebhooks(scheme *runtime.Scheme) (map[string]http.Handler, error) {
+	if w.Authority == nil {
+		w.Authority = &authority.Reviewer{Client: w.Client}
+	}
 	wfe, err := newValidatingWebhook[workflowv1alpha1.WorkflowExecution](scheme, &workflowValidator{w})
 	if err != nil {
 		return nil, fmt.Errorf("registering the WorkflowExecution webhooks: %w", err)

@@ -256,7 +256,7 @@ var _ = Describe("The validating webhook", func() {
 		changed.Spec.WorkflowDefinition.Steps[0].Name = "renamed"
 		Expect(apierr.Causes(k8s.Update(ctx, changed))).To(apierr.HaveCause("spec", "the spec cannot change once the workflow has started (phase executing)"))
 
-		wfe.Annotations = map[string]string{"team": "sre"}
+		wfe.Annotations["team"] = "sre"
 		Expect(k8s.Update(ctx, wfe)).To(Succeed())
 		wfe.Spec.ApprovalReceived = true
 		Expect(k8s.Update(ctx, wfe)).To(Succeed())
@@ -272,11 +272,15 @@ var _ = Describe("The override annotation", Ordered, func() {
 			Subjects:   []rbacv1.Subject{{Kind: "User", Name: user, APIGroup: "rbac.authorization.k8s.io"}},
 		})).To(Succeed())
 	}
-	// grant lets user create WorkflowExecutions in ns, and override conditions when
-	// override is true, through the ClusterRole the project ships.
+	// grant lets user create WorkflowExecutions in ns and scale its Deployments, and
+	// override conditions when override is true, through the ClusterRole the project
+	// ships.
 	grant := func(ctx context.Context, ns, user string, override bool) {
 		Expect(k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "workflow-author", Namespace: ns},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"workflow.kubernaut.io"}, Resources: []string{"workflowexecutions"}, Verbs: []string{"create", "get"}}},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"workflow.kubernaut.io"}, Resources: []string{"workflowexecutions"}, Verbs: []string{"create", "get"}},
+				{APIGroups: []string{"apps"}, Resources: []string{"deployments", "deployments/scale"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
+			},
 		})).To(Or(Succeed(), WithTransform(apierrors.IsAlreadyExists, BeTrue())))
 		bind(ctx, ns, user, "Role", "workflow-author")
 		if override {

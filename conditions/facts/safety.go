@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kubernaut.io/stepvalidation/catalog"
 )
 
 // Defaults of SafetyOptions.
@@ -57,39 +59,6 @@ func SafetyKeys() []string { return slices.Sorted(maps.Keys(safetyGlossary)) }
 // the key is unknown.
 func SafetyKeyDescription(key string) string { return safetyGlossary[key] }
 
-// safetyTarget says where an action's parameters name the object it changes.
-type safetyTarget struct {
-	// param is the object parameter {name, namespace} or, for a Node, {name}.
-	param string
-	kind  string
-	// clusterScoped targets have no namespace.
-	clusterScoped bool
-}
-
-// safetyTargets holds the target of every catalog action but notify_only, which
-// changes no object (it records an Event).
-var safetyTargets = map[string]safetyTarget{
-	"scale_deployment":    {param: "deployment", kind: "Deployment"},
-	"rollout_restart":     {param: "deployment", kind: "Deployment"},
-	"increase_resources":  {param: "deployment", kind: "Deployment"},
-	"rollback_deployment": {param: "deployment", kind: "Deployment"},
-	"update_image":        {param: "deployment", kind: "Deployment"},
-	"patch_deployment":    {param: "deployment", kind: "Deployment"},
-	"scale_statefulset":   {param: "statefulset", kind: "StatefulSet"},
-	"restart_daemonset":   {param: "daemonset", kind: "DaemonSet"},
-	"update_hpa":          {param: "hpa", kind: "HorizontalPodAutoscaler"},
-	"update_configmap":    {param: "configmap", kind: "ConfigMap"},
-	"restart_pod":         {param: "pod", kind: "Pod"},
-	"delete_pod":          {param: "pod", kind: "Pod"},
-	"quarantine_pod":      {param: "pod", kind: "Pod"},
-	"expand_pvc":          {param: "pvc", kind: "PersistentVolumeClaim"},
-	"cordon_node":         {param: "node", kind: "Node", clusterScoped: true},
-	"uncordon_node":       {param: "node", kind: "Node", clusterScoped: true},
-	"drain_node":          {param: "node", kind: "Node", clusterScoped: true},
-	"taint_node":          {param: "node", kind: "Node", clusterScoped: true},
-	"untaint_node":        {param: "node", kind: "Node", clusterScoped: true},
-}
-
 // notifyOnly is the action that records an Event and changes nothing else.
 const notifyOnly = "notify_only"
 
@@ -127,27 +96,23 @@ func SafetyInput(ctx context.Context, r client.Reader, action string, params map
 		doc["target_kind"], doc["target_namespace"], doc["target_name"] = "Event", namespace, ""
 		return doc, nil
 	}
-	t, ok := safetyTargets[action]
-	if !ok {
+	a, ok := catalog.Lookup(action)
+	if !ok || a.Target == nil {
 		return nil, fmt.Errorf("no safety input for action %q: it is not in the catalog", action)
 	}
-	name, namespace, err := target(params, t.param)
+	t := a.Target
+	name, namespace, err := t.Name(params)
 	if err != nil {
 		return nil, err
 	}
-	if t.clusterScoped {
-		namespace = ""
-	} else if namespace == "" {
-		return nil, fmt.Errorf("parameters.%s.namespace is missing", t.param)
-	}
-	doc["target_kind"], doc["target_namespace"], doc["target_name"] = t.kind, namespace, name
+	doc["target_kind"], doc["target_namespace"], doc["target_name"] = t.Kind, namespace, name
 
 	switch action {
 	case "scale_deployment", "scale_statefulset":
-		obj, _ := params[t.param].(map[string]any)
+		obj, _ := params[t.Param].(map[string]any)
 		replicas, ok := intParam(obj, "replicas")
 		if !ok {
-			return nil, fmt.Errorf("parameters.%s.replicas is missing or not an integer", t.param)
+			return nil, fmt.Errorf("parameters.%s.replicas is missing or not an integer", t.Param)
 		}
 		doc["target_replicas"] = replicas
 	case "update_hpa":
@@ -157,7 +122,7 @@ func SafetyInput(ctx context.Context, r client.Reader, action string, params map
 		}
 		doc["target_replicas"] = replicas
 	}
-	if t.kind == "Node" {
+	if t.Kind == "Node" {
 		others, err := safetyOtherNodes(ctx, r, name)
 		if err != nil {
 			return nil, err

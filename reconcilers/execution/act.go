@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,6 +61,34 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 	return ctrl.Result{}, nil
 }
 
+// recheck repeats, right before the executor runs, the checks that status alone
+// must not vouch for: the requester still holds what the action needs (a revoked
+// Role stops a pending run) and the safety policies still allow it. denied means
+// the run ended here.
+func (r *Reconciler) recheck(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (denied bool, _ error) {
+	refused, err := r.Authority.Check(ctx, s.ke.Annotations, action, params, s.ke.Namespace)
+	if err != nil {
+		return false, err
+	}
+	if refused != "" {
+		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionFalse, commonv1alpha1.ForbiddenReason, refused)
+		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.ForbiddenReason, refused)
+		return true, nil
+	}
+	safetyDoc, err := facts.SafetyInput(ctx, r.Conditions.Reader, action.Name, params,
+		facts.SafetyOptions{ManagerNamespace: r.Namespace, ReplicaCeiling: r.ReplicaCeiling})
+	if err != nil {
+		return false, fmt.Errorf("reading the safety input: %w", err)
+	}
+	if refusals := r.safety(ctx, safetyDoc); len(refusals) > 0 {
+		msg := "safety policy denied the action: " + strings.Join(refusals, "; ")
+		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionFalse, commonv1alpha1.SafetyPolicyDeniedReason, msg)
+		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.SafetyPolicyDeniedReason, msg)
+		return true, nil
+	}
+	return false, nil
+}
+
 // act runs the executor with the recorded before values. After a restart it runs
 // again; the executor then finds the work done.
 func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
@@ -79,6 +108,9 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: at.(time.Time).Sub(s.now)}, nil
 	}
 	if current, err := r.isCurrent(ctx, ke); err != nil || !current {
+		return ctrl.Result{}, err
+	}
+	if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
 		return ctrl.Result{}, err
 	}
 	exec, _ := executors.For(action.Name)

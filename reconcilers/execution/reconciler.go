@@ -31,6 +31,7 @@ import (
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
@@ -65,8 +66,10 @@ type Reconciler struct {
 	// action's ServiceAccount.
 	Config     *rest.Config
 	Conditions *check.Service
-	Modes      *mode.Resolver
-	Recorder   events.EventRecorder
+	// Authority asks whether a run's requester holds what its action needs.
+	Authority *authority.Reviewer
+	Modes     *mode.Resolver
+	Recorder  events.EventRecorder
 	// Namespace is the manager's: the action ServiceAccounts live there, and the
 	// protected_namespaces safety policy protects it.
 	Namespace      string
@@ -88,6 +91,9 @@ type Reconciler struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
+	}
+	if r.Authority == nil {
+		r.Authority = &authority.Reviewer{Client: r.Client}
 	}
 	if r.Config == nil {
 		r.Config = mgr.GetConfig()
@@ -177,6 +183,9 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 func (r *Reconciler) start(s *scope) ctrl.Result {
 	now := metav1.NewTime(s.now)
 	s.ke.Status.StartTime = &now
+	if who, err := authority.Recorded(s.ke.Annotations); err == nil {
+		s.ke.Status.RequestedBy = who.Username
+	}
 	s.ke.Status.ValidationResults = &kev1alpha1.ValidationResults{}
 	s.transition(r, kev1alpha1.ExecutionValidating, commonv1alpha1.RunningReason, "validating the action")
 	return ctrl.Result{}

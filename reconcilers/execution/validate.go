@@ -43,6 +43,17 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	}
 	results.Parameters = s.check(true, "parameters fit the action's schema")
 
+	// Nothing about the target is read before its requester may act on it.
+	if refused, err := r.Authority.Check(ctx, ke.Annotations, action, params, ke.Namespace); err != nil || refused != "" {
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		results.RBAC = s.check(false, refused)
+		s.setCondition(commonv1alpha1.ValidatedCondition, metav1.ConditionFalse, commonv1alpha1.ForbiddenReason, refused)
+		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.ForbiddenReason, refused)
+		return ctrl.Result{}, nil
+	}
+
 	safetyDoc, err := facts.SafetyInput(ctx, r.Conditions.Reader, action.Name, params,
 		facts.SafetyOptions{ManagerNamespace: r.Namespace, ReplicaCeiling: r.ReplicaCeiling})
 	if err != nil {
@@ -60,7 +71,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.ForbiddenReason, denied)
 		return ctrl.Result{}, nil
 	}
-	results.RBAC = s.check(true, fmt.Sprintf("%s may do what %s needs", executors.Username(r.Namespace, action.Name), action.Name))
+	results.RBAC = s.check(true, fmt.Sprintf("the requester and %s may do what %s needs", executors.Username(r.Namespace, action.Name), action.Name))
 
 	if refusals := r.safety(ctx, safetyDoc); len(refusals) > 0 {
 		msg := "safety policy denied the action: " + strings.Join(refusals, "; ")

@@ -29,6 +29,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
@@ -49,8 +50,10 @@ const DefaultTimeout = time.Hour
 type Reconciler struct {
 	Client     client.Client
 	Conditions *check.Service
-	Modes      *mode.Resolver
-	Recorder   events.EventRecorder
+	// Authority asks whether the workflow's requester holds what a step needs.
+	Authority *authority.Reviewer
+	Modes     *mode.Resolver
+	Recorder  events.EventRecorder
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -63,6 +66,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 	}
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorder("kubernaut-workflow")
+	}
+	if r.Authority == nil {
+		r.Authority = &authority.Reviewer{Client: r.Client}
 	}
 	err := mgr.GetFieldIndexer().IndexField(ctx, &kev1alpha1.KubernetesExecution{}, ownerIndex, func(o client.Object) []string {
 		if owner := metav1.GetControllerOf(o); owner != nil && owner.Kind == "WorkflowExecution" &&
@@ -221,7 +227,7 @@ func (r *Reconciler) children(ctx context.Context, wfe *workflowv1alpha1.Workflo
 	}
 	out := make(map[string]*kev1alpha1.KubernetesExecution, len(list.Items))
 	for i := range list.Items {
-		if metav1.IsControlledBy(&list.Items[i], wfe) {
+		if ours(wfe, &list.Items[i]) {
 			out[list.Items[i].Name] = &list.Items[i]
 		}
 	}

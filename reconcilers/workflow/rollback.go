@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -68,10 +69,17 @@ func (r *Reconciler) rollBack(ctx context.Context, s *scope) (ctrl.Result, error
 	}
 	plan, cannot := s.rollbackPlan()
 	for _, u := range plan {
-		name := s.wfe.Name + "-rollback-" + strconv.Itoa(int(u.step))
+		name := childName(s.wfe.Name, "rollback-"+strconv.Itoa(int(u.step)))
 		ke := s.children[name]
 		if ke == nil {
-			if err := r.createExecution(ctx, s, name, u.action, u.parameters, u.timeout); err != nil {
+			err := r.createExecution(ctx, s, name, u.action, u.parameters, u.timeout)
+			var notOurs *notOursError
+			if errors.As(err, &notOurs) {
+				s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.RollbackFailedReason,
+					fmt.Sprintf("%s; the rollback of step %d cannot start: %s; undo by hand: %s", cause, u.step, notOurs, describe(plan)))
+				return ctrl.Result{}, nil
+			}
+			if err != nil {
 				return ctrl.Result{}, err
 			}
 			s.stepEvent(r, corev1.EventTypeNormal, "RollbackStarted", u.step, "created KubernetesExecution %s: %s", name, u)

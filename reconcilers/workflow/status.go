@@ -13,6 +13,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 )
 
@@ -45,6 +46,9 @@ func (r *Reconciler) newScope(ctx context.Context, wfe *workflowv1alpha1.Workflo
 func (s *scope) start() {
 	now := metav1.NewTime(s.now)
 	s.wfe.Status.StartTime = &now
+	if who, err := authority.Recorded(s.wfe.Annotations); err == nil {
+		s.wfe.Status.RequestedBy = who.Username
+	}
 	s.wfe.Status.StepStatuses = nil
 	for _, step := range s.wfe.Spec.WorkflowDefinition.Steps {
 		s.wfe.Status.StepStatuses = append(s.wfe.Status.StepStatuses, workflowv1alpha1.StepStatus{

@@ -2,6 +2,9 @@ package workflow
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"strconv"
@@ -138,6 +141,18 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 		r.failStep(s, st, err.Error())
 		return time.Time{}, nil
 	}
+	// The step's facts are read only for a requester who may act on its target.
+	action, ok := catalog.Lookup(step.Action)
+	if !ok {
+		r.failStep(s, st, fmt.Sprintf("action %q is not in the catalog", step.Action))
+		return time.Time{}, nil
+	}
+	if refused, err := r.Authority.Check(ctx, s.wfe.Annotations, action, params, s.wfe.Namespace); err != nil || refused != "" {
+		if refused != "" {
+			r.failStep(s, st, refused)
+		}
+		return time.Time{}, err
+	}
 	report, err := evaluation.Preconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{
 		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: withNamespace(params, s.wfe.Namespace),
 		Phase: facts.Pre, Conditions: step.PreConditions,
@@ -157,7 +172,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 		return time.Time{}, nil
 	}
 	name := executionName(s.wfe.Name, step.StepNumber, 0)
-	if err := r.createExecution(ctx, s, name, step.Action, step.Parameters, step.Timeout); err != nil {
+	if ok, err := r.startExecution(ctx, s, st, name, step); !ok {
 		return time.Time{}, err
 	}
 	now := metav1.NewTime(s.now)
@@ -189,7 +204,7 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 		if st.RetriesAttempted < maxRetries(s.wfe, step) && retryable(ke) {
 			st.RetriesAttempted++
 			name := executionName(s.wfe.Name, step.StepNumber, st.RetriesAttempted)
-			if err := r.createExecution(ctx, s, name, step.Action, step.Parameters, step.Timeout); err != nil {
+			if ok, err := r.startExecution(ctx, s, st, name, step); !ok {
 				return time.Time{}, err
 			}
 			st.K8sExecutionRef = &workflowv1alpha1.ExecutionReference{Name: name}
@@ -256,19 +271,23 @@ func (r *Reconciler) failStep(s *scope, st *workflowv1alpha1.StepStatus, message
 	s.stepEvent(r, corev1.EventTypeWarning, "StepFailed", st.StepNumber, "%s", message)
 }
 
-// createExecution creates one KubernetesExecution owned by the workflow. One that
-// exists already is the workflow's own from a reconcile whose status write was lost.
+// createExecution creates one KubernetesExecution owned by the workflow, for the
+// workflow's requester. One that exists already is the workflow's own from a
+// reconcile whose status write was lost, if it is ours (see ours); anything else
+// in the way is a *notOursError, which waiting does not fix.
 func (r *Reconciler) createExecution(ctx context.Context, s *scope, name, action string, params *runtime.RawExtension, timeout *metav1.Duration) error {
 	ke := &kev1alpha1.KubernetesExecution{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: s.wfe.Namespace,
 			Labels: map[string]string{WorkflowLabel: truncateLabel(s.wfe.Name)},
+			// The webhook keeps this only because the manager sends it.
+			Annotations: map[string]string{commonv1alpha1.RequestedByAnnotation: s.wfe.Annotations[commonv1alpha1.RequestedByAnnotation]},
 		},
 		Spec: kev1alpha1.KubernetesExecutionSpec{Action: action, Parameters: params.DeepCopy(), Timeout: timeout},
 	}
 	// A workflow that opted out of the catalog's conditions opted its steps out too.
 	if v, ok := s.wfe.Annotations[commonv1alpha1.InjectConditionsAnnotation]; ok {
-		ke.Annotations = map[string]string{commonv1alpha1.InjectConditionsAnnotation: v}
+		ke.Annotations[commonv1alpha1.InjectConditionsAnnotation] = v
 	}
 	if err := controllerutil.SetControllerReference(s.wfe, ke, r.Client.Scheme()); err != nil {
 		return err
@@ -276,8 +295,11 @@ func (r *Reconciler) createExecution(ctx context.Context, s *scope, name, action
 	err := r.Client.Create(ctx, ke)
 	if apierrors.IsAlreadyExists(err) {
 		var existing kev1alpha1.KubernetesExecution
-		if gerr := r.Client.Get(ctx, client.ObjectKey{Namespace: s.wfe.Namespace, Name: name}, &existing); gerr == nil && !metav1.IsControlledBy(&existing, s.wfe) {
-			return fmt.Errorf("KubernetesExecution %s exists and does not belong to this workflow", name)
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: s.wfe.Namespace, Name: name}, &existing); err != nil {
+			return fmt.Errorf("reading KubernetesExecution %s, which exists already: %w", name, err)
+		}
+		if !ours(s.wfe, &existing) || existing.Spec.Action != action {
+			return &notOursError{name: name}
 		}
 		return nil
 	}
@@ -285,6 +307,34 @@ func (r *Reconciler) createExecution(ctx context.Context, s *scope, name, action
 		return fmt.Errorf("creating KubernetesExecution %s: %w", name, err)
 	}
 	return nil
+}
+
+// ours says whether ke is an execution the manager created for wfe: controlled by
+// it (only the manager may set that reference: the webhook refuses it to anyone
+// else) and run for the workflow's requester.
+func ours(wfe *workflowv1alpha1.WorkflowExecution, ke *kev1alpha1.KubernetesExecution) bool {
+	requester, ok := wfe.Annotations[commonv1alpha1.RequestedByAnnotation]
+	return ok && metav1.IsControlledBy(ke, wfe) && ke.Annotations[commonv1alpha1.RequestedByAnnotation] == requester
+}
+
+// notOursError is a KubernetesExecution in the way of one the workflow needs.
+type notOursError struct{ name string }
+
+func (e *notOursError) Error() string {
+	return fmt.Sprintf("KubernetesExecution %s exists and was not created by the manager for this workflow; "+
+		"delete it, or run the workflow under another name", e.name)
+}
+
+// startExecution creates a step's execution; ok is false when the step failed
+// because another object holds the name.
+func (r *Reconciler) startExecution(ctx context.Context, s *scope, st *workflowv1alpha1.StepStatus, name string, step *workflowv1alpha1.WorkflowStep) (ok bool, _ error) {
+	err := r.createExecution(ctx, s, name, step.Action, step.Parameters, step.Timeout)
+	var notOurs *notOursError
+	if errors.As(err, &notOurs) {
+		r.failStep(s, st, notOurs.Error())
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // reconsider lifts a block once the blocking preconditions are overridden: the
@@ -374,11 +424,28 @@ func withNamespace(params map[string]any, namespace string) map[string]any {
 // executionName is <workflow>-step-<n> for a step's first try, with -retry-<k> for
 // its retries.
 func executionName(workflow string, n, retry int32) string {
-	name := workflow + "-step-" + strconv.Itoa(int(n))
+	suffix := "step-" + strconv.Itoa(int(n))
 	if retry > 0 {
-		name += "-retry-" + strconv.Itoa(int(retry))
+		suffix += "-retry-" + strconv.Itoa(int(retry))
 	}
-	return name
+	return childName(workflow, suffix)
+}
+
+// maxChildName keeps the names of a workflow's executions within a DNS label, as
+// tools that put an object's name in a label expect.
+const maxChildName = 63
+
+// childName is <workflow>-<suffix>, or, when that is longer than maxChildName, the
+// workflow's name cut short with a hash of the whole name before the suffix, so
+// that two long workflow names with a common start still name different children.
+func childName(workflow, suffix string) string {
+	if name := workflow + "-" + suffix; len(name) <= maxChildName {
+		return name
+	}
+	sum := sha256.Sum256([]byte(workflow))
+	hash := hex.EncodeToString(sum[:])[:8]
+	keep := maxChildName - len(suffix) - len(hash) - 2
+	return strings.TrimRight(workflow[:keep], "-.") + "-" + hash + "-" + suffix
 }
 
 func stepDeadline(step *workflowv1alpha1.WorkflowStep, st *workflowv1alpha1.StepStatus) time.Time {

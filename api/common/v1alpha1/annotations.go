@@ -13,6 +13,14 @@ const (
 	InjectConditionsAnnotation = "kubernaut.io/inject-conditions"
 )
 
+// RequestedByAnnotation records who asked for a run, as the API server
+// authenticated them: JSON {username, uid, groups, extra}. The mutating webhook
+// writes it on CREATE, replacing whatever the client sent (only the manager may
+// pass on another requester, for the executions a workflow creates), and nobody may
+// change it afterwards. The manager acts for a run only with the permissions its
+// requester holds.
+const RequestedByAnnotation = "kubernaut.io/requested-by"
+
 // OverriddenConditions returns the condition types the override annotation lists.
 func OverriddenConditions(annotations map[string]string) map[string]bool {
 	out := map[string]bool{}

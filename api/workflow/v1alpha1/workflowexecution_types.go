@@ -256,6 +256,12 @@ type WorkflowExecutionStatus struct {
 	// +optional
 	Progress string `json:"progress,omitempty"`
 
+	// requestedBy is the user name of the requester (annotation
+	// kubernaut.io/requested-by), for kubectl get -o wide: the manager acts for
+	// them only with the permissions they hold.
+	// +optional
+	RequestedBy string `json:"requestedBy,omitempty"`
+
 	// startTime is when the run started.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
@@ -344,6 +350,7 @@ type ExecutionReference struct {
 // +kubebuilder:printcolumn:name="Succeeded",type=string,JSONPath=`.status.conditions[?(@.type=="Succeeded")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Succeeded")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Requested-By",type=string,JSONPath=`.status.requestedBy`,priority=1,description="Who asked for the run; the manager acts only with their permissions"
 type WorkflowExecution struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional

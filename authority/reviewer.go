@@ -1,0 +1,166 @@
+package authority
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kubernaut.io/stepvalidation/catalog"
+)
+
+// AllowedFor is how long an allowed answer is reused. A denial is never reused,
+// so a granted permission takes effect at once and a revoked one within this.
+const AllowedFor = time.Minute
+
+// Bounds on the reviewer's work and memory.
+const (
+	// concurrentReviews is how many SubjectAccessReviews one call has in flight.
+	concurrentReviews = 8
+	// maxRemembered bounds the allowed answers kept: many requesters times many
+	// permissions must not grow the manager without bound.
+	maxRemembered = 10000
+)
+
+// Reviewer asks the API server whether requesters hold permissions, with one
+// SubjectAccessReview per permission, and remembers allowed answers for
+// AllowedFor. It is safe for concurrent use.
+type Reviewer struct {
+	// Client creates SubjectAccessReviews (create on
+	// subjectaccessreviews.authorization.k8s.io).
+	Client client.Client
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	mu      sync.Mutex
+	allowed map[answer]time.Time // expiry of each allowed answer
+}
+
+type answer struct {
+	who  string // Requester.Encode
+	perm Permission
+}
+
+// Missing returns the permissions of perms that who does not hold, in the order
+// of perms. An error means the API server could not answer: nothing is known
+// then, and the caller must not act.
+func (r *Reviewer) Missing(ctx context.Context, who Requester, perms []Permission) ([]Permission, error) {
+	key := who.Encode()
+	now := r.now()
+	denied := make([]bool, len(perms))
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrentReviews)
+	for i, p := range perms {
+		if r.fresh(answer{key, p}, now) {
+			continue
+		}
+		g.Go(func() error {
+			ok, err := r.review(ctx, who, p)
+			if err != nil {
+				return err
+			}
+			if ok {
+				r.remember(answer{key, p}, now)
+			} else {
+				denied[i] = true
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var missing []Permission
+	for i, p := range perms {
+		if denied[i] {
+			missing = append(missing, p)
+		}
+	}
+	return missing, nil
+}
+
+// review asks whether who holds p.
+func (r *Reviewer) review(ctx context.Context, who Requester, p Permission) (bool, error) {
+	extra := make(map[string]authorizationv1.ExtraValue, len(who.Extra))
+	for k, v := range who.Extra {
+		extra[k] = v
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: who.Username, UID: who.UID, Groups: who.Groups, Extra: extra,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Namespace: p.Namespace, Verb: p.Verb, Group: p.Group, Resource: p.Resource, Subresource: p.Subresource, Name: p.Name,
+		},
+	}}
+	if err := r.Client.Create(ctx, sar); err != nil {
+		return false, fmt.Errorf("asking the API server whether user %q may %s: %w", who.Username, p, err)
+	}
+	return sar.Status.Allowed, nil
+}
+
+func (r *Reviewer) fresh(a answer, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return now.Before(r.allowed[a])
+}
+
+func (r *Reviewer) remember(a answer, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.allowed == nil {
+		r.allowed = map[answer]time.Time{}
+	}
+	if len(r.allowed) >= maxRemembered {
+		for k, expires := range r.allowed {
+			if !now.Before(expires) {
+				delete(r.allowed, k)
+			}
+		}
+		if len(r.allowed) >= maxRemembered {
+			clear(r.allowed)
+		}
+	}
+	r.allowed[a] = now.Add(AllowedFor)
+}
+
+func (r *Reviewer) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Explain says, for each missing permission, that who cannot do it and which
+// action needs it: `user "x" cannot update deployments.apps/scale "web" in
+// namespace "payments" (needed by scale_deployment)`.
+func Explain(who Requester, action string, missing []Permission) []string {
+	out := make([]string, len(missing))
+	for i, p := range missing {
+		out[i] = fmt.Sprintf("user %q cannot %s (needed by %s)", who.Username, p, action)
+	}
+	return out
+}
+
+// Check asks whether the requester that annotations record holds everything
+// action needs with params, run from namespace. refused says in words what they
+// lack, "" when nothing; a run with no valid requester recorded is refused too.
+// An error means the API server could not answer.
+func (r *Reviewer) Check(ctx context.Context, annotations map[string]string, a *catalog.Action, params map[string]any, namespace string) (refused string, _ error) {
+	who, err := Recorded(annotations)
+	if err != nil {
+		return err.Error(), nil
+	}
+	perms, err := Needed(a, params, namespace)
+	if err != nil {
+		return err.Error(), nil
+	}
+	missing, err := r.Missing(ctx, who, perms)
+	if err != nil || len(missing) == 0 {
+		return "", err
+	}
+	return strings.Join(Explain(who, a.Name, missing), "; "), nil
+}
