@@ -14,9 +14,10 @@ import (
 	"kubernaut.io/stepvalidation/catalog"
 )
 
-// AllowedFor is how long an allowed answer is reused. A denial is never reused,
-// so a granted permission takes effect at once and a revoked one within this.
-const AllowedFor = time.Minute
+// MaxAllowedFor is how long an allowed answer may be reused, at most. A denial is
+// never reused, so a granted permission takes effect at once and a revoked one
+// within AllowedFor.
+const MaxAllowedFor = time.Minute
 
 // Bounds on the reviewer's work and memory.
 const (
@@ -28,12 +29,15 @@ const (
 )
 
 // Reviewer asks the API server whether requesters hold permissions, with one
-// SubjectAccessReview per permission, and remembers allowed answers for
-// AllowedFor. It is safe for concurrent use.
+// SubjectAccessReview per permission, and remembers allowed answers for a while.
+// It is safe for concurrent use.
 type Reviewer struct {
 	// Client creates SubjectAccessReviews (create on
 	// subjectaccessreviews.authorization.k8s.io).
 	Client client.Client
+	// AllowedFor is how long an allowed answer is reused: MaxAllowedFor when zero
+	// or more; negative asks the API server every time.
+	AllowedFor time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -64,7 +68,7 @@ func (r *Reviewer) Missing(ctx context.Context, who Requester, perms []Permissio
 			if err != nil {
 				return err
 			}
-			if ok {
+			if ok && r.AllowedFor >= 0 {
 				r.remember(answer{key, p}, now)
 			} else {
 				denied[i] = true
@@ -102,6 +106,13 @@ func (r *Reviewer) review(ctx context.Context, who Requester, p Permission) (boo
 	return sar.Status.Allowed, nil
 }
 
+func (r *Reviewer) allowedFor() time.Duration {
+	if r.AllowedFor == 0 || r.AllowedFor > MaxAllowedFor {
+		return MaxAllowedFor
+	}
+	return r.AllowedFor
+}
+
 func (r *Reviewer) fresh(a answer, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -124,7 +135,7 @@ func (r *Reviewer) remember(a answer, now time.Time) {
 			clear(r.allowed)
 		}
 	}
-	r.allowed[a] = now.Add(AllowedFor)
+	r.allowed[a] = now.Add(r.allowedFor())
 }
 
 func (r *Reviewer) now() time.Time {

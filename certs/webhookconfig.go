@@ -14,10 +14,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// The Rotator reads and patches only the webhook configurations it is given;
-// a Role cannot hold cluster-scoped resources, hence the ClusterRole rule (narrow
-// it with resourceNames in the install).
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations;mutatingwebhookconfigurations,verbs=get;patch
+// The Rotator reads and patches only the webhook configurations it is given: the
+// install's, by name (the defaults of the manager's flags; an install that renames
+// them renames them here too).
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;patch,resourceNames=kubernaut-validating-webhook-configuration
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;patch,resourceNames=kubernaut-mutating-webhook-configuration
 
 // webhookConfig names one webhook configuration the Rotator keeps trusting its CA.
 type webhookConfig struct {

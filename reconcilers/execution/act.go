@@ -29,6 +29,11 @@ import (
 // leaves nothing done, and a crash after it finds the values the idempotent
 // executor needs.
 func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (ctrl.Result, error) {
+	// An approval may come long after validation: the requester must still hold
+	// their rights before the target is read again.
+	if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
+		return ctrl.Result{}, err
+	}
 	exec, _ := executors.For(action.Name)
 	c, err := r.clientFor(action.Name)
 	if err != nil {
