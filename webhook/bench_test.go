@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -31,16 +32,23 @@ import (
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/library"
@@ -52,10 +60,18 @@ import (
 // preconditions: the mutating webhook has injected the catalog's 5 step conditions
 // (9 per step) and written out every default, and the API server has set what it
 // sets before admission (uid, creationTimestamp, generation, managedFields).
+// benchUser sends the benchmark's reviews.
+var benchUser = authenticationv1.UserInfo{
+	Username: "alice@example.com", UID: "7e1c1a52-2bc5-4d3a-9f7e-0a9f5e1f2c3d",
+	Groups: []string{"sre", "system:authenticated"},
+}
+
 func benchWorkflow(t testing.TB) *workflowv1alpha1.WorkflowExecution {
 	wfe := &workflowv1alpha1.WorkflowExecution{
-		TypeMeta:   metav1.TypeMeta{APIVersion: workflowv1alpha1.GroupVersion.String(), Kind: "WorkflowExecution"},
-		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: "production"},
+		TypeMeta: metav1.TypeMeta{APIVersion: workflowv1alpha1.GroupVersion.String(), Kind: "WorkflowExecution"},
+		ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: "production",
+			// As the mutating webhook records it.
+			Annotations: map[string]string{commonv1alpha1.RequestedByAnnotation: authority.FromUserInfo(benchUser).Encode()}},
 	}
 	for n := int32(1); n <= 10; n++ {
 		step := workflowv1alpha1.WorkflowStep{
@@ -152,13 +168,10 @@ func admissionReview(t testing.TB, wfe *workflowv1alpha1.WorkflowExecution) []by
 			Name:            wfe.Name,
 			Namespace:       wfe.Namespace,
 			Operation:       admissionv1.Create,
-			UserInfo: authenticationv1.UserInfo{
-				Username: "alice@example.com", UID: "7e1c1a52-2bc5-4d3a-9f7e-0a9f5e1f2c3d",
-				Groups: []string{"sre", "system:authenticated"},
-			},
-			Object:  runtime.RawExtension{Raw: raw},
-			DryRun:  new(false),
-			Options: runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-create"}`)},
+			UserInfo:        benchUser,
+			Object:          runtime.RawExtension{Raw: raw},
+			DryRun:          new(false),
+			Options:         runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1","fieldManager":"kubectl-create"}`)},
 		},
 	}
 	body, err := json.Marshal(review)
@@ -203,44 +216,132 @@ func BenchmarkAdmission(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hooks := &Webhooks{Conditions: &check.Service{Engine: engine, Library: lib}}
-	validating, err := hooks.validatingWebhooks(scheme)
+	// The requester's SubjectAccessReviews go to a real API server, where alice may
+	// scale the workflow's Deployments.
+	cluster, err := harness.Start(context.Background(), harness.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	const validatePath = "/validate-workflow-kubernaut-io-v1alpha1-workflowexecution"
-	if validating[validatePath] == nil {
-		b.Fatalf("no validating webhook at %s", validatePath)
+	b.Cleanup(func() { _ = cluster.Stop() })
+	grantBenchUser(b, cluster.Client, "production")
+	reviewers := map[string]*authority.Reviewer{
+		// What the webhook cost before requesters were authorized: every review
+		// allowed without asking anyone.
+		"none": {Client: fake.NewClientBuilder().WithScheme(scheme).WithInterceptorFuncs(interceptor.Funcs{
+			Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+				obj.(*authorizationv1.SubjectAccessReview).Status.Allowed = true
+				return nil
+			},
+		}).Build()},
+		// A requester seen within the last minute: the answers are reused.
+		"cached": newBenchReviewer(b, cluster, 0),
+		// Every request asks the API server: 60 SubjectAccessReviews for 10 steps.
+		"each-request": newBenchReviewer(b, cluster, -1),
 	}
-	srv := startBenchServer(b, map[string]http.Handler{validatePath: validating[validatePath], "/noop": benchNoop()})
+	const validatePath = "/validate-workflow-kubernaut-io-v1alpha1-workflowexecution"
+	handlers := map[string]http.Handler{"/noop": benchNoop()}
+	for name, reviewer := range reviewers {
+		hooks := &Webhooks{Conditions: &check.Service{Engine: engine, Library: lib}, Authority: reviewer}
+		validating, err := hooks.validatingWebhooks(scheme)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if validating[validatePath] == nil {
+			b.Fatalf("no validating webhook at %s", validatePath)
+		}
+		handlers["/"+name] = validating[validatePath]
+	}
+	srv := startBenchServer(b, handlers)
 	body := admissionReview(b, benchWorkflow(b))
 	bodyFile := filepath.Join(b.TempDir(), "review.json")
 	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
 		b.Fatal(err)
 	}
+	if code, answer := benchAnswer(b, srv, "/each-request", body); code != http.StatusOK || !strings.Contains(answer, `"allowed":true`) {
+		b.Fatalf("the review is not admitted: %d %.500s", code, answer)
+	}
 
 	for _, clients := range []int{16, 8, 4, 2, 1} {
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			cfg := benchClientConfig{Addr: srv.addr, CAFile: srv.caFile, BodyFile: bodyFile, Clients: clients, Requests: b.N, Warmup: 25}
-			cfg.Path = "/noop"
-			noop := runBenchClients(b, cfg)
-			cfg.Path = validatePath
-			val := runBenchClients(b, cfg)
+		for _, sar := range []string{"none", "cached", "each-request"} {
+			b.Run(fmt.Sprintf("clients=%d/sar=%s", clients, sar), func(b *testing.B) {
+				cfg := benchClientConfig{Addr: srv.addr, CAFile: srv.caFile, BodyFile: bodyFile, Clients: clients, Requests: b.N, Warmup: 25}
+				cfg.Path = "/noop"
+				noop := runBenchClients(b, cfg)
+				cfg.Path = "/" + sar
+				val := runBenchClients(b, cfg)
 
-			n := float64(b.N)
-			b.ReportMetric(float64(val.wall.Nanoseconds())/n, "ns/op")
-			b.ReportMetric(micros(val.percentile(50)), "p50-µs")
-			b.ReportMetric(micros(val.percentile(99)), "p99-µs")
-			b.ReportMetric(micros(noop.percentile(50)), "noop-p50-µs")
-			b.ReportMetric(micros(noop.percentile(99)), "noop-p99-µs")
-			b.ReportMetric(float64(val.percentile(50))/float64(noop.percentile(50)), "p50-x-noop")
-			b.ReportMetric(float64(val.percentile(99))/float64(noop.percentile(99)), "p99-x-noop")
-			b.ReportMetric(micros(val.serverCPU)/n, "server-cpu-µs")
-			b.ReportMetric(micros(noop.serverCPU)/n, "noop-server-cpu-µs")
-			b.ReportMetric(micros(val.clientCPU)/n, "client-cpu-µs")
-			b.ReportMetric(float64(val.serverCPU+val.clientCPU)/float64(val.wall), "cores")
-		})
+				n := float64(b.N)
+				b.ReportMetric(float64(val.wall.Nanoseconds())/n, "ns/op")
+				b.ReportMetric(micros(val.percentile(50)), "p50-µs")
+				b.ReportMetric(micros(val.percentile(99)), "p99-µs")
+				b.ReportMetric(micros(noop.percentile(50)), "noop-p50-µs")
+				b.ReportMetric(micros(noop.percentile(99)), "noop-p99-µs")
+				b.ReportMetric(float64(val.percentile(50))/float64(noop.percentile(50)), "p50-x-noop")
+				b.ReportMetric(float64(val.percentile(99))/float64(noop.percentile(99)), "p99-x-noop")
+				b.ReportMetric(micros(val.serverCPU)/n, "server-cpu-µs")
+				b.ReportMetric(micros(noop.serverCPU)/n, "noop-server-cpu-µs")
+				b.ReportMetric(micros(val.clientCPU)/n, "client-cpu-µs")
+				b.ReportMetric(float64(val.serverCPU+val.clientCPU)/float64(val.wall), "cores")
+			})
+		}
 	}
+}
+
+func newBenchReviewer(b *testing.B, cluster *harness.Harness, allowedFor time.Duration) *authority.Reviewer {
+	r, err := authority.NewReviewer(cluster.Config, allowedFor)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
+}
+
+// grantBenchUser lets benchUser scale Deployments in ns.
+func grantBenchUser(b *testing.B, c client.Client, ns string) {
+	ctx := context.Background()
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "scaler", Namespace: ns}, Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"apps"}, Resources: []string{"deployments", "deployments/scale"},
+			Verbs: []string{"get", "list", "watch", "update", "patch"}}}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "scaler", Namespace: ns},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "scaler"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: benchUser.Username}}},
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The API server's RBAC authorizer sees the binding a moment later.
+	reviewer := &authority.Reviewer{Client: c, AllowedFor: -1}
+	perm := authority.Permission{Verb: "patch", Group: "apps", Resource: "deployments", Subresource: "scale", Namespace: ns, Name: "web-1"}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		missing, err := reviewer.Missing(ctx, authority.FromUserInfo(benchUser), []authority.Permission{perm})
+		if err == nil && len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s may not %s after 10s: %v", benchUser.Username, perm, err)
+		}
+	}
+}
+
+// benchAnswer sends body to path once, as the clients do.
+func benchAnswer(b *testing.B, srv benchServer, path string, body []byte) (int, string) {
+	ca, err := os.ReadFile(srv.caFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := hc.Post("https://"+srv.addr+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = res.Body.Close() }()
+	answer, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(answer)
 }
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
