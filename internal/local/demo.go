@@ -233,6 +233,9 @@ func (w *watcher) line(name, format string, args ...any) {
 
 func (w *watcher) workflow(wfe *workflowv1alpha1.WorkflowExecution) {
 	name := "wfe/" + wfe.Name
+	if who := wfe.Status.RequestedBy; who != "" && w.changed(name+"/requestedBy", who) {
+		w.line(name, "requested by %s: the manager acts only with their permissions", who)
+	}
 	if p := wfe.Status.Phase; p != "" && w.changed(name+"/phase", string(p)) {
 		msg := ""
 		if wfe.Status.Message != "" {
@@ -342,7 +345,7 @@ func (c *Cluster) summary(ctx context.Context, runs []demoRun, final map[string]
 	_, _ = fmt.Fprintln(out)
 	c.opts.progress("Summary")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "WORKFLOW\tEXPECTED\tGOT\tPRE\tPOST\tREASON\tRESULT")
+	_, _ = fmt.Fprintln(tw, "WORKFLOW\tREQUESTED-BY\tEXPECTED\tGOT\tPRE\tPOST\tREASON\tRESULT")
 	var errs []error
 	for _, r := range runs {
 		wfe := final[r.wfe.Name]
@@ -358,7 +361,8 @@ func (c *Cluster) summary(ctx context.Context, runs []demoRun, final map[string]
 			result = "UNEXPECTED"
 			errs = append(errs, fmt.Errorf("workflow %s ended %s, expected %s: %s", wfe.Name, orDash(string(wfe.Status.Phase)), r.expect, wfe.Status.Message))
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wfe.Name, r.expect, orDash(string(wfe.Status.Phase)), pre, post, orDash(reason), result)
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wfe.Name, orDash(wfe.Status.RequestedBy), r.expect,
+			orDash(string(wfe.Status.Phase)), pre, post, orDash(reason), result)
 	}
 	_ = tw.Flush()
 	var d appsv1.Deployment

@@ -3,6 +3,7 @@ package local
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -77,12 +78,17 @@ func TestUpDemoDown(t *testing.T) {
 		"step 1 precondition  deployment_exists",
 		"phase COMPLETED",
 		"phase BLOCKED",
-		"scale-web-app             completed  completed",
-		"scale-missing-deployment  blocked    blocked",
+		"requested by ",
 		"Both workflows ended as expected",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the demo's output lacks %q", want)
+		}
+	}
+	// The summary names who asked for each workflow.
+	for _, row := range []string{`scale-web-app\s+\S+\s+completed\s+completed`, `scale-missing-deployment\s+\S+\s+blocked\s+blocked`} {
+		if !regexp.MustCompile(row).MatchString(out.String()) {
+			t.Errorf("the demo's summary has no row matching %s", row)
 		}
 	}
 	// The demo did not start the cluster, so it left it running.
