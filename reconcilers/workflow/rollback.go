@@ -73,10 +73,10 @@ func (r *Reconciler) rollBack(ctx context.Context, s *scope) (ctrl.Result, error
 		ke := s.children[name]
 		if ke == nil {
 			err := r.createExecution(ctx, s, name, u.action, u.parameters, u.timeout)
-			var notOurs *notOursError
-			if errors.As(err, &notOurs) {
+			var cannot *cannotCreateError
+			if errors.As(err, &cannot) {
 				s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.RollbackFailedReason,
-					fmt.Sprintf("%s; the rollback of step %d cannot start: %s; undo by hand: %s", cause, u.step, notOurs, describe(plan)))
+					fmt.Sprintf("%s; the rollback of step %d cannot start: %s; undo by hand: %s", cause, u.step, cannot, describe(plan)))
 				return ctrl.Result{}, nil
 			}
 			if err != nil {

@@ -14,6 +14,7 @@ import (
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
+	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 )
 
@@ -132,9 +133,5 @@ func progress(wfe *workflowv1alpha1.WorkflowExecution) string {
 	return fmt.Sprintf("%d/%d", done, len(wfe.Spec.WorkflowDefinition.Steps))
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
+// truncate cuts s to n bytes of valid UTF-8, on a rune boundary.
+func truncate(s string, n int) string { return text.Truncate(s, n) }

@@ -299,9 +299,15 @@ func (r *Reconciler) createExecution(ctx context.Context, s *scope, name, action
 			return fmt.Errorf("reading KubernetesExecution %s, which exists already: %w", name, err)
 		}
 		if !ours(s.wfe, &existing) || existing.Spec.Action != action {
-			return &notOursError{name: name}
+			return &cannotCreateError{fmt.Sprintf("KubernetesExecution %s exists and was not created by the manager for this workflow; "+
+				"delete it, or run the workflow under another name", name)}
 		}
 		return nil
+	}
+	if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+		// The webhooks refused it: the requester lost a permission the step needs,
+		// say. Trying again asks the same.
+		return &cannotCreateError{fmt.Sprintf("KubernetesExecution %s was refused: %v", name, err)}
 	}
 	if err != nil {
 		return fmt.Errorf("creating KubernetesExecution %s: %w", name, err)
@@ -317,21 +323,20 @@ func ours(wfe *workflowv1alpha1.WorkflowExecution, ke *kev1alpha1.KubernetesExec
 	return ok && metav1.IsControlledBy(ke, wfe) && ke.Annotations[commonv1alpha1.RequestedByAnnotation] == requester
 }
 
-// notOursError is a KubernetesExecution in the way of one the workflow needs.
-type notOursError struct{ name string }
+// cannotCreateError says why an execution the workflow needs cannot be created,
+// for as long as nobody changes something: another object holds its name, or the
+// webhooks refuse it.
+type cannotCreateError struct{ msg string }
 
-func (e *notOursError) Error() string {
-	return fmt.Sprintf("KubernetesExecution %s exists and was not created by the manager for this workflow; "+
-		"delete it, or run the workflow under another name", e.name)
-}
+func (e *cannotCreateError) Error() string { return e.msg }
 
-// startExecution creates a step's execution; ok is false when the step failed
-// because another object holds the name.
+// startExecution creates a step's execution; ok is false when it cannot be
+// created, which failed the step.
 func (r *Reconciler) startExecution(ctx context.Context, s *scope, st *workflowv1alpha1.StepStatus, name string, step *workflowv1alpha1.WorkflowStep) (ok bool, _ error) {
 	err := r.createExecution(ctx, s, name, step.Action, step.Parameters, step.Timeout)
-	var notOurs *notOursError
-	if errors.As(err, &notOurs) {
-		r.failStep(s, st, notOurs.Error())
+	var cannot *cannotCreateError
+	if errors.As(err, &cannot) {
+		r.failStep(s, st, cannot.Error())
 		return false, nil
 	}
 	return err == nil, err
