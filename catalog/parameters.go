@@ -58,6 +58,9 @@ type Field struct {
 	Format Format
 	// Fields are the members of an Object; members not listed are rejected.
 	Fields []Field
+	// Nullable lets a value of a StringMap be null, as in a JSON merge patch: the key
+	// is to be removed. An inverse needs it to undo a key the action added.
+	Nullable bool
 }
 
 // ValidateParameters checks params against the action's schema and returns every
@@ -119,7 +122,12 @@ func validateValue(f Field, v any, path *field.Path) field.ErrorList {
 		case StringMap:
 			var errs field.ErrorList
 			for _, k := range sortedKeys(obj) {
-				if _, ok := obj[k].(string); !ok {
+				if _, ok := obj[k].(string); ok || (f.Nullable && obj[k] == nil) {
+					continue
+				}
+				if f.Nullable {
+					errs = append(errs, field.Invalid(path.Key(k), obj[k], "must be a string, or null to remove the key"))
+				} else {
 					errs = append(errs, field.Invalid(path.Key(k), obj[k], "must be a string"))
 				}
 			}

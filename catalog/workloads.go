@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -67,7 +68,9 @@ var workloadFacts = map[string]string{
 	"configmap_found":     "boolean: the ConfigMap exists",
 	"configmap_name":      "string: the ConfigMap's name",
 	"configmap_immutable": "boolean: the ConfigMap is immutable (immutable: true)",
-	"configmap_data":      "object of strings: the data of the ConfigMap now",
+	"configmap_data": "object of strings: the keys of the ConfigMap's data that the action changes, with their values now: " +
+		"those of parameters.data, and with parameters.replace every key (replace removes the others); " +
+		"a key that does not exist is absent. Other keys are never read",
 }
 
 // Facts the Deployment actions share.
@@ -421,21 +424,25 @@ var updateHPA = &Action{
 	},
 }
 
-// updateConfigMap sets keys of a ConfigMap's data; with replace, the data becomes
-// exactly the given keys. Pods that read the ConfigMap see the change as their
-// kubelet or the application reloads it; restarting them is another step.
+// updateConfigMap sets keys of a ConfigMap's data and removes those set to null; with
+// replace, the data becomes exactly the given keys. Pods that read the ConfigMap see
+// the change as their kubelet or the application reloads it; restarting them is
+// another step.
 //
-// Its executor records before["data"]: the whole data before the patch, as a JSON
-// object ("{}" when it had none). The inverse sets back the previous values of the
-// keys the action set, or, when it added keys or replaced the data, replaces the data
-// with the recorded one.
+// Its executor records before["data"]: a JSON object of only the keys the action
+// changes (those of parameters.data; with replace, also the keys replace removes),
+// each with its value before the update, or null when the key did not exist. Status
+// and the policies' input carry that record, so it never holds a key the action
+// leaves alone (SECURITY.md, invariant 3). The inverse sets each recorded key back:
+// its previous value, or null to remove a key the action added.
 var updateConfigMap = &Action{
 	Name:        "update_configmap",
 	Target:      configMapTarget,
 	Description: "Sets keys of a ConfigMap's data, keeping the others unless replace is true.",
 	Parameters: []Field{
 		namespacedTarget("configmap", "ConfigMap"),
-		{Name: "data", Type: StringMap, Required: true, Description: "the keys to set, with their values"},
+		{Name: "data", Type: StringMap, Nullable: true, Required: true,
+			Description: "the keys to set, with their values; a key whose value is null is removed"},
 		{Name: "replace", Type: Boolean, Description: "true to replace the whole data, removing the keys not given; default false"},
 	},
 	Permissions: []rbacv1.PolicyRule{
@@ -455,31 +462,27 @@ var updateConfigMap = &Action{
 		}
 		raw, ok := before["data"]
 		if !ok {
-			return Rollback{}, fmt.Errorf("the data of the ConfigMap before the update was not recorded")
+			return Rollback{}, fmt.Errorf("the data of the ConfigMap before the update was not recorded (before[\"data\"])")
 		}
-		var previous map[string]string
+		var previous map[string]*string
 		if err := json.Unmarshal([]byte(raw), &previous); err != nil {
-			return Rollback{}, fmt.Errorf("the recorded data of the ConfigMap is not a JSON object of strings: %w", err)
+			return Rollback{}, fmt.Errorf("the recorded data of the ConfigMap (before[\"data\"]) is not a JSON object of strings and nulls: %w", err)
 		}
 		data, _ := params["data"].(map[string]any)
 		replace, _ := params["replace"].(bool)
-		restored := map[string]any{}
-		for key := range data {
-			value, existed := previous[key]
-			if !existed {
-				replace = true // a key the action added can only go by replacing the data
-				break
-			}
-			restored[key] = value
-		}
+		// A key of data that the record lacks did not exist (a record of the whole
+		// data, as older executors wrote, lists only the keys that existed).
+		keys := slices.Collect(maps.Keys(data))
 		if replace {
-			restored = map[string]any{}
-			for key, value := range previous {
-				restored[key] = value
+			keys = append(keys, slices.Collect(maps.Keys(previous))...)
+		}
+		restored := map[string]any{}
+		for _, key := range keys {
+			if value := previous[key]; value != nil {
+				restored[key] = *value
+			} else {
+				restored[key] = nil // a merge patch's null: the key goes
 			}
-			return Rollback{Action: "update_configmap", Parameters: map[string]any{
-				"configmap": target, "data": restored, "replace": true,
-			}}, nil
 		}
 		return Rollback{Action: "update_configmap", Parameters: map[string]any{"configmap": target, "data": restored}}, nil
 	},

@@ -121,7 +121,9 @@ func TestValidateWorkloadParameters(t *testing.T) {
 			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {}, "replace": true}`},
 		{name: "configmap value not a string", action: "update_configmap",
 			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"PORT": 8080}}`,
-			want:   []string{`spec.parameters.data[PORT]: Invalid value: 8080: must be a string`}},
+			want:   []string{`spec.parameters.data[PORT]: Invalid value: 8080: must be a string, or null to remove the key`}},
+		{name: "configmap key set to null is removed", action: "update_configmap",
+			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"LOG_LEVEL": "debug", "TRACE": null}}`},
 		{name: "configmap replace not a boolean", action: "update_configmap",
 			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"A": "b"}, "replace": "yes"}`,
 			want:   []string{`spec.parameters.replace: Invalid value: "yes": must be a boolean`}},
@@ -134,6 +136,7 @@ func TestValidateWorkloadParameters(t *testing.T) {
 
 func TestWorkloadInverse(t *testing.T) {
 	web := func() map[string]any { return map[string]any{"name": "web", "namespace": "production"} }
+	webConfig := func() map[string]any { return map[string]any{"name": "web-config", "namespace": "production"} }
 	cases := []struct {
 		name   string
 		action string
@@ -187,28 +190,41 @@ func TestWorkloadInverse(t *testing.T) {
 				"hpa": web(), "minReplicas": 2, "maxReplicas": 10}}},
 		{name: "update_configmap sets back the keys it changed", action: "update_configmap",
 			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"LOG_LEVEL": "debug"}}`,
-			before: map[string]string{"data": `{"LOG_LEVEL": "info", "MODE": "prod"}`},
+			before: map[string]string{"data": `{"LOG_LEVEL": "info"}`},
 			want: Rollback{Action: "update_configmap", Parameters: map[string]any{
-				"configmap": map[string]any{"name": "web-config", "namespace": "production"},
-				"data":      map[string]any{"LOG_LEVEL": "info"}}}},
-		{name: "update_configmap that added a key replaces the data", action: "update_configmap",
+				"configmap": webConfig(), "data": map[string]any{"LOG_LEVEL": "info"}}}},
+		{name: "update_configmap that added a key removes it, and only touches its own keys", action: "update_configmap",
+			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"LOG_LEVEL": "debug", "TRACE": "1"}}`,
+			before: map[string]string{"data": `{"LOG_LEVEL": "info", "TRACE": null}`},
+			want: Rollback{Action: "update_configmap", Parameters: map[string]any{
+				"configmap": webConfig(), "data": map[string]any{"LOG_LEVEL": "info", "TRACE": nil}}}},
+		{name: "update_configmap that removed a key sets it back", action: "update_configmap",
+			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"TRACE": null}}`,
+			before: map[string]string{"data": `{"TRACE": "1"}`},
+			want: Rollback{Action: "update_configmap", Parameters: map[string]any{
+				"configmap": webConfig(), "data": map[string]any{"TRACE": "1"}}}},
+		{name: "update_configmap that replaced the data sets back the removed keys and removes the added ones", action: "update_configmap",
+			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"LOG_LEVEL": "debug", "NEW": "x"}, "replace": true}`,
+			before: map[string]string{"data": `{"LOG_LEVEL": "info", "MODE": "prod", "NEW": null}`},
+			want: Rollback{Action: "update_configmap", Parameters: map[string]any{
+				"configmap": webConfig(), "data": map[string]any{"LOG_LEVEL": "info", "MODE": "prod", "NEW": nil}}}},
+		{name: "update_configmap of a ConfigMap without data", action: "update_configmap",
+			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"LOG_LEVEL": "debug"}}`,
+			before: map[string]string{"data": `{"LOG_LEVEL": null}`},
+			want: Rollback{Action: "update_configmap", Parameters: map[string]any{
+				"configmap": webConfig(), "data": map[string]any{"LOG_LEVEL": nil}}}},
+		// Executors before the record held only the changed keys recorded the whole data:
+		// the inverse still restores only the keys the action set.
+		{name: "update_configmap recorded with the whole data", action: "update_configmap",
 			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"LOG_LEVEL": "debug", "TRACE": "1"}}`,
 			before: map[string]string{"data": `{"LOG_LEVEL": "info", "MODE": "prod"}`},
 			want: Rollback{Action: "update_configmap", Parameters: map[string]any{
-				"configmap": map[string]any{"name": "web-config", "namespace": "production"},
-				"data":      map[string]any{"LOG_LEVEL": "info", "MODE": "prod"}, "replace": true}}},
-		{name: "update_configmap that replaced the data replaces it back", action: "update_configmap",
+				"configmap": webConfig(), "data": map[string]any{"LOG_LEVEL": "info", "TRACE": nil}}}},
+		{name: "update_configmap with replace recorded with the whole data", action: "update_configmap",
 			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"LOG_LEVEL": "debug"}, "replace": true}`,
 			before: map[string]string{"data": `{"LOG_LEVEL": "info", "MODE": "prod"}`},
 			want: Rollback{Action: "update_configmap", Parameters: map[string]any{
-				"configmap": map[string]any{"name": "web-config", "namespace": "production"},
-				"data":      map[string]any{"LOG_LEVEL": "info", "MODE": "prod"}, "replace": true}}},
-		{name: "update_configmap of a ConfigMap without data", action: "update_configmap",
-			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"LOG_LEVEL": "debug"}}`,
-			before: map[string]string{"data": `{}`},
-			want: Rollback{Action: "update_configmap", Parameters: map[string]any{
-				"configmap": map[string]any{"name": "web-config", "namespace": "production"},
-				"data":      map[string]any{}, "replace": true}}},
+				"configmap": webConfig(), "data": map[string]any{"LOG_LEVEL": "info", "MODE": "prod"}}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -287,7 +303,7 @@ func TestWorkloadInverseRefuses(t *testing.T) {
 			before: map[string]string{}, want: "the data of the ConfigMap before the update was not recorded"},
 		{name: "configmap data not JSON", action: "update_configmap",
 			params: `{"configmap": {"name": "web-config", "namespace": "production"}, "data": {"A": "b"}}`,
-			before: map[string]string{"data": "A=b"}, want: "the recorded data of the ConfigMap is not a JSON object of strings"},
+			before: map[string]string{"data": "A=b"}, want: `the recorded data of the ConfigMap (before["data"]) is not a JSON object of strings and nulls`},
 		{name: "no target", action: "update_image",
 			params: `{}`, before: map[string]string{"image": "registry.example/web:1.2"},
 			want: "the parameters name no deployment (name and namespace)"},

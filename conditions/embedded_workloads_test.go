@@ -91,7 +91,7 @@ func workloadInput(action string, changes map[string]any) map[string]any {
 		"configmap_found":     true,
 		"configmap_name":      "web-config",
 		"configmap_immutable": false,
-		"configmap_data":      map[string]any{"LOG_LEVEL": "debug", "MODE": "prod"},
+		"configmap_data":      map[string]any{"LOG_LEVEL": "debug"}, // only the key the action set
 	}
 	return applyChanges(in, changes)
 }
@@ -277,7 +277,7 @@ var _ = addPolicyCases(
 	policyCase{"hpa_scaling_within_bounds", workloadInput("update_hpa", map[string]any{"hpa_conditions": nil}), Errored,
 		"the input lacks hpa_conditions"},
 
-	// ConfigMap: LOG_LEVEL=debug, MODE=prod.
+	// ConfigMap: LOG_LEVEL=debug, MODE=prod; the facts hold LOG_LEVEL, the key the action sets.
 	policyCase{"configmap_exists", workloadInput("update_configmap", nil), Passed, ""},
 	policyCase{"configmap_exists", workloadInput("update_configmap", map[string]any{"configmap_found": false}), Failed,
 		"ConfigMap web-config not found in namespace production"},
@@ -293,12 +293,21 @@ var _ = addPolicyCases(
 		"key LOG_LEVEL of ConfigMap web-config does not have the value set"},
 	policyCase{"configmap_data_applied", workloadInput("update_configmap", map[string]any{"configmap_data": map[string]any{}}), Failed,
 		"key LOG_LEVEL is missing from ConfigMap web-config"},
+	// With replace, the facts hold every key of the data: MODE, which replace was to remove, is still there.
 	policyCase{"configmap_data_applied", workloadInput("update_configmap", map[string]any{
-		"parameters": workloadParams("update_configmap", map[string]any{"replace": true})}), Failed,
+		"parameters":     workloadParams("update_configmap", map[string]any{"replace": true}),
+		"configmap_data": map[string]any{"LOG_LEVEL": "debug", "MODE": "prod"}}), Failed,
 		"key MODE of ConfigMap web-config remains although the data was to be replaced"},
 	policyCase{"configmap_data_applied", workloadInput("update_configmap", map[string]any{
 		"parameters":     workloadParams("update_configmap", map[string]any{"replace": true}),
 		"configmap_data": map[string]any{"LOG_LEVEL": "debug"}}), Passed, ""},
+	// A key set to null is to be removed (a rollback removes the keys the action added).
+	policyCase{"configmap_data_applied", workloadInput("update_configmap", map[string]any{
+		"parameters": workloadParams("update_configmap", map[string]any{"data": map[string]any{"LOG_LEVEL": "debug", "TRACE": nil}})}), Passed, ""},
+	policyCase{"configmap_data_applied", workloadInput("update_configmap", map[string]any{
+		"parameters":     workloadParams("update_configmap", map[string]any{"data": map[string]any{"LOG_LEVEL": "debug", "TRACE": nil}}),
+		"configmap_data": map[string]any{"LOG_LEVEL": "debug", "TRACE": "1"}}), Failed,
+		"key TRACE of ConfigMap web-config remains although it was to be removed"},
 	policyCase{"configmap_data_applied", workloadInput("update_configmap", map[string]any{"configmap_data": nil}), Errored,
 		"the input lacks configmap_data"},
 

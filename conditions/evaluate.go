@@ -10,6 +10,8 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+
+	"kubernaut.io/stepvalidation/internal/text"
 )
 
 // Outcome is what one evaluation decided.
@@ -36,13 +38,19 @@ const (
 	ReasonEvaluationError = "EvaluationError"
 )
 
+// MaxMessageBytes caps a Result's Message. A policy's error_message, message and deny
+// set are text a requester can write (inline Rego in a CR); status, Events and
+// admission warnings copy the message, so it is capped once, here, for all of them.
+const MaxMessageBytes = 1024
+
 // Result is the outcome of one evaluation of a policy.
 type Result struct {
 	Outcome Outcome
 	// Reason is one of the Reason constants.
 	Reason string
 	// Message explains a failure or error in words: the policy's error_message or
-	// message, its deny set, or what kept it from deciding.
+	// message, its deny set, or what kept it from deciding. It is valid UTF-8 of at
+	// most MaxMessageBytes bytes.
 	Message string
 	// Duration is how long the evaluation took.
 	Duration time.Duration
@@ -68,13 +76,20 @@ func NewInput(doc map[string]any) (Input, error) {
 	return Input{doc: doc, value: value}, nil
 }
 
-// evaluate runs p on input under deadline.
+// evaluate runs p on input under deadline. Every evaluation passes here, so no
+// Result carries more than MaxMessageBytes of what a policy wrote.
 func evaluate(ctx context.Context, p *Policy, input Input, deadline time.Duration) Result {
 	start := time.Now()
 	r := decide(ctx, p, input, deadline)
+	r.Message = CapMessage(r.Message)
 	r.Duration = time.Since(start)
 	return r
 }
+
+// CapMessage cuts a message about a condition to MaxMessageBytes of valid UTF-8. The
+// condition service uses it for the results it makes without evaluating (a policy
+// that does not compile), whose errors can quote the requester's Rego.
+func CapMessage(s string) string { return text.Truncate(s, MaxMessageBytes) }
 
 func decide(ctx context.Context, p *Policy, input Input, deadline time.Duration) Result {
 	ctx, cancel := context.WithTimeout(ctx, deadline)
@@ -122,13 +137,28 @@ func decideSafety(rs rego.ResultSet) Result {
 	return Result{Outcome: Failed, Reason: ReasonDenied, Message: joinSorted(deny)}
 }
 
+// joinSorted joins a deny set's messages in order. It stops once the text is past
+// MaxMessageBytes, which is all a Result keeps: a policy can deny with many long
+// messages.
 func joinSorted(values []any) string {
 	s := make([]string, len(values))
 	for i, v := range values {
 		s[i] = fmt.Sprint(v)
 	}
 	slices.Sort(s)
-	return strings.Join(s, "; ")
+	var b strings.Builder
+	for i, m := range s {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		if b.Len()+len(m) > MaxMessageBytes {
+			// Enough to cut at the cap and know there was more.
+			b.WriteString(m[:min(len(m), MaxMessageBytes+1)])
+			break
+		}
+		b.WriteString(m)
+	}
+	return b.String()
 }
 
 func evalError(ctx context.Context, err error, deadline time.Duration) Result {

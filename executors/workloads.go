@@ -2,7 +2,10 @@ package executors
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -586,15 +589,21 @@ func (h updateHPA) Act(ctx context.Context, c client.Client, params map[string]a
 	}, nil
 }
 
-// updateConfigMap sets keys of a ConfigMap's data, or with replace the whole data.
-// before: data, the whole data as a JSON object.
+// updateConfigMap sets keys of a ConfigMap's data and removes the keys set to null, or
+// with replace makes the data exactly the keys given.
+// before and after: data, a JSON object of only the keys the action changes (those of
+// parameters.data; with replace, also the keys it removes), each with its value, or
+// null when the key does not exist. The record reaches status and the policies'
+// input, so it never holds a key the action leaves alone (SECURITY.md, invariant 3).
 type updateConfigMap struct{}
 
 func (updateConfigMap) Capture(ctx context.Context, c client.Client, params map[string]any, _ string) (Target, map[string]string, error) {
-	if _, err := stringMapParam(params, "data", true); err != nil {
+	data, err := configMapDataParam(params)
+	if err != nil {
 		return Target{}, nil, err
 	}
-	if _, err := boolParam(params, "replace", false); err != nil {
+	replace, err := boolParam(params, "replace", false)
+	if err != nil {
 		return Target{}, nil, err
 	}
 	t, err := namespacedTarget(params, "configmap", "ConfigMap")
@@ -605,11 +614,15 @@ func (updateConfigMap) Capture(ctx context.Context, c client.Client, params map[
 	if err := c.Get(ctx, t.key(), &cm); err != nil {
 		return t, nil, fmt.Errorf("reading %s: %w", t, err)
 	}
-	return t, map[string]string{"data": jsonString(cm.Data)}, nil
+	keys := slices.Collect(maps.Keys(data))
+	if replace {
+		keys = append(keys, slices.Collect(maps.Keys(cm.Data))...) // the keys replace removes
+	}
+	return t, map[string]string{"data": configMapValues(cm.Data, keys)}, nil
 }
 
-func (updateConfigMap) Act(ctx context.Context, c client.Client, params map[string]any, _ map[string]string, _ string, dryRun bool) (map[string]string, error) {
-	data, err := stringMapParam(params, "data", true)
+func (updateConfigMap) Act(ctx context.Context, c client.Client, params map[string]any, before map[string]string, _ string, dryRun bool) (map[string]string, error) {
+	data, err := configMapDataParam(params)
 	if err != nil {
 		return nil, err
 	}
@@ -621,11 +634,29 @@ func (updateConfigMap) Act(ctx context.Context, c client.Client, params map[stri
 	if err != nil {
 		return nil, err
 	}
+	keys := slices.Collect(maps.Keys(data))
 	var patch client.Patch
 	if replace {
-		// "add" sets /data whether or not it exists: the data becomes exactly data.
-		patch, err = rawPatch(types.JSONPatchType, []any{obj{"op": "add", "path": "/data", "value": data}})
+		// The keys replace removed are those recorded before beside data's: after, they
+		// are recorded as gone.
+		if raw, ok := before["data"]; ok {
+			var previous map[string]*string
+			if err := json.Unmarshal([]byte(raw), &previous); err != nil {
+				return nil, fmt.Errorf("the recorded data of %s (before[\"data\"]) is not a JSON object of strings and nulls: %w", t, err)
+			}
+			keys = append(keys, slices.Collect(maps.Keys(previous))...)
+		}
+		// "add" sets /data whether or not it exists: the data becomes exactly the keys
+		// given; one set to null is just not among them.
+		kept := map[string]string{}
+		for k, v := range data {
+			if v != nil {
+				kept[k] = *v
+			}
+		}
+		patch, err = rawPatch(types.JSONPatchType, []any{obj{"op": "add", "path": "/data", "value": kept}})
 	} else {
+		// A merge patch sets the keys with a value and removes those with null.
 		patch, err = mergePatch(obj{"data": data})
 	}
 	if err != nil {
@@ -635,7 +666,43 @@ func (updateConfigMap) Act(ctx context.Context, c client.Client, params map[stri
 	if err := c.Patch(ctx, cm, patch, patchOptions("update_configmap", dryRun)...); err != nil {
 		return nil, fmt.Errorf("updating the data of %s: %w", t, err)
 	}
-	return map[string]string{"data": jsonString(cm.Data)}, nil
+	return map[string]string{"data": configMapValues(cm.Data, keys)}, nil
+}
+
+// configMapDataParam reads parameters.data of update_configmap: a string value sets
+// its key, null removes it (nil here).
+func configMapDataParam(params map[string]any) (map[string]*string, error) {
+	obj, err := objectParam(params, "data", true)
+	if err != nil {
+		return nil, err
+	}
+	data := make(map[string]*string, len(obj))
+	for k, v := range obj {
+		switch v := v.(type) {
+		case string:
+			data[k] = &v
+		case nil:
+			data[k] = nil
+		default:
+			return nil, fmt.Errorf("parameters.data[%q] must be a string, or null to remove the key, not %T", k, v)
+		}
+	}
+	return data, nil
+}
+
+// configMapValues renders the values of keys in data as a JSON object sorted by key,
+// null for a key data lacks. Only these keys are read, whatever else data holds.
+func configMapValues(data map[string]string, keys []string) string {
+	values := make(map[string]*string, len(keys))
+	for _, k := range keys {
+		if v, ok := data[k]; ok {
+			values[k] = &v
+		} else {
+			values[k] = nil
+		}
+	}
+	out, _ := json.Marshal(values) // strings and nulls always marshal
+	return string(out)
 }
 
 // replicasOf reads an optional replica count, which defaults to 1.

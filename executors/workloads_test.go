@@ -2,6 +2,7 @@ package executors_test
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,8 +11,10 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/executors"
 )
 
@@ -261,33 +264,89 @@ var _ = Describe("workload actions", func() {
 			"HorizontalPodAutoscaler "+ns+"/nope")
 	})
 
-	It("update_configmap sets keys or replaces the data, and its inverse restores the data", func(ctx context.Context) {
+	It("update_configmap records only the keys it changes, and its inverse restores them and removes those it added", func(ctx context.Context) {
 		ns := newNamespace(ctx)
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: ns}, Data: map[string]string{"a": "1", "b": "2"}}
+		original := map[string]string{"a": "1", "b": "2", "password": "hunter2"}
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: ns}, Data: original}
 		Expect(admin.Create(ctx, cm)).To(Succeed())
+		data := func() map[string]string {
+			var now corev1.ConfigMap
+			Expect(admin.Get(ctx, client.ObjectKeyFromObject(cm), &now)).To(Succeed())
+			return now.Data
+		}
 		observe := func() string {
 			var now corev1.ConfigMap
 			Expect(admin.Get(ctx, client.ObjectKeyFromObject(cm), &now)).To(Succeed())
 			return jsonOf([]any{now.ResourceVersion, now.Data})
 		}
+		// A key the action leaves alone is in no record, by name or by value: the
+		// records reach status and the policies' input.
+		untouched := func(r *run, keys ...string) {
+			GinkgoHelper()
+			for _, record := range []map[string]string{r.before, r.after} {
+				for _, key := range keys {
+					Expect(record["data"]).NotTo(ContainSubstring(key))
+					Expect(record["data"]).NotTo(ContainSubstring(original[key]))
+				}
+			}
+		}
+
+		By("setting one key and adding another")
 		params := map[string]any{"configmap": target("settings", ns), "data": map[string]any{"b": "3", "c": "4"}}
 		r := exercise(ctx, "update_configmap", params, ns, observe)
-		Expect(r.before).To(Equal(map[string]string{"data": `{"a":"1","b":"2"}`}))
-		Expect(r.after).To(Equal(map[string]string{"data": `{"a":"1","b":"3","c":"4"}`}))
+		Expect(r.before).To(Equal(map[string]string{"data": `{"b":"2","c":null}`}))
+		Expect(r.after).To(Equal(map[string]string{"data": `{"b":"3","c":"4"}`}))
+		untouched(r, "a", "password")
+		Expect(data()).To(Equal(map[string]string{"a": "1", "b": "3", "c": "4", "password": "hunter2"}))
 
-		undo(ctx, r)
-		Expect(observe()).To(HaveSuffix(`{"a":"1","b":"2"}]`))
+		u := undoThroughStatus(ctx, r)
+		Expect(u.params["data"]).To(Equal(map[string]any{"b": "2", "c": nil}))
+		Expect(data()).To(Equal(original), "b is set back and c, which the action added, is removed")
+		untouched(u, "a", "password")
+		Expect(u.after).To(Equal(map[string]string{"data": `{"b":"2","c":null}`}))
 
-		replace := map[string]any{"configmap": target("settings", ns), "data": map[string]any{"only": "this"}, "replace": true}
+		By("removing a key with null")
+		remove := map[string]any{"configmap": target("settings", ns), "data": map[string]any{"b": nil, "gone": nil}}
+		r = exercise(ctx, "update_configmap", remove, ns, observe)
+		Expect(r.before).To(Equal(map[string]string{"data": `{"b":"2","gone":null}`}))
+		Expect(r.after).To(Equal(map[string]string{"data": `{"b":null,"gone":null}`}))
+		Expect(data()).To(Equal(map[string]string{"a": "1", "password": "hunter2"}))
+		undoThroughStatus(ctx, r)
+		Expect(data()).To(Equal(original))
+
+		By("replacing the data: every key changes, and the removed ones are recorded to be restored")
+		replace := map[string]any{"configmap": target("settings", ns), "data": map[string]any{"a": "9", "only": "this", "nothing": nil}, "replace": true}
 		r = exercise(ctx, "update_configmap", replace, ns, observe)
-		Expect(r.after).To(Equal(map[string]string{"data": `{"only":"this"}`}))
-		undo(ctx, r)
-		Expect(observe()).To(HaveSuffix(`{"a":"1","b":"2"}]`))
+		Expect(r.before).To(Equal(map[string]string{"data": `{"a":"1","b":"2","nothing":null,"only":null,"password":"hunter2"}`}))
+		Expect(r.after).To(Equal(map[string]string{"data": `{"a":"9","b":null,"nothing":null,"only":"this","password":null}`}))
+		Expect(data()).To(Equal(map[string]string{"a": "9", "only": "this"}))
+		undoThroughStatus(ctx, r)
+		Expect(data()).To(Equal(original))
 
 		expectMissing(ctx, "update_configmap", map[string]any{"configmap": target("nope", ns), "data": map[string]any{}},
 			"ConfigMap "+ns+"/nope")
 	})
 })
+
+// undoThroughStatus is undo as the reconcilers run it: the inverse's parameters pass
+// through JSON (status.rollbackInformation, then a KubernetesExecution's spec) and
+// the catalog's parameter check before the executor acts on them.
+func undoThroughStatus(ctx context.Context, r *run) *run {
+	GinkgoHelper()
+	a, _ := catalog.Lookup(r.action)
+	rollback, err := a.Inverse(r.params, r.before)
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := json.Marshal(rollback.Parameters)
+	Expect(err).NotTo(HaveOccurred())
+	params, err := catalog.DecodeParameters(raw)
+	Expect(err).NotTo(HaveOccurred())
+	inverse, ok := catalog.Lookup(rollback.Action)
+	Expect(ok).To(BeTrue(), rollback.Action)
+	Expect(inverse.ValidateParameters(params, field.NewPath("spec", "parameters"))).To(BeEmpty())
+	u := capture(ctx, rollback.Action, params, r.namespace)
+	u.after = u.actOK(ctx, false)
+	return u
+}
 
 func newStatefulSet(ctx context.Context, ns, name string, replicas int32) *appsv1.StatefulSet {
 	GinkgoHelper()

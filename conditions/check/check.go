@@ -105,7 +105,7 @@ func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []O
 	if err != nil {
 		for i, c := range r.Conditions {
 			outcomes[i] = Outcome{Condition: c, Result: conditions.Result{
-				Outcome: conditions.Errored, Reason: conditions.ReasonEvaluationError, Message: err.Error()}}
+				Outcome: conditions.Errored, Reason: conditions.ReasonEvaluationError, Message: conditions.CapMessage(err.Error())}}
 			s.record(r, outcomes[i])
 		}
 		return outcomes
@@ -150,7 +150,8 @@ func (s *Service) resolveAndEvaluate(ctx context.Context, c *commonv1alpha1.Vali
 		if errors.As(err, &noPolicy) {
 			reason = "NoPolicy"
 		}
-		return resolved, conditions.Result{Outcome: conditions.Errored, Reason: reason, Message: err.Error()}
+		// A compile error can quote the requester's inline Rego: capped like a policy's message.
+		return resolved, conditions.Result{Outcome: conditions.Errored, Reason: reason, Message: conditions.CapMessage(err.Error())}
 	}
 	return resolved, s.Engine.EvaluateInput(ctx, resolved.Policy, input)
 }

@@ -1,7 +1,9 @@
 package postcondition.configmap
 
-# The ConfigMap's data holds every key the parameters set, with its value; with
-# parameters.replace, no other key either.
+# The ConfigMap's data holds every key the parameters set, with its value, and none
+# they set to null; with parameters.replace, no other key either. configmap_data
+# holds only the keys the action changes (those of parameters.data; with replace,
+# every key), so a key the action leaves alone is never read.
 
 allow if {
 	is_object(input.configmap_data)
@@ -9,6 +11,8 @@ allow if {
 	count(extra) == 0
 }
 
+# A key set to null is wrong while it is still there: object.get gives null for a
+# key that is absent.
 wrong contains key if {
 	some key, value in input.parameters.data
 	object.get(input.configmap_data, key, null) != value
@@ -29,7 +33,15 @@ deny contains msg if {
 deny contains msg if {
 	some key in wrong
 	key in object.keys(input.configmap_data)
+	input.parameters.data[key] != null
 	msg := sprintf("key %s of ConfigMap %s does not have the value set", [key, input.configmap_name])
+}
+
+deny contains msg if {
+	some key in wrong
+	key in object.keys(input.configmap_data)
+	input.parameters.data[key] == null
+	msg := sprintf("key %s of ConfigMap %s remains although it was to be removed", [key, input.configmap_name])
 }
 
 deny contains msg if {

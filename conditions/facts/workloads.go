@@ -392,8 +392,12 @@ func workloadUpdateHPA(ctx context.Context, r client.Reader, params map[string]a
 	return doc, nil
 }
 
-// workloadUpdateConfigMap reads the facts of update_configmap. configmap_data is
-// the ConfigMap's data (strings); its binaryData is left out.
+// workloadUpdateConfigMap reads the facts of update_configmap. configmap_data holds
+// only the keys the action changes: those of parameters.data, and with
+// parameters.replace every key, since replace removes the others. A key the action
+// leaves alone is never copied: the input reaches messages and status, and the
+// requester need not be able to read it (SECURITY.md, invariant 3). binaryData is
+// left out.
 func workloadUpdateConfigMap(ctx context.Context, r client.Reader, params map[string]any) (map[string]any, error) {
 	name, namespace, err := target(params, "configmap")
 	if err != nil {
@@ -411,9 +415,13 @@ func workloadUpdateConfigMap(ctx context.Context, r client.Reader, params map[st
 	}
 	doc["configmap_found"] = true
 	doc["configmap_immutable"] = cm.Immutable != nil && *cm.Immutable
-	data := make(map[string]any, len(cm.Data))
+	changes, _ := params["data"].(map[string]any)
+	replace, _ := params["replace"].(bool)
+	data := map[string]any{}
 	for k, v := range cm.Data {
-		data[k] = v
+		if _, changed := changes[k]; changed || replace {
+			data[k] = v
+		}
 	}
 	doc["configmap_data"] = data
 	return doc, nil

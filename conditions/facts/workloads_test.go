@@ -2,6 +2,7 @@ package facts_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -152,6 +153,13 @@ func workloadPatch[T client.Object](ctx context.Context, c client.Client, obj T,
 	base := obj.DeepCopyObject().(T)
 	change(obj)
 	Expect(c.Patch(ctx, obj, client.MergeFrom(base))).To(Succeed())
+}
+
+// workloadJSON renders a facts document, to check that no part of it holds a string.
+func workloadJSON(g Gomega, doc map[string]any) string {
+	data, err := json.Marshal(doc)
+	g.Expect(err).NotTo(HaveOccurred())
+	return string(data)
 }
 
 // workloadPodNames lists the names in the pods fact.
@@ -755,16 +763,24 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 	})
 
 	Describe("update_configmap", func() {
-		It("read the ConfigMap's data before and after the update", func(ctx context.Context) {
+		It("read only the keys the action changes, before and after the update", func(ctx context.Context) {
 			ns := newNamespace(ctx, wk)
 			cm := &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: "web-config", Namespace: ns},
-				Data:       map[string]string{"LOG_LEVEL": "info", "MODE": "prod"},
+				Data:       map[string]string{"LOG_LEVEL": "info", "MODE": "prod", "DB_PASSWORD": "hunter2"},
 				BinaryData: map[string][]byte{"blob": {0, 1}},
 			}
 			Expect(wk.Create(ctx, cm)).To(Succeed())
 			params := func(replace bool) map[string]any {
-				return map[string]any{"configmap": workloadTarget(ns, "web-config"), "data": map[string]any{"LOG_LEVEL": "debug"}, "replace": replace}
+				return map[string]any{"configmap": workloadTarget(ns, "web-config"),
+					"data": map[string]any{"LOG_LEVEL": "debug", "TRACE": "1", "MODE": nil}, "replace": replace}
+			}
+			// No key the action leaves alone reaches the facts, by value or by name.
+			secretFree := func(g Gomega, doc map[string]any) {
+				g.Expect(doc["configmap_data"]).NotTo(HaveKey("DB_PASSWORD"))
+				g.Expect(doc["configmap_data"]).NotTo(HaveKey("blob"))
+				g.Expect(workloadJSON(g, doc)).NotTo(ContainSubstring("hunter2"))
+				g.Expect(workloadJSON(g, doc)).NotTo(ContainSubstring("DB_PASSWORD"))
 			}
 
 			var doc map[string]any
@@ -774,22 +790,37 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 			}).WithTimeout(30 * time.Second).Should(Succeed())
 			Expect(doc).To(HaveKeyWithValue("configmap_name", "web-config"))
 			Expect(doc).To(HaveKeyWithValue("configmap_immutable", false))
+			// LOG_LEVEL and MODE exist; TRACE does not yet, so it is absent.
 			Expect(doc).To(HaveKeyWithValue("configmap_data", map[string]any{"LOG_LEVEL": "info", "MODE": "prod"}))
+			secretFree(Default, doc)
 			results := workloadEvaluate(ctx, Default, "update_configmap", doc)
 			Expect(workloadOutcomes(results)).To(Equal(workloadExcept(workloadAll("update_configmap", conditions.Passed),
 				map[string]conditions.Outcome{"configmap_data_applied": conditions.Failed})))
-			Expect(results["configmap_data_applied"].Message).To(ContainSubstring("key LOG_LEVEL of ConfigMap web-config does not have the value set"))
+			Expect(results["configmap_data_applied"].Message).To(And(
+				ContainSubstring("key LOG_LEVEL of ConfigMap web-config does not have the value set"),
+				ContainSubstring("key TRACE is missing from ConfigMap web-config"),
+				ContainSubstring("key MODE of ConfigMap web-config remains although it was to be removed")))
 
-			workloadPatch(ctx, wk, cm, func(cm *corev1.ConfigMap) { cm.Data["LOG_LEVEL"] = "debug" })
+			workloadPatch(ctx, wk, cm, func(cm *corev1.ConfigMap) {
+				cm.Data["LOG_LEVEL"] = "debug"
+				cm.Data["TRACE"] = "1"
+				delete(cm.Data, "MODE")
+			})
 			Eventually(func(g Gomega) {
 				doc := workloadGather(ctx, g, wr, "update_configmap", params(false), facts.Post)
-				g.Expect(doc).To(HaveKeyWithValue("configmap_data", map[string]any{"LOG_LEVEL": "debug", "MODE": "prod"}))
+				g.Expect(doc).To(HaveKeyWithValue("configmap_data", map[string]any{"LOG_LEVEL": "debug", "TRACE": "1"}))
+				secretFree(g, doc)
 				g.Expect(workloadOutcomes(workloadEvaluate(ctx, g, "update_configmap", doc))).To(Equal(workloadAll("update_configmap", conditions.Passed)))
-				// Had the data been replaced, MODE would be gone.
-				replaced := workloadEvaluate(ctx, g, "update_configmap", workloadGather(ctx, g, wr, "update_configmap", params(true), facts.Post))
-				g.Expect(replaced["configmap_data_applied"].Outcome).To(Equal(conditions.Failed))
-				g.Expect(replaced["configmap_data_applied"].Message).To(ContainSubstring("key MODE of ConfigMap web-config remains although the data was to be replaced"))
 			}).WithTimeout(30 * time.Second).Should(Succeed())
+
+			// With replace every key is one the action changes: the facts hold them all, and
+			// a key replace should have removed fails the check.
+			replaced := workloadGather(ctx, Default, wr, "update_configmap", params(true), facts.Post)
+			Expect(replaced).To(HaveKeyWithValue("configmap_data",
+				map[string]any{"LOG_LEVEL": "debug", "TRACE": "1", "DB_PASSWORD": "hunter2"}))
+			r := workloadEvaluate(ctx, Default, "update_configmap", replaced)["configmap_data_applied"]
+			Expect(r.Outcome).To(Equal(conditions.Failed))
+			Expect(r.Message).To(ContainSubstring("key DB_PASSWORD of ConfigMap web-config remains although the data was to be replaced"))
 		})
 
 		It("report an immutable ConfigMap, and a missing one", func(ctx context.Context) {

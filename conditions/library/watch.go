@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 )
 
@@ -86,7 +87,7 @@ func (w *Watcher) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 		metrics.RecordLibraryLoadError(cm.Name)
 		log.Error(err, "policy ConfigMap does not compile; keeping the last good set", "configMap", cm.Name, "kept", kept)
 		w.Recorder.Eventf(&cm, nil, corev1.EventTypeWarning, ReasonPolicyCompileFailed, "Load",
-			"%s", truncate(fmt.Sprintf("kept %s: %v", kept, err), maxEventNote))
+			"%s", text.Truncate(fmt.Sprintf("kept %s: %v", kept, err), maxEventNote))
 		// No requeue: the next version of the ConfigMap is the next attempt.
 		return ctrl.Result{}, nil
 	}
@@ -101,11 +102,4 @@ func (w *Watcher) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 	w.Recorder.Eventf(&cm, nil, corev1.EventTypeNormal, ReasonPoliciesLoaded, "Load",
 		"loaded %d policies, version %s", len(entries), version)
 	return ctrl.Result{}, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
 }

@@ -9,6 +9,7 @@ import (
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/text"
 )
 
 // scope is one reconcile of one execution.
@@ -69,9 +70,5 @@ func (s *scope) results() *kev1alpha1.ValidationResults {
 	return s.ke.Status.ValidationResults
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
-}
+// truncate cuts s to n bytes of valid UTF-8, on a rune boundary.
+func truncate(s string, n int) string { return text.Truncate(s, n) }
