@@ -24,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/certs"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
@@ -51,11 +52,16 @@ type options struct {
 	canaryPercent  int
 	replicaCeiling int
 	concurrency    int
+	managerUser    string
+	authzCacheTTL  time.Duration
 
 	selfSignedCerts  bool
 	webhookService   string
 	validatingConfig string
 	mutatingConfig   string
+
+	webhookClientCA string
+	webhookClientCN string
 }
 
 func main() {
@@ -77,6 +83,10 @@ func main() {
 		"share of runs, by UID hash, that --validation-mode applies to; the others run with validation off")
 	flag.IntVar(&o.replicaCeiling, "replica-ceiling", execution.DefaultReplicaCeiling, "most replicas an action may set (the replica_ceiling safety policy)")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "workflows and executions each reconciled at once")
+	flag.DurationVar(&o.authzCacheTTL, "authorization-cache-ttl", authority.MaxAllowedFor,
+		"how long a requester's allowed SubjectAccessReview is reused (at most 1m; a denial never is): a revoked permission stops pending runs within this")
+	flag.StringVar(&o.managerUser, "manager-username", "",
+		"the user name the manager authenticates as, the only one the webhooks let write status and create executions for another requester; empty asks the API server (SelfSubjectReview)")
 	flag.DurationVar(&o.evalDeadline, "eval-deadline", conditions.DefaultEvalDeadline, "deadline of one evaluation of one policy")
 	flag.DurationVar(&o.preflightBudget, "preflight-budget", admissionwebhook.DefaultPreflightBudget,
 		"time a dry-run request may spend evaluating preconditions")
@@ -87,6 +97,10 @@ func main() {
 		"ValidatingWebhookConfiguration whose caBundle is kept current (--self-signed-certs)")
 	flag.StringVar(&o.mutatingConfig, "mutating-webhook-configuration", "kubernaut-mutating-webhook-configuration",
 		"MutatingWebhookConfiguration whose caBundle is kept current (--self-signed-certs)")
+	flag.StringVar(&o.webhookClientCA, "webhook-client-ca", "",
+		"PEM file of the CA(s) that sign the API server's client certificate for webhooks (its AdmissionConfiguration's kubeConfigFile); the webhooks then serve only clients with a certificate it signed. Empty: no client authentication")
+	flag.StringVar(&o.webhookClientCN, "webhook-client-cn", "",
+		"comma-separated CommonNames the webhooks' client certificate may have (with --webhook-client-ca); empty: any certificate the CA signed")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -106,7 +120,13 @@ func run(ctx context.Context, o options) error {
 	if o.canaryPercent < 0 || o.canaryPercent > 100 {
 		return fmt.Errorf("--validation-canary-percent: %d is not between 0 and 100", o.canaryPercent)
 	}
-	webhookServer := webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir})
+	if o.authzCacheTTL < 0 || o.authzCacheTTL > authority.MaxAllowedFor {
+		return fmt.Errorf("--authorization-cache-ttl: %s is not between 0 and %s", o.authzCacheTTL, authority.MaxAllowedFor)
+	}
+	var webhookServer webhook.Server
+	if webhookServer, err = newWebhookServer(o); err != nil {
+		return err
+	}
 	var rotator *certs.Rotator
 	if o.selfSignedCerts {
 		rotator, err = certs.NewRotator(certs.Options{
@@ -157,9 +177,19 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("watching the policy library: %w", err)
 	}
 	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()}
+	managerUser, err := managerUsername(ctx, mgr, o.managerUser)
+	if err != nil {
+		return err
+	}
+	reviewer, err := authority.NewReviewer(mgr.GetConfig(), o.authzCacheTTL)
+	if err != nil {
+		return err
+	}
 	hooks := &admissionwebhook.Webhooks{
 		Conditions:      service,
 		Client:          mgr.GetClient(),
+		Authority:       reviewer,
+		ManagerUsername: managerUser,
 		PreflightBudget: o.preflightBudget,
 	}
 	if err := hooks.SetupWithManager(mgr); err != nil {
@@ -167,12 +197,12 @@ func run(ctx context.Context, o options) error {
 	}
 	modes := &mode.Resolver{Default: validationMode, CanaryPercent: o.canaryPercent, Reader: mgr.GetClient()}
 	executions := &execution.Reconciler{
-		Conditions: service, Modes: modes, Namespace: o.namespace, ReplicaCeiling: o.replicaCeiling,
+		Conditions: service, Authority: reviewer, Modes: modes, Namespace: o.namespace, ReplicaCeiling: o.replicaCeiling,
 	}
 	if err := executions.SetupWithManager(mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the execution reconciler: %w", err)
 	}
-	workflows := &workflow.Reconciler{Conditions: service, Modes: modes}
+	workflows := &workflow.Reconciler{Conditions: service, Authority: reviewer, Modes: modes}
 	if err := workflows.SetupWithManager(ctx, mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the workflow reconciler: %w", err)
 	}
@@ -215,6 +245,24 @@ func librarySynced(mgr ctrl.Manager) healthz.Checker {
 		}
 		return nil
 	}
+}
+
+// managerUsername is --manager-username, or else who the API server says the
+// manager is.
+func managerUsername(ctx context.Context, mgr ctrl.Manager, flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	c, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return "", err
+	}
+	user, err := authority.Self(ctx, c)
+	if err != nil {
+		return "", fmt.Errorf("%w; set --manager-username", err)
+	}
+	ctrl.Log.Info("the manager authenticates as", "user", user)
+	return user, nil
 }
 
 func envOr(key, fallback string) string {

@@ -45,6 +45,7 @@ func TestManagerServesTheWebhooks(t *testing.T) {
 	go func() {
 		done <- run(managerCtx, options{
 			metricsAddr: "0", probeAddr: "0", webhookPort: port, certDir: certDir,
+			webhookClientCA: h.WebhookClientCA(), webhookClientCN: harness.WebhookClientCN,
 			namespace: "kubernaut-system", evalDeadline: time.Second, preflightBudget: time.Second,
 			validationMode: "enforce", canaryPercent: 100, replicaCeiling: 100, concurrency: 2,
 		})

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"kubernaut.io/stepvalidation/certs/clientauth"
 	"kubernaut.io/stepvalidation/internal/scheme"
 )
 
@@ -38,6 +39,9 @@ type Cluster struct {
 
 	opts  Options
 	state *state
+	// webhookClientCA signed the client certificate kube-apiserver presents to
+	// the webhooks: the manager's --webhook-client-ca.
+	webhookClientCA string
 }
 
 // Manager namespace and the names the manager's flags default to.
@@ -107,7 +111,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := opts.step("Starting the manager (self-signed webhook certificates)", func() error {
+	if err := opts.step("Starting the manager (self-signed webhook certificates, only the API server's client certificate admitted)", func() error {
 		return c.startManager(ctx, manager)
 	}); err != nil {
 		return nil, err
@@ -244,6 +248,14 @@ func (c *Cluster) startAPIServer() error {
 			return err
 		}
 	}
+	// kube-apiserver presents a client certificate to every webhook, and the
+	// manager serves only that certificate (security invariant 9).
+	clientAuth, err := clientauth.WriteAPIServerFiles(filepath.Join(o.StateDir, "webhook-client"), clientauth.APIServerCommonName, 365*24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("making the API server's webhook client certificate: %w", err)
+	}
+	c.webhookClientCA = clientAuth.CA
+	env.ControlPlane.APIServer.Configure().Set(clientauth.AdmissionConfigFlag, clientAuth.AdmissionConfig)
 	cfg, startErr := env.Start()
 	// Record the pids even when the start failed half way, for the clean-up.
 	for _, name := range []string{"etcd", "kube-apiserver"} {
@@ -373,6 +385,7 @@ func (c *Cluster) startManager(ctx context.Context, binary string) error {
 	p, err := c.startProcess("manager", binary, []string{"KUBECONFIG=" + c.KubeconfigPath},
 		"--self-signed-certs", "--webhook-cert-dir="+filepath.Join(c.opts.StateDir, "webhook-certs"),
 		"--webhook-port="+strconv.Itoa(webhookPort), "--namespace="+managerNamespace,
+		"--webhook-client-ca="+c.webhookClientCA, "--webhook-client-cn="+clientauth.APIServerCommonName,
 		"--webhook-service="+webhookService,
 		"--validating-webhook-configuration="+validatingWebhook, "--mutating-webhook-configuration="+mutatingWebhook,
 		"--leader-elect=false", "--metrics-bind-address=0",

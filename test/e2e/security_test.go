@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -213,6 +214,26 @@ var _ = Describe("A user who holds the rights", Label("security"), func() {
 		Expect(k8s.Get(ctx, client.ObjectKey{Namespace: own, Name: step}, &ke)).To(Succeed())
 		Expect(ke.Status.RequestedBy).To(Equal("operator"))
 		Expect(kubectl("get", "wfe", "-n", own, "-o", "wide")).To(ContainSubstring("operator"))
+	})
+
+	It("changes one key of a ConfigMap, and status shows only that key, before and after", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		grant(ctx, ns, "operator", "tenant", tenantRules)
+		grant(ctx, ns, "operator", "configs", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"},
+			ResourceNames: []string{"app-config"}, Verbs: []string{"get", "patch"}}})
+		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app-config", Namespace: ns},
+			Data: map[string]string{"log_level": "info", "db_password": "s3cret-9c1"}})).To(Succeed())
+		ke := execution(ns, "debug-logs", "update_configmap",
+			fmt.Sprintf(`{"configmap":{"name":"app-config","namespace":%q},"data":{"log_level":"debug"}}`, ns))
+		Expect(clientAs("operator").Create(ctx, ke)).To(Succeed())
+		done := waitExecutionPhase(ctx, ke, kev1alpha1.ExecutionCompleted, time.Minute)
+		affected := done.Status.ExecutionResults.ResourcesAffected[0]
+		Expect(affected.Before).To(HaveKeyWithValue("data", `{"log_level":"info"}`))
+		Expect(affected.After).To(HaveKeyWithValue("data", `{"log_level":"debug"}`))
+		status, err := json.Marshal(done.Status)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(status)).NotTo(ContainSubstring("s3cret"))
+		Expect(string(status)).NotTo(ContainSubstring("db_password"))
 	})
 
 	It("loses a pending run when their Role is revoked: it is denied, not acted on", func(ctx context.Context) {

@@ -78,9 +78,12 @@ func startManager(ctx context.Context) {
 	var err error
 	manager, err = cluster.StartProcess("manager", managerBinary,
 		"--webhook-port="+strconv.Itoa(port), "--webhook-cert-dir="+certDir,
+		"--webhook-client-ca="+cluster.WebhookClientCA(), "--webhook-client-cn="+harness.WebhookClientCN,
 		"--namespace="+managerNamespace, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probe),
-		"--concurrency=4")
+		"--concurrency=4",
+		// The security specs revoke a Role and wait this long for it to count.
+		"--authorization-cache-ttl=1s")
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(func() error {
 		if err := manager.Exited(); err != nil {

@@ -11,10 +11,12 @@ package harness
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
+	"kubernaut.io/stepvalidation/certs/clientauth"
 	"kubernaut.io/stepvalidation/internal/repo"
 	"kubernaut.io/stepvalidation/internal/scheme"
 )
@@ -38,9 +41,17 @@ type Options struct {
 	Chaos bool
 
 	// Webhooks installs our webhook configurations (config/webhook), pointed at a
-	// local port with a certificate of envtest's: serve them with WebhookServer.
+	// local port with a certificate of envtest's: serve them with WebhookServer,
+	// or run the manager with the flags WebhookServing and WebhookClientCA give.
+	// kube-apiserver then presents a client certificate (CommonName
+	// WebhookClientCN) to every webhook it calls, so the suites run with the
+	// webhooks' client authentication on, as security invariant 9 asks.
 	Webhooks bool
 }
+
+// WebhookClientCN is the CommonName of the client certificate kube-apiserver
+// presents to webhooks (Options.Webhooks): the manager's --webhook-client-cn.
+const WebhookClientCN = clientauth.APIServerCommonName
 
 // Harness is a running control plane.
 type Harness struct {
@@ -58,6 +69,11 @@ type Harness struct {
 	dir        string
 	components []*component
 	processes  []*Process
+
+	// webhookClientCA and webhookClientAuth: see WebhookClientCA and
+	// WebhookServer.
+	webhookClientCA   string
+	webhookClientAuth func(*tls.Config)
 }
 
 // Start starts the control plane described by opts. On error, everything already
@@ -102,6 +118,9 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 	}
 	if opts.Webhooks {
 		h.env.WebhookInstallOptions.Paths = []string{filepath.Join(root, "config", "webhook")}
+		if err := h.presentWebhookClientCertificate(); err != nil {
+			return nil, err
+		}
 	}
 	if h.Config, err = h.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver: %w", err)
@@ -153,11 +172,39 @@ func (h *Harness) WebhookServing() (port int, certDir string) {
 	return o.LocalServingPort, o.LocalServingCertDir
 }
 
+// WebhookClientCA returns the PEM file of the CA that signed the client
+// certificate kube-apiserver presents to webhooks (Options.Webhooks): the
+// manager's --webhook-client-ca, beside --webhook-client-cn=WebhookClientCN.
+func (h *Harness) WebhookClientCA() string { return h.webhookClientCA }
+
 // WebhookServer returns a webhook server on the address and with the certificate
-// the installed webhook configurations expect (Options.Webhooks).
+// the installed webhook configurations expect (Options.Webhooks). Like the
+// manager run with --webhook-client-ca and --webhook-client-cn, it serves only
+// clients with the API server's client certificate.
 func (h *Harness) WebhookServer() webhook.Server {
 	o := h.env.WebhookInstallOptions
-	return webhook.NewServer(webhook.Options{Host: o.LocalServingHost, Port: o.LocalServingPort, CertDir: o.LocalServingCertDir})
+	opts := webhook.Options{Host: o.LocalServingHost, Port: o.LocalServingPort, CertDir: o.LocalServingCertDir}
+	if h.webhookClientAuth == nil {
+		return webhook.NewServer(opts)
+	}
+	opts.TLSOpts = []func(*tls.Config){h.webhookClientAuth}
+	return clientauth.QuietReadiness(webhook.NewServer(opts))
+}
+
+// presentWebhookClientCertificate makes a client CA and certificate and has
+// kube-apiserver, not started yet, present the certificate to every webhook
+// (an AdmissionConfiguration for the webhook admission plugins).
+func (h *Harness) presentWebhookClientCertificate() error {
+	files, err := clientauth.WriteAPIServerFiles(filepath.Join(h.dir, "webhook-client"), WebhookClientCN, 24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("making the API server's webhook client certificate: %w", err)
+	}
+	if h.webhookClientAuth, err = clientauth.TLSOption(files.CA, []string{WebhookClientCN}); err != nil {
+		return err
+	}
+	h.webhookClientCA = files.CA
+	h.env.ControlPlane.APIServer.Configure().Set(clientauth.AdmissionConfigFlag, files.AdmissionConfig)
+	return nil
 }
 
 // NewScheme returns a scheme with the built-in kinds and both of our API groups.

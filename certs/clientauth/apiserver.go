@@ -1,0 +1,156 @@
+package clientauth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// APIServerCommonName is the CommonName of the client certificate the local
+// cluster's and the test harness's kube-apiserver presents to webhooks, the
+// --webhook-client-cn the manager is run with there.
+const APIServerCommonName = "kube-apiserver-webhook-client"
+
+// APIServerFiles are what WriteAPIServerFiles writes.
+type APIServerFiles struct {
+	// CA is the PEM certificate of the CA that signed the client certificate:
+	// the manager's --webhook-client-ca. Its key is not kept, so nobody can
+	// issue another certificate it trusts.
+	CA string
+	// Kubeconfig names the client certificate and key (inline) for every webhook
+	// (user "*"), as the admission plugins read it.
+	Kubeconfig string
+	// AdmissionConfig is an AdmissionConfiguration that points the validating
+	// and mutating admission webhook plugins at Kubeconfig: kube-apiserver's
+	// --admission-control-config-file.
+	AdmissionConfig string
+}
+
+// AdmissionConfigFlag is the kube-apiserver flag that takes
+// APIServerFiles.AdmissionConfig (without the leading dashes).
+const AdmissionConfigFlag = "admission-control-config-file"
+
+// WriteAPIServerFiles makes a CA and a client certificate for commonName
+// signed by it, both valid for validity, and writes into dir (created if
+// needed) the files that make kube-apiserver present that certificate to every
+// admission webhook it calls ("Authenticate apiservers" in the Kubernetes
+// documentation of dynamic admission control).
+func WriteAPIServerFiles(dir, commonName string, validity time.Duration) (APIServerFiles, error) {
+	now := time.Now()
+	ca, err := newCA("kubernaut-webhook-client-ca", now, validity)
+	if err != nil {
+		return APIServerFiles{}, err
+	}
+	client, err := ca.issue(commonName, now, validity)
+	if err != nil {
+		return APIServerFiles{}, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return APIServerFiles{}, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	files := APIServerFiles{
+		CA:              filepath.Join(dir, "webhook-client-ca.crt"),
+		Kubeconfig:      filepath.Join(dir, "webhook-client.kubeconfig"),
+		AdmissionConfig: filepath.Join(dir, "admission-configuration.yaml"),
+	}
+	if err := os.WriteFile(files.CA, ca.certPEM, 0o644); err != nil {
+		return APIServerFiles{}, fmt.Errorf("writing the webhook client CA: %w", err)
+	}
+	// The admission plugins pick the user whose name matches the webhook's
+	// host:port (or Service name.namespace.svc:port); "*" matches every webhook.
+	kubeconfig := clientcmdapi.NewConfig()
+	kubeconfig.AuthInfos["*"] = &clientcmdapi.AuthInfo{ClientCertificateData: client.certPEM, ClientKeyData: client.keyPEM}
+	if err := clientcmd.WriteToFile(*kubeconfig, files.Kubeconfig); err != nil {
+		return APIServerFiles{}, fmt.Errorf("writing the webhook client kubeconfig: %w", err)
+	}
+	var admission strings.Builder
+	admission.WriteString("apiVersion: apiserver.config.k8s.io/v1\nkind: AdmissionConfiguration\nplugins:\n")
+	for _, plugin := range []string{"ValidatingAdmissionWebhook", "MutatingAdmissionWebhook"} {
+		fmt.Fprintf(&admission, "- name: %s\n  configuration:\n    apiVersion: apiserver.config.k8s.io/v1\n"+
+			"    kind: WebhookAdmissionConfiguration\n    kubeConfigFile: %q\n", plugin, files.Kubeconfig)
+	}
+	if err := os.WriteFile(files.AdmissionConfig, []byte(admission.String()), 0o600); err != nil {
+		return APIServerFiles{}, fmt.Errorf("writing the admission configuration: %w", err)
+	}
+	return files, nil
+}
+
+// keyPair is a certificate and its key, parsed and as PEM.
+type keyPair struct {
+	cert    *x509.Certificate
+	key     crypto.Signer
+	certPEM []byte
+	keyPEM  []byte
+}
+
+// newCA returns a self-signed CA with an ECDSA P-256 key.
+func newCA(commonName string, now time.Time, validity time.Duration) (*keyPair, error) {
+	return sign(&x509.Certificate{
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"kubernaut"}},
+		NotBefore:             now.Add(-5 * time.Minute),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}, nil)
+}
+
+// issue returns a certificate for client authentication as commonName, signed
+// by ca.
+func (ca *keyPair) issue(commonName string, now time.Time, validity time.Duration) (*keyPair, error) {
+	return sign(&x509.Certificate{
+		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"kubernaut"}},
+		NotBefore:             now.Add(-5 * time.Minute),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+	}, ca)
+}
+
+// sign creates the certificate template describes with a new key, signed by
+// parent, or self-signed when parent is nil.
+func sign(template *x509.Certificate, parent *keyPair) (*keyPair, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generating a key: %w", err)
+	}
+	if template.SerialNumber, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128)); err != nil {
+		return nil, fmt.Errorf("generating a serial number: %w", err)
+	}
+	issuer, issuerKey := template, crypto.Signer(key)
+	if parent != nil {
+		issuer, issuerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, issuer, key.Public(), issuerKey)
+	if err != nil {
+		return nil, fmt.Errorf("signing certificate %q: %w", template.Subject.CommonName, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return &keyPair{
+		cert: cert, key: key,
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}, nil
+}
