@@ -171,7 +171,7 @@ var _ = Describe("Conditions in a running workflow", func() {
 		override := func(user string) error {
 			var latest workflowv1alpha1.WorkflowExecution
 			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wfe), &latest)).To(Succeed())
-			latest.Annotations = map[string]string{commonv1alpha1.OverrideConditionAnnotation: "change_freeze"}
+			latest.Annotations[commonv1alpha1.OverrideConditionAnnotation] = "change_freeze"
 			return clientAs(user).Update(ctx, &latest)
 		}
 		Expect(override("dev")).To(MatchError(ContainSubstring(`may not override conditions in namespace "` + ns + `"`)))

@@ -16,8 +16,11 @@ import (
 	"kubernaut.io/stepvalidation/internal/samples"
 )
 
-// crashLabel opts a pod into kwok's chaos stage: its containers fail once running.
-const crashLabel = "pod-container-running-failed.stage.kwok.x-k8s.io"
+// crashLabel opts a pod into kwok's chaos stage whose pods fail while still
+// Pending (their init containers fail). The stage that fails running containers
+// would leave a moment in which the new pods are Running and Ready, and a
+// postcondition evaluated then passes.
+const crashLabel = "pod-init-container-running-failed.stage.kwok.x-k8s.io"
 
 // crashNewPods makes the pods the Deployment creates from now on crash, and leaves
 // the running ones alone: the Deployment is paused, so that its controller scales

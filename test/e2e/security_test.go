@@ -107,7 +107,7 @@ var _ = Describe("A tenant", Label("security"), func() {
 		for _, abuse := range []struct {
 			action, params, field, want string
 		}{
-			{"scale_deployment", deployment + `,"replicas":9}}`, "deployment",
+			{"scale_deployment", `{"deployment":` + deployment + `,"replicas":9}}`, "deployment",
 				fmt.Sprintf(`user "tenant" cannot update deployments.apps/scale "web-app" in namespace %q (needed by scale_deployment)`, victim)},
 			{"patch_deployment", `{"deployment":` + deployment + `},"patch":{"spec":{"template":{"spec":{"containers":[{"name":"miner","image":"evil"}]}}}}}`,
 				"deployment", `user "tenant" cannot patch deployments.apps "web-app"`},
