@@ -105,12 +105,7 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 		e, w := v.w.validateConditions(ctx, ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
 		return append(errs, e...), w, d
 	}
-	r.checkOwners = func() field.ErrorList {
-		if old == nil {
-			return v.w.checkOwners(ctx, nil, ke)
-		}
-		return v.w.checkOwners(ctx, old, ke)
-	}
+	r.guardOwners = true
 	r.preflight = func() []string { return v.w.preflightExecution(ctx, ke) }
 	return v.w.decide(ctx, r)
 }
@@ -142,8 +137,9 @@ type review struct {
 	// checkSpec checks the spec and returns, beside errors and warnings, what its
 	// actions need their requester to be allowed.
 	checkSpec func(spec *field.Path) (field.ErrorList, admission.Warnings, []demand)
-	// checkOwners, when set, checks the object's owner references.
-	checkOwners func() field.ErrorList
+	// guardOwners keeps anyone but the manager from making the object a
+	// workflow's (checkOwners): for executions.
+	guardOwners bool
 	preflight   func() []string
 }
 
@@ -172,8 +168,8 @@ func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, er
 	if len(subjectErrs) == 0 {
 		errs = append(errs, w.authorize(ctx, who, demands)...)
 	}
-	if r.checkOwners != nil {
-		errs = append(errs, r.checkOwners()...)
+	if r.guardOwners {
+		errs = append(errs, w.checkOwners(ctx, r.old, r.obj)...)
 	}
 	errs = append(errs, w.authorizeOverride(ctx, r.oldAnnotations, r.obj.GetAnnotations(), r.obj.GetNamespace())...)
 	if len(errs) > 0 {
