@@ -119,23 +119,6 @@ func objectParam(params map[string]any, path string, required bool) (map[string]
 	return obj, nil
 }
 
-// stringMapParam reads an object of strings, e.g. ConfigMap data.
-func stringMapParam(params map[string]any, path string, required bool) (map[string]string, error) {
-	obj, err := objectParam(params, path, required)
-	if err != nil || obj == nil {
-		return nil, err
-	}
-	m := make(map[string]string, len(obj))
-	for k, v := range obj {
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("parameters.%s[%q] must be a string, not %T", path, k, v)
-		}
-		m[k] = s
-	}
-	return m, nil
-}
-
 // namespacedTarget reads the {name, namespace} parameter param naming the object of
 // kind an action acts on.
 func namespacedTarget(params map[string]any, param, kind string) (Target, error) {
