@@ -34,6 +34,9 @@ var (
 // Bounds on a condition's durations beyond what the schema checks.
 const (
 	maxConditionTimeout = time.Hour
+	// minInterval keeps one postcondition from making the manager evaluate and
+	// write status many times a second.
+	minInterval = time.Second
 	// A required postcondition given less than this rarely sees pods settle.
 	shortPostconditionTimeout = 10 * time.Second
 )
@@ -265,8 +268,9 @@ func (w *Webhooks) validateCondition(ctx context.Context, c *commonv1alpha1.Vali
 	}
 	if c.Interval != nil {
 		switch {
-		case c.Interval.Duration <= 0:
-			errs = append(errs, field.Invalid(path().Child("interval"), c.Interval.Duration.String(), "must be positive"))
+		case c.Interval.Duration < minInterval:
+			errs = append(errs, field.Invalid(path().Child("interval"), c.Interval.Duration.String(),
+				"must be at least 1s: each evaluation reads the cluster and writes status"))
 		case c.Interval.Duration > timeout:
 			errs = append(errs, field.Invalid(path().Child("interval"), c.Interval.Duration.String(),
 				fmt.Sprintf("must not exceed the timeout (%s)", timeout)))

@@ -211,6 +211,11 @@ var _ = Describe("The validating webhook", func() {
 				step(w).PostConditions[0].Interval = &metav1.Duration{Duration: 5 * time.Minute}
 			},
 			"spec.workflowDefinition.steps[0].postConditions[0].interval", "must not exceed the timeout (2m0s)"),
+		Entry("an interval below a second",
+			func(w *workflowv1alpha1.WorkflowExecution) {
+				step(w).PostConditions[0].Interval = &metav1.Duration{Duration: time.Millisecond}
+			},
+			"spec.workflowDefinition.steps[0].postConditions[0].interval", "must be at least 1s"),
 		Entry("an override of a condition no step has",
 			func(w *workflowv1alpha1.WorkflowExecution) {
 				w.Spec.ConditionOverrides = []commonv1alpha1.ConditionOverride{{Type: "moon_is_full", Required: false}}

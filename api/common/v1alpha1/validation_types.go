@@ -57,7 +57,8 @@ type ValidationCondition struct {
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
 	// interval is how often a postcondition is evaluated again until it passes or
-	// its timeout runs out (default 5s). Preconditions ignore it.
+	// its timeout runs out: at least 1s, at most the timeout (default 5s).
+	// Preconditions ignore it.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
