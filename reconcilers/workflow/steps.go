@@ -265,9 +265,11 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 	return time.Time{}, nil
 }
 
+// failStep ends a step as failed. Its message may quote many refusals (one per
+// missing permission of a refused execution): status keeps the first 4 KiB.
 func (r *Reconciler) failStep(s *scope, st *workflowv1alpha1.StepStatus, message string) {
 	now := metav1.NewTime(s.now)
-	st.Status, st.EndTime, st.Message = workflowv1alpha1.StepFailed, &now, message
+	st.Status, st.EndTime, st.Message = workflowv1alpha1.StepFailed, &now, truncate(message, 4096)
 	s.stepEvent(r, corev1.EventTypeWarning, "StepFailed", st.StepNumber, "%s", message)
 }
 
