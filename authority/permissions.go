@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+
 	"kubernaut.io/stepvalidation/catalog"
 )
 
@@ -22,6 +24,18 @@ type Permission struct {
 // cluster-wide`.
 func (p Permission) String() string {
 	var b strings.Builder
+	b.WriteString(p.What())
+	if p.Namespace != "" {
+		fmt.Fprintf(&b, " in namespace %q", p.Namespace)
+	} else {
+		b.WriteString(" cluster-wide")
+	}
+	return b.String()
+}
+
+// What is the permission without its scope: `update deployments.apps/scale "web-app"`.
+func (p Permission) What() string {
+	var b strings.Builder
 	b.WriteString(p.Verb + " " + p.Resource)
 	if p.Group != "" {
 		b.WriteString("." + p.Group)
@@ -32,12 +46,25 @@ func (p Permission) String() string {
 	if p.Name != "" {
 		fmt.Fprintf(&b, " %q", p.Name)
 	}
-	if p.Namespace != "" {
-		fmt.Fprintf(&b, " in namespace %q", p.Namespace)
-	} else {
-		b.WriteString(" cluster-wide")
-	}
 	return b.String()
+}
+
+// Granted returns the permissions rules grant in namespace ("" cluster-wide):
+// each verb on each resource of each group, on every object, in the order of the
+// rules.
+func Granted(rules []rbacv1.PolicyRule, namespace string) []Permission {
+	var perms []Permission
+	for _, rule := range rules {
+		for _, g := range rule.APIGroups {
+			for _, res := range rule.Resources {
+				r, sub, _ := strings.Cut(res, "/")
+				for _, verb := range rule.Verbs {
+					perms = append(perms, Permission{Verb: verb, Group: g, Resource: r, Subresource: sub, Namespace: namespace})
+				}
+			}
+		}
+	}
+	return perms
 }
 
 // Needed returns the permissions the requester of action needs for the manager to
@@ -68,19 +95,11 @@ func Needed(a *catalog.Action, params map[string]any, namespace string) ([]Permi
 		}
 		perms = append(perms, p)
 	}
-	for _, rule := range a.Permissions {
-		for _, g := range rule.APIGroups {
-			for _, res := range rule.Resources {
-				r, sub, _ := strings.Cut(res, "/")
-				for _, verb := range rule.Verbs {
-					p := Permission{Verb: verb, Group: g, Resource: r, Subresource: sub, Namespace: namespace}
-					if a.Target != nil && g == group && r == resource {
-						p.Name = name
-					}
-					add(p)
-				}
-			}
+	for _, p := range Granted(a.Permissions, namespace) {
+		if a.Target != nil && p.Group == group && p.Resource == resource {
+			p.Name = name
 		}
+		add(p)
 	}
 	if a.Target != nil {
 		add(Permission{Verb: "get", Group: group, Resource: resource, Namespace: namespace, Name: name})

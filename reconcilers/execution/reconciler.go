@@ -79,7 +79,6 @@ type Reconciler struct {
 
 	mu            sync.Mutex
 	impersonating map[string]client.Client
-	allowed       allowedCache
 	// retryAt holds, by UID, when an executor that asked to wait may be called
 	// again: in memory only, since after a restart trying at once is harmless.
 	retryAt sync.Map

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"sync"
 	"time"
 
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -19,6 +17,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/executors"
@@ -200,90 +199,32 @@ func parameters(ke *kev1alpha1.KubernetesExecution) (_ *catalog.Action, _ map[st
 
 // authorize asks the API server whether the action's ServiceAccount holds every
 // permission the catalog says the action needs, in the target's namespace. It
-// returns what is missing, or "".
+// returns what is missing, or "". Allowed answers are reused as the requester's
+// are (authority.Reviewer); a revoked one is still refused by the API server when
+// the executor acts, since it acts as that ServiceAccount.
 func (r *Reconciler) authorize(ctx context.Context, action, namespace string) (string, error) {
-	key := action + "/" + namespace
-	if r.allowed.fresh(key, r.now()) {
-		return "", nil
-	}
 	rules, err := executors.Permissions(action)
 	if err != nil {
 		return "", err
 	}
-	user := executors.Username(r.Namespace, action)
-	var missing []string
-	for _, rule := range rules {
-		for _, group := range rule.APIGroups {
-			for _, resource := range rule.Resources {
-				res, sub, _ := strings.Cut(resource, "/")
-				for _, verb := range rule.Verbs {
-					sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-						User:   user,
-						Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + r.Namespace, "system:authenticated"},
-						ResourceAttributes: &authorizationv1.ResourceAttributes{
-							Namespace: namespace, Verb: verb, Group: group, Resource: res, Subresource: sub,
-						},
-					}}
-					if err := r.Client.Create(ctx, sar); err != nil {
-						return "", fmt.Errorf("asking whether %s may %s %s: %w", user, verb, resource, err)
-					}
-					if !sar.Status.Allowed {
-						missing = append(missing, fmt.Sprintf("%s %s", verb, qualified(group, resource)))
-					}
-				}
-			}
-		}
+	sa := authority.Requester{
+		Username: executors.Username(r.Namespace, action),
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + r.Namespace, "system:authenticated"},
 	}
-	if len(missing) == 0 {
-		r.allowed.remember(key, r.now())
-		return "", nil
+	missing, err := r.Authority.Missing(ctx, sa, authority.Granted(rules, namespace))
+	if err != nil || len(missing) == 0 {
+		return "", err
+	}
+	what := make([]string, len(missing))
+	for i, p := range missing {
+		what[i] = p.What()
 	}
 	where := "cluster-wide"
 	if namespace != "" {
 		where = "in namespace " + namespace
 	}
 	return fmt.Sprintf("ServiceAccount %s may not %s %s; bind it ClusterRole %s (config/rbac/actions.yaml)",
-		user, strings.Join(missing, ", "), where, executors.ClusterRoleName(action)), nil
-}
-
-// allowedCache remembers, for a while, that an action's ServiceAccount held its
-// permissions in a namespace: a step would otherwise ask the API server once per
-// verb and resource. Only allowed answers are kept, so granting a missing permission
-// takes effect at once; a revoked one is still refused by the API server when the
-// executor acts, since it acts as that ServiceAccount.
-type allowedCache struct {
-	mu      sync.Mutex
-	expires map[string]time.Time
-}
-
-// allowedFor is how long an allowed answer is reused.
-const allowedFor = time.Minute
-
-func (c *allowedCache) fresh(key string, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return now.Before(c.expires[key])
-}
-
-func (c *allowedCache) remember(key string, now time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.expires == nil {
-		c.expires = map[string]time.Time{}
-	}
-	c.expires[key] = now.Add(allowedFor)
-}
-
-// qualified writes a resource as kubectl does: deployments.apps, deployments.apps/scale.
-func qualified(group, resource string) string {
-	res, sub, hasSub := strings.Cut(resource, "/")
-	if group != "" {
-		res += "." + group
-	}
-	if hasSub {
-		res += "/" + sub
-	}
-	return res
+		sa.Username, strings.Join(what, ", "), where, executors.ClusterRoleName(action)), nil
 }
 
 // safety evaluates every safety policy on the safety input and returns the reasons
