@@ -20,31 +20,14 @@ import (
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/test/apierr"
+	"kubernaut.io/stepvalidation/test/harness"
 )
-
-// tenantRole lets a user create, read and update both kinds, their status too (as
-// namespace-admin roles commonly do), in one namespace, and nothing else.
-var tenantRole = []rbacv1.PolicyRule{
-	{APIGroups: []string{"workflow.kubernaut.io"}, Resources: []string{"workflowexecutions", "workflowexecutions/status"},
-		Verbs: []string{"create", "get", "list", "update", "patch"}},
-	{APIGroups: []string{"kubernetesexecution.kubernaut.io"}, Resources: []string{"kubernetesexecutions", "kubernetesexecutions/status"},
-		Verbs: []string{"create", "get", "list", "update", "patch"}},
-}
-
-// scalerRole lets a user scale Deployments, as scale_deployment needs.
-var scalerRole = []rbacv1.PolicyRule{
-	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "deployments/scale"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
-}
 
 // grantRole creates a Role of rules in ns and binds user to it.
 func grantRole(ctx context.Context, ns, user, name string, rules []rbacv1.PolicyRule) {
 	GinkgoHelper()
-	Expect(k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Rules: rules})).To(Succeed())
-	Expect(k8s.Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: user + "-" + name, Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: "User", Name: user, APIGroup: "rbac.authorization.k8s.io"}},
-	})).To(Succeed())
+	_, err := harness.GrantRole(ctx, k8s, ns, user, name, rules)
+	Expect(err).NotTo(HaveOccurred())
 }
 
 // scaleExecution scales Deployment web-app in target, from ns.
@@ -62,7 +45,7 @@ var _ = Describe("Requester authorization", func() {
 	var own, other string
 	BeforeEach(func(ctx context.Context) {
 		own, other = newNamespace(ctx), newNamespace(ctx)
-		grantRole(ctx, own, "tenant", "tenant", tenantRole)
+		grantRole(ctx, own, "tenant", "tenant", harness.TenantRules)
 	})
 
 	It("refuses a workflow that acts where its requester may not, naming each missing permission at the target's field", func(ctx context.Context) {
@@ -90,7 +73,7 @@ var _ = Describe("Requester authorization", func() {
 		ke := scaleExecution(own, other)
 		Expect(apierr.Causes(clientAs("tenant").Create(ctx, ke.DeepCopy()))).To(
 			apierr.HaveCause("spec.parameters.deployment", `user "tenant" cannot update deployments.apps/scale "web-app"`))
-		grantRole(ctx, other, "tenant", "scaler", scalerRole)
+		grantRole(ctx, other, "tenant", "scaler", harness.ScalerRules)
 		Expect(clientAs("tenant").Create(ctx, ke)).To(Succeed())
 	})
 
@@ -126,8 +109,8 @@ var _ = Describe("Requester authorization", func() {
 var _ = Describe("The recorded requester", func() {
 	It("is who sent the CREATE, whatever the client wrote, and cannot change", func(ctx context.Context) {
 		ns := newNamespace(ctx)
-		grantRole(ctx, ns, "tenant", "tenant", tenantRole)
-		grantRole(ctx, ns, "tenant", "scaler", scalerRole)
+		grantRole(ctx, ns, "tenant", "tenant", harness.TenantRules)
+		grantRole(ctx, ns, "tenant", "scaler", harness.ScalerRules)
 		ke := scaleExecution(ns, ns)
 		ke.Annotations = map[string]string{commonv1alpha1.RequestedByAnnotation: `{"username":"system:admin","groups":["system:masters"]}`}
 		tenant := clientAs("tenant")
@@ -152,8 +135,8 @@ var _ = Describe("The recorded requester", func() {
 
 	It("is passed on only by the manager, for the runs it creates", func(ctx context.Context) {
 		ns := newNamespace(ctx)
-		grantRole(ctx, ns, "tenant", "tenant", tenantRole)
-		grantRole(ctx, ns, "alice", "scaler", scalerRole)
+		grantRole(ctx, ns, "tenant", "tenant", harness.TenantRules)
+		grantRole(ctx, ns, "alice", "scaler", harness.ScalerRules)
 		alice := authority.Requester{Username: "alice", Groups: []string{"system:authenticated"}}
 
 		// The manager (this suite's admin) creates a run for alice: she may scale.
@@ -184,8 +167,8 @@ var _ = Describe("The recorded requester", func() {
 var _ = Describe("Status", func() {
 	It("is written only by the manager, even by users allowed to patch it", func(ctx context.Context) {
 		ns := newNamespace(ctx)
-		grantRole(ctx, ns, "tenant", "tenant", tenantRole)
-		grantRole(ctx, ns, "tenant", "scaler", scalerRole)
+		grantRole(ctx, ns, "tenant", "tenant", harness.TenantRules)
+		grantRole(ctx, ns, "tenant", "scaler", harness.ScalerRules)
 		tenant := clientAs("tenant")
 		ke := scaleExecution(ns, ns)
 		Expect(tenant.Create(ctx, ke)).To(Succeed())
@@ -210,8 +193,8 @@ var _ = Describe("Status", func() {
 var _ = Describe("A workflow's steps", func() {
 	It("are made only by the manager: nobody else may point an execution at a workflow", func(ctx context.Context) {
 		ns := newNamespace(ctx)
-		grantRole(ctx, ns, "tenant", "tenant", tenantRole)
-		grantRole(ctx, ns, "tenant", "scaler", scalerRole)
+		grantRole(ctx, ns, "tenant", "tenant", harness.TenantRules)
+		grantRole(ctx, ns, "tenant", "scaler", harness.ScalerRules)
 		tenant := clientAs("tenant")
 		wfe := scaleWorkflow(ns)
 		Expect(tenant.Create(ctx, wfe)).To(Succeed())

@@ -22,6 +22,7 @@ import (
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/test/apierr"
+	"kubernaut.io/stepvalidation/test/harness"
 )
 
 // The security model (SECURITY.md) tried as a tenant: a user who may create,
@@ -30,30 +31,12 @@ import (
 // clear message and leave the cluster unchanged; the same operation must succeed
 // for a user who holds the rights.
 
-// tenantRules are the tenant's whole rights, in their own namespace.
-var tenantRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{workflowv1alpha1.GroupVersion.Group}, Resources: []string{"workflowexecutions", "workflowexecutions/status"},
-		Verbs: []string{"create", "get", "list", "watch", "update", "patch"}},
-	{APIGroups: []string{kev1alpha1.GroupVersion.Group}, Resources: []string{"kubernetesexecutions", "kubernetesexecutions/status"},
-		Verbs: []string{"create", "get", "list", "watch", "update", "patch"}},
-}
-
-// scalerRules let a user scale Deployments, as scale_deployment needs.
-var scalerRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{"apps"}, Resources: []string{"deployments", "deployments/scale"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
-}
-
 // grant creates a Role of rules in ns and binds user to it; the binding's name is
 // returned, to revoke it.
 func grant(ctx context.Context, ns, user, role string, rules []rbacv1.PolicyRule) string {
 	GinkgoHelper()
-	Expect(k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: role, Namespace: ns}, Rules: rules})).To(Succeed())
-	binding := user + "-" + role
-	Expect(k8s.Create(ctx, &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: binding, Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
-	})).To(Succeed())
+	binding, err := harness.GrantRole(ctx, k8s, ns, user, role, rules)
+	Expect(err).NotTo(HaveOccurred())
 	return binding
 }
 
@@ -95,7 +78,7 @@ var _ = Describe("A tenant", Label("security"), func() {
 	var tenant client.Client
 	BeforeEach(func(ctx context.Context) {
 		own, victim = newNamespace(ctx), newNamespace(ctx)
-		grant(ctx, own, "tenant", "tenant", tenantRules)
+		grant(ctx, own, "tenant", "tenant", harness.TenantRules)
 		tenant = clientAs("tenant")
 		createDeployment(ctx, victim, "web-app", 2, nil)
 	})
@@ -148,7 +131,7 @@ var _ = Describe("A tenant", Label("security"), func() {
 	It("cannot make a denied execution act by writing its status", func(ctx context.Context) {
 		// The tenant may scale in their own namespace: scaling to zero is admitted,
 		// then denied by the safety policies.
-		grant(ctx, own, "tenant", "scaler", scalerRules)
+		grant(ctx, own, "tenant", "scaler", harness.ScalerRules)
 		createDeployment(ctx, own, "web-app", 2, nil)
 		ke := scaleExecution(own, "to-zero", "web-app", 0)
 		Expect(tenant.Create(ctx, ke)).To(Succeed())
@@ -165,7 +148,7 @@ var _ = Describe("A tenant", Label("security"), func() {
 	})
 
 	It("cannot slip an execution of their own into a workflow as its step", func(ctx context.Context) {
-		grant(ctx, own, "tenant", "scaler", scalerRules)
+		grant(ctx, own, "tenant", "scaler", harness.ScalerRules)
 		createDeployment(ctx, own, "web-app", 2, nil)
 		params := fmt.Sprintf(`{"deployment":{"name":"web-app","namespace":%q,"replicas":3}}`, own)
 
@@ -197,8 +180,8 @@ var _ = Describe("A tenant", Label("security"), func() {
 var _ = Describe("A user who holds the rights", Label("security"), func() {
 	It("runs a workflow on a Deployment of another namespace, recorded as its requester, under a name of any length", func(ctx context.Context) {
 		own, target := newNamespace(ctx), newNamespace(ctx)
-		grant(ctx, own, "operator", "tenant", tenantRules)
-		grant(ctx, target, "operator", "scaler", scalerRules)
+		grant(ctx, own, "operator", "tenant", harness.TenantRules)
+		grant(ctx, target, "operator", "scaler", harness.ScalerRules)
 		createDeployment(ctx, target, "web-app", 2, nil)
 		name := "scale-" + strings.Repeat("a-very-long-workflow-name-", 8) + "end"
 		wfe := oneStepWorkflow(own, name, "scale_deployment",
@@ -218,7 +201,7 @@ var _ = Describe("A user who holds the rights", Label("security"), func() {
 
 	It("changes one key of a ConfigMap, and status shows only that key, before and after", func(ctx context.Context) {
 		ns := newNamespace(ctx)
-		grant(ctx, ns, "operator", "tenant", tenantRules)
+		grant(ctx, ns, "operator", "tenant", harness.TenantRules)
 		grant(ctx, ns, "operator", "configs", []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"},
 			ResourceNames: []string{"app-config"}, Verbs: []string{"get", "patch"}}})
 		Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app-config", Namespace: ns},
@@ -238,8 +221,8 @@ var _ = Describe("A user who holds the rights", Label("security"), func() {
 
 	It("loses a pending run when their Role is revoked: it is denied, not acted on", func(ctx context.Context) {
 		ns := newNamespace(ctx)
-		grant(ctx, ns, "operator", "tenant", tenantRules)
-		binding := grant(ctx, ns, "operator", "scaler", scalerRules)
+		grant(ctx, ns, "operator", "tenant", harness.TenantRules)
+		binding := grant(ctx, ns, "operator", "scaler", harness.ScalerRules)
 		createDeployment(ctx, ns, "web-app", 2, nil)
 		ke := scaleExecution(ns, "revoked", "web-app", 4)
 		ke.Spec.ApprovalRequired = true
