@@ -29,11 +29,6 @@ import (
 // leaves nothing done, and a crash after it finds the values the idempotent
 // executor needs.
 func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (ctrl.Result, error) {
-	// An approval may come long after validation: the requester must still hold
-	// their rights before the target is read again.
-	if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
-		return ctrl.Result{}, err
-	}
 	exec, _ := executors.For(action.Name)
 	c, err := r.clientFor(action.Name)
 	if err != nil {
@@ -105,7 +100,11 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 	}
 	affected := affectedResource(ke)
 	if affected == nil {
-		// The intent was not recorded (an older object): record it first.
+		// The intent was not recorded (an older object): record it first, once the
+		// requester may still act.
+		if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
+			return ctrl.Result{}, err
+		}
 		return r.recordIntent(ctx, s, action, params)
 	}
 	if at, waiting := r.retryAt.Load(ke.UID); waiting && s.now.Before(at.(time.Time)) {

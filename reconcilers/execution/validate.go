@@ -157,6 +157,11 @@ func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, 
 			s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.InvalidParametersReason, problem)
 			return ctrl.Result{}, nil
 		}
+		// An approval may come long after validation: the requester must still hold
+		// their rights before the target is read again.
+		if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
+			return ctrl.Result{}, err
+		}
 		r.Recorder.Eventf(ke, nil, corev1.EventTypeNormal, "Approved", "Approve", "approval received")
 		return r.recordIntent(ctx, s, action, params)
 	}
