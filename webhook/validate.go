@@ -116,12 +116,12 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 // withoutApproval and withoutApprovalKE drop the approval, the one spec field an
 // operator may change on a started object, so the rest can be compared.
 func withoutApproval(spec workflowv1alpha1.WorkflowExecutionSpec) workflowv1alpha1.WorkflowExecutionSpec {
-	spec.ApprovalReceived = false
+	spec.Approvals = nil
 	return spec
 }
 
 func withoutApprovalKE(spec kubernetesexecutionv1alpha1.KubernetesExecutionSpec) kubernetesexecutionv1alpha1.KubernetesExecutionSpec {
-	spec.ApprovalReceived = false
+	spec.Approvals = nil
 	return spec
 }
 

@@ -117,7 +117,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	s.setCondition(commonv1alpha1.ValidatedCondition, metav1.ConditionTrue, commonv1alpha1.ValidationPassedReason,
 		"parameters, RBAC, safety policies and the server-side dry run passed")
 
-	if ke.Spec.ApprovalRequired && !ke.Spec.ApprovalReceived {
+	if ke.Spec.ExecutionStrategy.ApprovalRequired && len(ke.Spec.Approvals) == 0 {
 		s.transition(r, kev1alpha1.ExecutionWaitingApproval, commonv1alpha1.AwaitingApprovalReason,
 			"waiting for approval: set spec.approvalReceived to true to let the action run")
 		return ctrl.Result{RequeueAfter: approvalTimeout(ke)}, nil
@@ -151,7 +151,7 @@ func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, err
 // awaitApproval waits for spec.approvalReceived, up to the approval timeout.
 func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ke := s.ke
-	if ke.Spec.ApprovalReceived {
+	if len(ke.Spec.Approvals) > 0 {
 		action, params, problem := parameters(ke)
 		if problem != "" {
 			s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.InvalidParametersReason, problem)
@@ -327,8 +327,5 @@ func factParams(params map[string]any, ke *kev1alpha1.KubernetesExecution, befor
 }
 
 func approvalTimeout(ke *kev1alpha1.KubernetesExecution) time.Duration {
-	if ke.Spec.ApprovalTimeout != nil && ke.Spec.ApprovalTimeout.Duration > 0 {
-		return ke.Spec.ApprovalTimeout.Duration
-	}
-	return commonv1alpha1.DefaultApprovalTimeout
+	return ke.Spec.ExecutionStrategy.ApprovalWait()
 }

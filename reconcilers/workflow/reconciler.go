@@ -131,7 +131,7 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 	wfe := s.wfe
 	if wfe.Status.Phase == "" {
 		s.start()
-		if wfe.Spec.ExecutionStrategy.ApprovalRequired && !wfe.Spec.ApprovalReceived {
+		if wfe.Spec.ExecutionStrategy.ApprovalRequired && len(wfe.Spec.Approvals) == 0 {
 			s.transition(r, workflowv1alpha1.WorkflowWaitingApproval, commonv1alpha1.AwaitingApprovalReason,
 				"waiting for approval: set spec.approvalReceived to true to start the workflow")
 			return ctrl.Result{RequeueAfter: approvalTimeout(wfe)}, nil
@@ -159,7 +159,7 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 // timeout runs out.
 func (r *Reconciler) awaitApproval(s *scope) ctrl.Result {
 	wfe := s.wfe
-	if wfe.Spec.ApprovalReceived {
+	if len(wfe.Spec.Approvals) > 0 {
 		r.Recorder.Eventf(wfe, nil, corev1.EventTypeNormal, "Approved", "Approve", "approval received")
 		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.RunningReason, "running the steps")
 		return ctrl.Result{RequeueAfter: time.Millisecond}

@@ -52,8 +52,23 @@ const (
 	// blocked.
 	PreconditionFailedReason = "PreconditionFailed"
 
-	// AwaitingApprovalReason: the run waits for an operator's approval.
+	// AwaitingApprovalReason: the run waits for approvals (spec.approvals).
 	AwaitingApprovalReason = "AwaitingApproval"
+	// ApprovedReason: enough approvers approved; the run goes on.
+	ApprovedReason = "Approved"
+	// RejectedReason: an approver rejected the run.
+	RejectedReason = "Rejected"
+	// ApprovalTimedOutReason: not enough approvals came within approvalTimeout.
+	ApprovalTimedOutReason = "ApprovalTimedOut"
+	// OverriddenReason: an override lifted a block; the run evaluates again.
+	OverriddenReason = "Overridden"
+	// BlockedTimedOutReason: no override lifted a block within blockedTimeout.
+	BlockedTimedOutReason = "BlockedTimedOut"
+	// PausedReason: an administrator paused new actions (cluster-wide or in the
+	// namespace); the run waits before acting.
+	PausedReason = "Paused"
+	// ResumedReason: the pause ended; the run goes on.
+	ResumedReason = "Resumed"
 	// ExecutedReason: the action acted.
 	ExecutedReason = "Executed"
 	// ExecutionFailedReason: the action's call to the API server failed.

@@ -35,22 +35,18 @@ type KubernetesExecutionSpec struct {
 	// +kubebuilder:validation:Maximum=10
 	MaxRetries *int32 `json:"maxRetries,omitempty"`
 
-	// approvalRequired makes the execution wait in waiting_approval, once every
-	// check passed and before acting, until approvalReceived is true.
+	// executionStrategy holds the run's gates: approvalRequired,
+	// approvalsRequired, approvalTimeout, blockedTimeout.
 	// +optional
-	ApprovalRequired bool `json:"approvalRequired,omitempty"`
+	ExecutionStrategy commonv1alpha1.Gates `json:"executionStrategy,omitzero"`
 
-	// approvalReceived is set by an operator to let a waiting execution act. It is
-	// the one spec field that may change after the execution has started.
+	// approvals are the decisions of approvers, appended one at a time (kubernaut
+	// approve|reject). It is the one spec field that may change after the
+	// execution has started; entries are never edited or removed.
 	// +optional
-	ApprovalReceived bool `json:"approvalReceived,omitempty"`
-
-	// approvalTimeout is how long the execution waits for approval before it fails;
-	// 1h when unset.
-	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	ApprovalTimeout *metav1.Duration `json:"approvalTimeout,omitempty"`
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Approvals []commonv1alpha1.Approval `json:"approvals,omitempty"`
 
 	// preConditions are checked after the safety policies and before the dry run.
 	// +optional
@@ -69,7 +65,7 @@ type KubernetesExecutionSpec struct {
 }
 
 // ExecutionPhase is where an action is in its run.
-// +kubebuilder:validation:Enum=validating;waiting_approval;executing;verifying;completed;failed;blocked;denied;rollback_ready
+// +kubebuilder:validation:Enum=validating;waiting_approval;paused;executing;verifying;completed;failed;blocked;denied;rollback_ready
 type ExecutionPhase string
 
 const (
@@ -78,6 +74,9 @@ const (
 	ExecutionValidating ExecutionPhase = "validating"
 	// ExecutionWaitingApproval: the action waits for an operator's approval.
 	ExecutionWaitingApproval ExecutionPhase = "waiting_approval"
+	// ExecutionPaused: new actions are paused (cluster-wide or in the namespace);
+	// the run validates again when the pause ends.
+	ExecutionPaused ExecutionPhase = "paused"
 	// ExecutionExecuting: the action is acting.
 	ExecutionExecuting ExecutionPhase = "executing"
 	// ExecutionVerifying: the action's postconditions are being polled.
@@ -86,7 +85,8 @@ const (
 	ExecutionCompleted ExecutionPhase = "completed"
 	// ExecutionFailed: the action or a required postcondition failed. Terminal.
 	ExecutionFailed ExecutionPhase = "failed"
-	// ExecutionBlocked: a required precondition did not allow. Terminal.
+	// ExecutionBlocked: a required precondition did not allow. The run waits for
+	// an override up to blockedTimeout, then fails.
 	ExecutionBlocked ExecutionPhase = "blocked"
 	// ExecutionDenied: RBAC or a safety policy refused the action. Terminal.
 	ExecutionDenied ExecutionPhase = "denied"
@@ -122,6 +122,18 @@ type KubernetesExecutionStatus struct {
 	// completionTime is when the run reached a terminal phase.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// approvals are the decisions in spec.approvals, with when the manager saw
+	// each.
+	// +optional
+	// +listType=atomic
+	Approvals []commonv1alpha1.ApprovalRecord `json:"approvals,omitempty"`
+
+	// overrides are the overrides that apply to the run: its own and its
+	// workflow's.
+	// +optional
+	// +listType=atomic
+	Overrides []commonv1alpha1.OverrideRecord `json:"overrides,omitempty"`
 
 	// retriesAttempted counts the retries of the action's API calls.
 	// +optional

@@ -157,10 +157,11 @@ func (in *KubernetesExecutionSpec) DeepCopyInto(out *KubernetesExecutionSpec) {
 		*out = new(int32)
 		**out = **in
 	}
-	if in.ApprovalTimeout != nil {
-		in, out := &in.ApprovalTimeout, &out.ApprovalTimeout
-		*out = new(v1.Duration)
-		**out = **in
+	in.ExecutionStrategy.DeepCopyInto(&out.ExecutionStrategy)
+	if in.Approvals != nil {
+		in, out := &in.Approvals, &out.Approvals
+		*out = make([]commonv1alpha1.Approval, len(*in))
+		copy(*out, *in)
 	}
 	if in.PreConditions != nil {
 		in, out := &in.PreConditions, &out.PreConditions
@@ -198,6 +199,20 @@ func (in *KubernetesExecutionStatus) DeepCopyInto(out *KubernetesExecutionStatus
 	if in.CompletionTime != nil {
 		in, out := &in.CompletionTime, &out.CompletionTime
 		*out = (*in).DeepCopy()
+	}
+	if in.Approvals != nil {
+		in, out := &in.Approvals, &out.Approvals
+		*out = make([]commonv1alpha1.ApprovalRecord, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
+	}
+	if in.Overrides != nil {
+		in, out := &in.Overrides, &out.Overrides
+		*out = make([]commonv1alpha1.OverrideRecord, len(*in))
+		for i := range *in {
+			(*in)[i].DeepCopyInto(&(*out)[i])
+		}
 	}
 	if in.ValidationResults != nil {
 		in, out := &in.ValidationResults, &out.ValidationResults

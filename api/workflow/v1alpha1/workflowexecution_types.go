@@ -26,11 +26,13 @@ type WorkflowExecutionSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	ConditionOverrides []commonv1alpha1.ConditionOverride `json:"conditionOverrides,omitempty"`
 
-	// approvalReceived is set by an operator to let a workflow that requires
-	// approval start acting. It is the one spec field that may change after the
-	// workflow has started.
+	// approvals are the decisions of approvers, appended one at a time (kubernaut
+	// approve|reject). It is the one spec field that may change after the workflow
+	// has started; entries are never edited or removed.
 	// +optional
-	ApprovalReceived bool `json:"approvalReceived,omitempty"`
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Approvals []commonv1alpha1.Approval `json:"approvals,omitempty"`
 }
 
 // WorkflowDefinition is the list of steps of a workflow.
@@ -155,9 +157,8 @@ const (
 
 // ExecutionStrategy says how the steps are run and what happens on failure.
 type ExecutionStrategy struct {
-	// approvalRequired makes the workflow wait in waiting_approval before acting.
-	// +optional
-	ApprovalRequired bool `json:"approvalRequired,omitempty"`
+	// Gates: approvalRequired, approvalsRequired, approvalTimeout, blockedTimeout.
+	commonv1alpha1.Gates `json:",inline"`
 
 	// timeout bounds the whole workflow, from its start to its last step's last
 	// postcondition; 1h when unset. Each step's own timeout bounds that step.
@@ -165,13 +166,6 @@ type ExecutionStrategy struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
-
-	// approvalTimeout is how long the workflow waits for approval before it fails;
-	// 1h when unset.
-	// +optional
-	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
-	ApprovalTimeout *metav1.Duration `json:"approvalTimeout,omitempty"`
 
 	// dryRunFirst runs every step as a server-side dry run before any step acts.
 	// +optional
@@ -191,7 +185,7 @@ type ExecutionStrategy struct {
 }
 
 // WorkflowPhase is where a workflow is in its run.
-// +kubebuilder:validation:Enum=planning;validating;waiting_approval;executing;monitoring;rolling_back;completed;failed;blocked
+// +kubebuilder:validation:Enum=planning;validating;waiting_approval;paused;executing;monitoring;rolling_back;completed;failed;blocked
 type WorkflowPhase string
 
 const (
@@ -201,6 +195,9 @@ const (
 	WorkflowValidating WorkflowPhase = "validating"
 	// WorkflowWaitingApproval: the workflow waits for an operator's approval.
 	WorkflowWaitingApproval WorkflowPhase = "waiting_approval"
+	// WorkflowPaused: new actions are paused (cluster-wide or in the namespace);
+	// no step starts until the pause ends.
+	WorkflowPaused WorkflowPhase = "paused"
 	// WorkflowExecuting: steps are acting.
 	WorkflowExecuting WorkflowPhase = "executing"
 	// WorkflowMonitoring: step postconditions are being verified.
@@ -211,7 +208,8 @@ const (
 	WorkflowCompleted WorkflowPhase = "completed"
 	// WorkflowFailed: a step failed. Terminal.
 	WorkflowFailed WorkflowPhase = "failed"
-	// WorkflowBlocked: a required precondition did not allow. Terminal.
+	// WorkflowBlocked: a required precondition of a step or of its execution did
+	// not allow. The workflow waits for an override up to blockedTimeout.
 	WorkflowBlocked WorkflowPhase = "blocked"
 )
 
@@ -222,7 +220,8 @@ type StepState string
 const (
 	// StepPending: the step waits for its dependencies.
 	StepPending StepState = "pending"
-	// StepBlocked: a required step precondition did not allow.
+	// StepBlocked: a required precondition of the step or of its execution did not
+	// allow.
 	StepBlocked StepState = "blocked"
 	// StepExecuting: the step's KubernetesExecution is running.
 	StepExecuting StepState = "executing"
@@ -269,6 +268,17 @@ type WorkflowExecutionStatus struct {
 	// completionTime is when the run reached a terminal phase.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// approvals are the decisions in spec.approvals, with when the manager saw
+	// each.
+	// +optional
+	// +listType=atomic
+	Approvals []commonv1alpha1.ApprovalRecord `json:"approvals,omitempty"`
+
+	// overrides are the overrides that apply to the run.
+	// +optional
+	// +listType=atomic
+	Overrides []commonv1alpha1.OverrideRecord `json:"overrides,omitempty"`
 
 	// stepStatuses has one entry per step that has started or been decided.
 	// +optional
