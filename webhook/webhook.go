@@ -69,6 +69,9 @@ type Webhooks struct {
 	// that may write the status of either kind, create an execution for another
 	// requester, or make an execution a workflow's step.
 	ManagerUsername string
+	// AllowSelfApproval lets a run's requester approve it (--allow-self-approval).
+	// Off by default: an approval is a second person's decision.
+	AllowSelfApproval bool
 	// PreflightBudget bounds the preflight of one dry-run request;
 	// DefaultPreflightBudget when zero.
 	PreflightBudget time.Duration

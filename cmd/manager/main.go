@@ -46,14 +46,15 @@ type options struct {
 	evalDeadline    time.Duration
 	preflightBudget time.Duration
 
-	metricsSecure  bool
-	pprofAddr      string
-	validationMode string
-	canaryPercent  int
-	replicaCeiling int
-	concurrency    int
-	managerUser    string
-	authzCacheTTL  time.Duration
+	metricsSecure     bool
+	pprofAddr         string
+	validationMode    string
+	canaryPercent     int
+	replicaCeiling    int
+	concurrency       int
+	managerUser       string
+	authzCacheTTL     time.Duration
+	allowSelfApproval bool
 
 	selfSignedCerts  bool
 	webhookService   string
@@ -87,6 +88,8 @@ func main() {
 		"how long a requester's allowed SubjectAccessReview is reused (at most 1m; a denial never is): a revoked permission stops pending runs within this")
 	flag.StringVar(&o.managerUser, "manager-username", "",
 		"the user name the manager authenticates as, the only one the webhooks let write status and create executions for another requester; empty asks the API server (SelfSubjectReview)")
+	flag.BoolVar(&o.allowSelfApproval, "allow-self-approval", false,
+		"let a run's requester approve it; off by default, so that an approval is a second person's decision")
 	flag.DurationVar(&o.evalDeadline, "eval-deadline", conditions.DefaultEvalDeadline, "deadline of one evaluation of one policy")
 	flag.DurationVar(&o.preflightBudget, "preflight-budget", admissionwebhook.DefaultPreflightBudget,
 		"time a dry-run request may spend evaluating preconditions")
@@ -186,11 +189,12 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	hooks := &admissionwebhook.Webhooks{
-		Conditions:      service,
-		Client:          mgr.GetClient(),
-		Authority:       reviewer,
-		ManagerUsername: managerUser,
-		PreflightBudget: o.preflightBudget,
+		Conditions:        service,
+		Client:            mgr.GetClient(),
+		Authority:         reviewer,
+		ManagerUsername:   managerUser,
+		PreflightBudget:   o.preflightBudget,
+		AllowSelfApproval: o.allowSelfApproval,
 	}
 	if err := hooks.SetupWithManager(mgr); err != nil {
 		return err

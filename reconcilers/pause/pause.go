@@ -1,0 +1,85 @@
+// Package pause tells whether an administrator has paused new actions, cluster-wide
+// (the ConfigMap kubernaut-pause in the manager's namespace) or in one namespace
+// (the annotation kubernaut.io/paused on the Namespace). A paused run does not act
+// until the pause ends; what already acted goes on being verified.
+//
+// Who may pause follows from RBAC the cluster already has: creating that ConfigMap
+// needs write access to the manager's namespace, and annotating a Namespace needs
+// update on namespaces.
+package pause
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+)
+
+// Pause says why actions are paused; the zero value means they are not.
+type Pause struct {
+	// Scope is "cluster" or "namespace".
+	Scope  string
+	Reason string
+}
+
+// Active reports whether actions are paused.
+func (p Pause) Active() bool { return p.Scope != "" }
+
+// String says in words what is paused and why, for status messages.
+func (p Pause) String() string {
+	where := "cluster-wide (ConfigMap " + commonv1alpha1.PauseConfigMap + ")"
+	if p.Scope == ScopeNamespace {
+		where = "in this namespace (annotation " + commonv1alpha1.PauseAnnotation + " on the Namespace)"
+	}
+	return fmt.Sprintf("new actions are paused %s: %s", where, p.Reason)
+}
+
+// Scopes of a pause.
+const (
+	ScopeCluster   = "cluster"
+	ScopeNamespace = "namespace"
+)
+
+// Resolver reads the pause switches from the manager's cache.
+type Resolver struct {
+	// Reader reads the manager namespace's ConfigMaps and the Namespaces.
+	Reader client.Reader
+	// Namespace is the manager's.
+	Namespace string
+}
+
+// For returns the pause that applies to runs in namespace: the cluster-wide one
+// first. An unreadable switch is an error: acting while a pause may be on is what
+// the pause exists to prevent.
+func (r *Resolver) For(ctx context.Context, namespace string) (Pause, error) {
+	if r == nil || r.Reader == nil {
+		return Pause{}, nil
+	}
+	var cm corev1.ConfigMap
+	err := r.Reader.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: commonv1alpha1.PauseConfigMap}, &cm)
+	switch {
+	case err == nil && cm.DeletionTimestamp.IsZero():
+		return Pause{Scope: ScopeCluster, Reason: reason(cm.Data[commonv1alpha1.PauseReasonKey])}, nil
+	case client.IgnoreNotFound(err) != nil:
+		return Pause{}, fmt.Errorf("reading the pause switch %s/%s: %w", r.Namespace, commonv1alpha1.PauseConfigMap, err)
+	}
+	var ns corev1.Namespace
+	if err := r.Reader.Get(ctx, client.ObjectKey{Name: namespace}, &ns); err != nil {
+		return Pause{}, fmt.Errorf("reading namespace %s for its pause annotation: %w", namespace, err)
+	}
+	if v, ok := ns.Annotations[commonv1alpha1.PauseAnnotation]; ok {
+		return Pause{Scope: ScopeNamespace, Reason: reason(v)}, nil
+	}
+	return Pause{}, nil
+}
+
+func reason(s string) string {
+	if s = strings.TrimSpace(s); s == "" {
+		return "no reason given"
+	}
+	return s
+}
