@@ -90,6 +90,16 @@ var (
 		Buckets: durationBuckets,
 	}, []string{"kind", "operation", "dry_run"})
 
+	paused = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kubernaut_paused",
+		Help: "1 while new actions are paused: scope cluster (namespace \"\") or namespace.",
+	}, []string{"scope", "namespace"})
+
+	pauseChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_pause_changes_total",
+		Help: "Pauses that began (edge paused) and ended (edge resumed).",
+	}, []string{"scope", "edge"})
+
 	libraryInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kubernaut_policy_library_info",
 		Help: "The policy set in use: 1 for the version label of each ConfigMap (or \"embedded\").",
@@ -100,7 +110,7 @@ func init() {
 	crmetrics.Registry.MustRegister(
 		conditionEvaluations, conditionDuration, conditionPassed, conditionFailed, conditionErrors,
 		conditionTimeouts, blockedByPrecondition, failedByPostcondition, libraryLoadErrors, libraryInfo,
-		admissionRequests, admissionDuration,
+		admissionRequests, admissionDuration, paused, pauseChanges,
 	)
 }
 
@@ -189,4 +199,15 @@ func RecordAdmission(kind, operation, outcome string, dryRun bool, took time.Dur
 	d := strconv.FormatBool(dryRun)
 	admissionRequests.WithLabelValues(kind, operation, outcome, d).Inc()
 	admissionDuration.WithLabelValues(kind, operation, d).Observe(took.Seconds())
+}
+
+// SetPaused records one edge of a pause of scope (cluster, or namespace ns).
+func SetPaused(scope, namespace string, on bool) {
+	if on {
+		paused.WithLabelValues(scope, namespace).Set(1)
+		pauseChanges.WithLabelValues(scope, "paused").Inc()
+		return
+	}
+	paused.DeleteLabelValues(scope, namespace)
+	pauseChanges.WithLabelValues(scope, "resumed").Inc()
 }

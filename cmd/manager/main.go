@@ -32,6 +32,7 @@ import (
 	"kubernaut.io/stepvalidation/internal/scheme"
 	"kubernaut.io/stepvalidation/reconcilers/execution"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/workflow"
 	admissionwebhook "kubernaut.io/stepvalidation/webhook"
 )
@@ -200,15 +201,22 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	modes := &mode.Resolver{Default: validationMode, CanaryPercent: o.canaryPercent, Reader: mgr.GetClient()}
+	pauses := &pause.Resolver{Reader: mgr.GetClient(), Namespace: o.namespace}
 	executions := &execution.Reconciler{
-		Conditions: service, Authority: reviewer, Modes: modes, Namespace: o.namespace, ReplicaCeiling: o.replicaCeiling,
+		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Namespace: o.namespace,
+		ReplicaCeiling: o.replicaCeiling, AllowSelfApproval: o.allowSelfApproval,
 	}
 	if err := executions.SetupWithManager(mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the execution reconciler: %w", err)
 	}
-	workflows := &workflow.Reconciler{Conditions: service, Authority: reviewer, Modes: modes}
+	workflows := &workflow.Reconciler{
+		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, AllowSelfApproval: o.allowSelfApproval,
+	}
 	if err := workflows.SetupWithManager(ctx, mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the workflow reconciler: %w", err)
+	}
+	if err := (&pause.Reporter{Namespace: o.namespace}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the pause reporter: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

@@ -8,6 +8,7 @@ package evaluation
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -25,19 +26,44 @@ import (
 // Enforcement says how the conditions of one run are enforced.
 type Enforcement struct {
 	Mode mode.Mode
-	// Overridden are the condition types the override annotation skips.
+	// Overridden are the condition types the override annotations skip, as long
+	// as they have not expired.
 	Overridden map[string]bool
 	// Required replaces the required flag of these condition types
 	// (spec.conditionOverrides of the workflow).
 	Required map[string]bool
+	// Overrides records every override annotation that applies, expired or not,
+	// for status.
+	Overrides []commonv1alpha1.OverrideRecord
 }
 
-// NewEnforcement builds the enforcement of a run from its mode, the override
-// annotations that apply to it and the workflow's conditionOverrides.
-func NewEnforcement(m mode.Mode, annotations []map[string]string, overrides []commonv1alpha1.ConditionOverride) Enforcement {
+// OverrideSource is an object whose override annotations apply to a run: the run
+// itself, and for a workflow's execution the workflow.
+type OverrideSource struct {
+	// Name is Kind/name, e.g. WorkflowExecution/scale-web-app.
+	Name        string
+	Annotations map[string]string
+}
+
+// NewEnforcement builds the enforcement of a run at now from its mode, the objects
+// whose override annotations apply to it and the workflow's conditionOverrides.
+// An override past its expiry is recorded but skips nothing.
+func NewEnforcement(m mode.Mode, sources []OverrideSource, overrides []commonv1alpha1.ConditionOverride, now time.Time) Enforcement {
 	e := Enforcement{Mode: m, Overridden: map[string]bool{}, Required: map[string]bool{}}
-	for _, a := range annotations {
-		for t := range commonv1alpha1.OverriddenConditions(a) {
+	for _, src := range sources {
+		o, ok := commonv1alpha1.OverrideOf(src.Annotations)
+		if !ok {
+			continue
+		}
+		record := commonv1alpha1.OverrideRecord{
+			Source: src.Name, Conditions: slices.Sorted(maps.Keys(o.Conditions)), By: o.By, Reason: o.Reason,
+			At: timeOrNil(o.At), Expires: timeOrNil(o.Expires), Expired: o.ExpiredAt(now),
+		}
+		e.Overrides = append(e.Overrides, record)
+		if record.Expired {
+			continue
+		}
+		for t := range o.Conditions {
 			e.Overridden[t] = true
 		}
 	}
@@ -45,6 +71,14 @@ func NewEnforcement(m mode.Mode, annotations []map[string]string, overrides []co
 		e.Required[o.Type] = o.Required
 	}
 	return e
+}
+
+func timeOrNil(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	mt := metav1.NewTime(t)
+	return &mt
 }
 
 // Round is what a reconciler evaluates: one step's or one action's conditions of one
@@ -271,4 +305,52 @@ func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
 		return def
 	}
 	return d.Duration
+}
+
+// Lifted reports whether the overrides in e lift a block: every required
+// precondition that failed is overridden now.
+func Lifted(results []commonv1alpha1.ConditionResult, e Enforcement) bool {
+	for _, res := range results {
+		if !res.Passed && res.Required && !e.Overridden[res.ConditionType] {
+			return false
+		}
+	}
+	return true
+}
+
+// NewOverrides returns the records of current that prev (status) did not have:
+// overrides set or changed since, for an Event each.
+func NewOverrides(prev, current []commonv1alpha1.OverrideRecord) []commonv1alpha1.OverrideRecord {
+	var out []commonv1alpha1.OverrideRecord
+	for _, c := range current {
+		if !slices.ContainsFunc(prev, func(p commonv1alpha1.OverrideRecord) bool { return sameOverride(p, c) }) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func sameOverride(a, b commonv1alpha1.OverrideRecord) bool {
+	return a.Source == b.Source && slices.Equal(a.Conditions, b.Conditions) && a.By == b.By && a.Reason == b.Reason &&
+		a.At.Equal(b.At) && a.Expires.Equal(b.Expires) && a.Expired == b.Expired
+}
+
+// Describe says in words who overrode what, why and until when.
+func Describe(records []commonv1alpha1.OverrideRecord) string {
+	parts := make([]string, len(records))
+	for i, o := range records {
+		by := o.By
+		if by == "" {
+			by = "an unknown user"
+		}
+		p := fmt.Sprintf("%s overridden by %s on %s: %s", strings.Join(o.Conditions, ","), by, o.Source, o.Reason)
+		switch {
+		case o.Expired:
+			p += " (expired " + o.Expires.UTC().Format(time.RFC3339) + ")"
+		case o.Expires != nil:
+			p += " (until " + o.Expires.UTC().Format(time.RFC3339) + ")"
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, "; ")
 }

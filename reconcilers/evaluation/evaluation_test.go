@@ -70,17 +70,17 @@ func TestPreconditions(t *testing.T) {
 		warnOnly      []string // the required conditions warn mode made optional
 		wantNoResults bool
 	}{
-		{name: "enforce", enforcement: NewEnforcement(mode.Enforce, nil, nil),
+		{name: "enforce", enforcement: NewEnforcement(mode.Enforce, nil, nil, now),
 			blocking: []string{"gate"}, warnings: []string{"hint"}},
-		{name: "warn makes required optional", enforcement: NewEnforcement(mode.Warn, nil, nil),
+		{name: "warn makes required optional", enforcement: NewEnforcement(mode.Warn, nil, nil, now),
 			warnings: []string{"gate", "hint"}, warnOnly: []string{"ok", "gate"}},
 		{name: "override annotation skips", enforcement: NewEnforcement(mode.Enforce,
-			[]map[string]string{{commonv1alpha1.OverrideConditionAnnotation: "gate, other"}}, nil),
+			[]OverrideSource{{Name: "KubernetesExecution/x", Annotations: map[string]string{commonv1alpha1.OverrideConditionAnnotation: "gate, other"}}}, nil, now),
 			warnings: []string{"hint"}, overridden: "gate"},
 		{name: "conditionOverrides flip required", enforcement: NewEnforcement(mode.Enforce, nil,
-			[]commonv1alpha1.ConditionOverride{{Type: "gate", Required: false}, {Type: "hint", Required: true}}),
+			[]commonv1alpha1.ConditionOverride{{Type: "gate", Required: false}, {Type: "hint", Required: true}}, now),
 			blocking: []string{"hint"}, warnings: []string{"gate"}},
-		{name: "off evaluates nothing", enforcement: NewEnforcement(mode.Off, nil, nil), wantNoResults: true},
+		{name: "off evaluates nothing", enforcement: NewEnforcement(mode.Off, nil, nil, now), wantNoResults: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +128,7 @@ func TestPostconditionsPollUntilPassOrTimeout(t *testing.T) {
 	svc := service(t)
 	ctx := context.Background()
 	start := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	e := NewEnforcement(mode.Enforce, nil, nil)
+	e := NewEnforcement(mode.Enforce, nil, nil, start)
 	r := round(facts.Post, cond("ok", allows, true), cond("never", denies, true))
 
 	report, err := Postconditions(ctx, svc, e, r, nil, start)
@@ -176,5 +176,35 @@ func TestPostconditionsPollUntilPassOrTimeout(t *testing.T) {
 	}
 	if results[0].Attempts != 1 || !results[0].Passed {
 		t.Fatalf("ok: %+v; want passed at the first attempt and left alone", results[0])
+	}
+}
+
+func TestOverrideExpiry(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	sources := []OverrideSource{
+		{Name: "WorkflowExecution/w", Annotations: map[string]string{
+			commonv1alpha1.OverrideConditionAnnotation: "gate",
+			commonv1alpha1.OverrideReasonAnnotation:    "false positive",
+			commonv1alpha1.OverrideByAnnotation:        "carol",
+			commonv1alpha1.OverrideExpiresAnnotation:   now.Add(-time.Minute).Format(time.RFC3339),
+		}},
+		{Name: "KubernetesExecution/k", Annotations: map[string]string{
+			commonv1alpha1.OverrideConditionAnnotation: "other",
+			commonv1alpha1.OverrideExpiresAnnotation:   now.Add(time.Hour).Format(time.RFC3339),
+		}},
+		{Name: "KubernetesExecution/bad", Annotations: map[string]string{
+			commonv1alpha1.OverrideConditionAnnotation: "third",
+			commonv1alpha1.OverrideExpiresAnnotation:   "tomorrow",
+		}},
+	}
+	e := NewEnforcement(mode.Enforce, sources, nil, now)
+	if e.Overridden["gate"] || !e.Overridden["other"] || e.Overridden["third"] {
+		t.Fatalf("overridden = %v; want only other (gate expired, third has an unreadable expiry)", e.Overridden)
+	}
+	if len(e.Overrides) != 3 || !e.Overrides[0].Expired || e.Overrides[1].Expired || !e.Overrides[2].Expired {
+		t.Fatalf("records = %+v; want three, the first and third expired", e.Overrides)
+	}
+	if r := e.Overrides[0]; r.By != "carol" || r.Reason != "false positive" || r.Source != "WorkflowExecution/w" || r.Expires == nil {
+		t.Fatalf("record = %+v; want who, why, where and when it expires", r)
 	}
 }

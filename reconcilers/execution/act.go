@@ -168,7 +168,7 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.InvalidParametersReason, problem)
 		return ctrl.Result{}, nil
 	}
-	enforcement, err := r.enforcement(ctx, ke)
+	enforcement, err := r.enforcement(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

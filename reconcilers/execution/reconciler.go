@@ -25,15 +25,21 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
 
@@ -69,7 +75,11 @@ type Reconciler struct {
 	// Authority asks whether a run's requester holds what its action needs.
 	Authority *authority.Reviewer
 	Modes     *mode.Resolver
-	Recorder  events.EventRecorder
+	// Pauses says whether an administrator paused new actions.
+	Pauses   *pause.Resolver
+	Recorder events.EventRecorder
+	// AllowSelfApproval counts the requester's own approval (--allow-self-approval).
+	AllowSelfApproval bool
 	// Namespace is the manager's: the action ServiceAccounts live there, and the
 	// protected_namespaces safety policy protects it.
 	Namespace      string
@@ -106,11 +116,48 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	if r.ReplicaCeiling == 0 {
 		r.ReplicaCeiling = DefaultReplicaCeiling
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("kubernetesexecution").
 		For(&kev1alpha1.KubernetesExecution{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
-		Complete(r)
+		// An override or a decision on a workflow reaches its waiting executions.
+		Watches(&workflowv1alpha1.WorkflowExecution{}, handler.EnqueueRequestsFromMapFunc(r.executionsOf),
+			builder.WithPredicates(predicate.Or(predicate.AnnotationChangedPredicate{}, predicate.GenerationChangedPredicate{}))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency})
+	return r.Pauses.Watch(b, r.paused).Complete(r)
+}
+
+// executionsOf maps a workflow to its executions that wait for a person.
+func (r *Reconciler) executionsOf(ctx context.Context, o client.Object) []reconcile.Request {
+	var list kev1alpha1.KubernetesExecutionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing the executions of a workflow", "workflow", klog.KObj(o))
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		ke := &list.Items[i]
+		if metav1.IsControlledBy(ke, o) && !terminal(ke.Status.Phase) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ke)})
+		}
+	}
+	return out
+}
+
+// paused lists the paused executions in namespace ("" for all), for when a pause
+// switch changes.
+func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.Request {
+	var list kev1alpha1.KubernetesExecutionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing paused executions")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].Status.Phase == kev1alpha1.ExecutionPaused {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
 }
 
 // +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=get;list;watch;update;patch
@@ -139,7 +186,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		controllerutil.AddFinalizer(ke, Finalizer)
 		return ctrl.Result{}, r.Client.Update(ctx, ke)
 	}
-	if terminal(ke.Status.Phase) && ke.Status.Phase != kev1alpha1.ExecutionBlocked {
+	if terminal(ke.Status.Phase) {
 		return ctrl.Result{}, nil
 	}
 
@@ -157,6 +204,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 // advance runs the phase the status is in.
 func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ke := s.ke
+	r.observeApprovals(s)
 	if ke.Status.Phase == "" {
 		return r.start(s), nil
 	}
@@ -170,6 +218,8 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 		return r.reconsider(ctx, s)
 	case kev1alpha1.ExecutionWaitingApproval:
 		return r.awaitApproval(ctx, s)
+	case kev1alpha1.ExecutionPaused:
+		return r.awaitResume(ctx, s)
 	case kev1alpha1.ExecutionExecuting:
 		return r.act(ctx, s)
 	case kev1alpha1.ExecutionVerifying:
@@ -190,11 +240,16 @@ func (r *Reconciler) start(s *scope) ctrl.Result {
 	return ctrl.Result{}
 }
 
-// enforceTimeout fails a run that outlived spec.timeout. A run waiting for
-// approval has its own limit.
+// enforceTimeout fails a run that outlived spec.timeout. A run waiting for a
+// person (approval, override) has its own limit, and a paused one waits for the
+// administrator.
 func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
 	ke := s.ke
-	if ke.Status.StartTime == nil || ke.Status.Phase == kev1alpha1.ExecutionWaitingApproval || terminal(ke.Status.Phase) {
+	switch ke.Status.Phase {
+	case kev1alpha1.ExecutionWaitingApproval, kev1alpha1.ExecutionBlocked, kev1alpha1.ExecutionPaused:
+		return ctrl.Result{}, false
+	}
+	if ke.Status.StartTime == nil || terminal(ke.Status.Phase) {
 		return ctrl.Result{}, false
 	}
 	limit := DefaultTimeout
@@ -241,12 +296,12 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
-// terminal reports whether a phase is final. blocked is final unless an override
-// lifts the block (see reconsider).
+// terminal reports whether a phase is final. blocked is not: it waits for an
+// override up to blockedTimeout (see reconsider).
 func terminal(p kev1alpha1.ExecutionPhase) bool {
 	switch p {
 	case kev1alpha1.ExecutionCompleted, kev1alpha1.ExecutionFailed, kev1alpha1.ExecutionDenied,
-		kev1alpha1.ExecutionRollbackReady, kev1alpha1.ExecutionBlocked:
+		kev1alpha1.ExecutionRollbackReady:
 		return true
 	}
 	return false

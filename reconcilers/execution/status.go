@@ -46,6 +46,20 @@ func (s *scope) finish(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, m
 	r.Recorder.Eventf(s.ke, nil, eventType, reason, string(phase), "%s", message)
 }
 
+// block stops the run at a required precondition. The run is not over: it waits
+// for an override (reconsider), so Succeeded stays Unknown and PreconditionsPassed
+// is False, for kubectl wait --for=condition=PreconditionsPassed=false.
+func (s *scope) block(r *Reconciler, message string) {
+	changed := s.ke.Status.Phase != kev1alpha1.ExecutionBlocked
+	s.ke.Status.Phase = kev1alpha1.ExecutionBlocked
+	s.ke.Status.Message = message
+	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, message)
+	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.PreconditionFailedReason, message)
+	if changed {
+		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, "Block", "%s", truncate(message, 1024))
+	}
+}
+
 // setCondition sets one status condition at the object's generation.
 func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&s.ke.Status.Conditions, metav1.Condition{

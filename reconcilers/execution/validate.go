@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -22,8 +23,10 @@ import (
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/metrics"
+	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/pause"
 )
 
 // validate runs the checks before acting, in order, and stops at the first that
@@ -81,7 +84,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	}
 	results.Safety = s.check(true, fmt.Sprintf("%d safety policies allow the action", len(r.Conditions.Library.SafetyPolicies())))
 
-	enforcement, err := r.enforcement(ctx, ke)
+	enforcement, err := r.enforcement(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -98,10 +101,8 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 		for _, f := range report.Blocking {
 			metrics.RecordBlocked(action.Name, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
 		}
-		msg := "blocked by required precondition: " + evaluation.Summary(report.Blocking)
-		s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, msg)
-		s.finish(r, kev1alpha1.ExecutionBlocked, commonv1alpha1.PreconditionFailedReason, msg)
-		return ctrl.Result{}, nil
+		s.block(r, "blocked by required precondition: "+evaluation.Summary(report.Blocking))
+		return ctrl.Result{RequeueAfter: ke.Spec.ExecutionStrategy.BlockedWait()}, nil
 	}
 	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionTrue, commonv1alpha1.PreconditionsPassedReason,
 		preconditionsMessage(report, enforcement.Mode))
@@ -117,64 +118,120 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	s.setCondition(commonv1alpha1.ValidatedCondition, metav1.ConditionTrue, commonv1alpha1.ValidationPassedReason,
 		"parameters, RBAC, safety policies and the server-side dry run passed")
 
-	if ke.Spec.ExecutionStrategy.ApprovalRequired && len(ke.Spec.Approvals) == 0 {
-		s.transition(r, kev1alpha1.ExecutionWaitingApproval, commonv1alpha1.AwaitingApprovalReason,
-			"waiting for approval: set spec.approvalReceived to true to let the action run")
-		return ctrl.Result{RequeueAfter: approvalTimeout(ke)}, nil
+	if ke.Spec.ExecutionStrategy.ApprovalRequired {
+		return r.awaitApproval(ctx, s)
 	}
-	return r.recordIntent(ctx, s, action, params)
+	return r.proceed(ctx, s, action, params)
 }
 
-// reconsider lifts a precondition block once every blocking condition is listed in
-// the override annotation (which only authorized users can set): validation runs
-// again, the overridden conditions recorded as such.
+// reconsider keeps a blocked run waiting for an override, up to blockedTimeout.
+// Once every blocking condition is listed in an override that applies (its own or
+// its workflow's annotation, which only authorized users can set, and not
+// expired), validation runs again, the overridden conditions recorded as such.
 func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, error) {
-	results := s.ke.Status.ValidationResults
-	if results == nil || len(results.PreConditionResults) == 0 {
+	ke := s.ke
+	wait := ke.Spec.ExecutionStrategy.BlockedWait()
+	deadline := blockedSince(ke.Status.Conditions, s.now).Add(wait)
+	if !s.now.Before(deadline) {
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.BlockedTimedOutReason,
+			fmt.Sprintf("no override within the blockedTimeout of %s; %s", wait, ke.Status.Message))
 		return ctrl.Result{}, nil
 	}
-	enforcement, err := r.enforcement(ctx, s.ke)
+	enforcement, err := r.enforcement(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	for _, res := range results.PreConditionResults {
-		if !res.Passed && res.Required && !enforcement.Overridden[res.ConditionType] {
-			return ctrl.Result{}, nil
-		}
+	var results []commonv1alpha1.ConditionResult
+	if ke.Status.ValidationResults != nil {
+		results = ke.Status.ValidationResults.PreConditionResults
 	}
-	s.ke.Status.CompletionTime = nil
-	s.transition(r, kev1alpha1.ExecutionValidating, "Overridden",
-		"the blocking preconditions are overridden ("+commonv1alpha1.OverrideConditionAnnotation+"); validating again")
+	if !evaluation.Lifted(results, enforcement) {
+		return ctrl.Result{RequeueAfter: deadline.Sub(s.now)}, nil
+	}
+	ke.Status.CompletionTime = nil
+	msg := "the blocking preconditions are overridden (" + evaluation.Describe(enforcement.Overrides) + "); validating again"
+	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionUnknown, commonv1alpha1.OverriddenReason, msg)
+	s.transition(r, kev1alpha1.ExecutionValidating, commonv1alpha1.OverriddenReason, msg)
 	return ctrl.Result{}, nil
 }
 
-// awaitApproval waits for spec.approvalReceived, up to the approval timeout.
+// awaitApproval waits for approvalsRequired approvers in spec.approvals, up to the
+// approval timeout; one reject fails the run. Once approved, the requester's
+// rights are checked again (an approval may come long after validation) before
+// the run goes on.
 func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ke := s.ke
-	if len(ke.Spec.Approvals) > 0 {
+	gates := &ke.Spec.ExecutionStrategy
+	tally := approval.Count(ke.Spec.Approvals, ke.Status.RequestedBy, r.AllowSelfApproval)
+	if rej := tally.Rejection; rej != nil {
+		msg := fmt.Sprintf("rejected by %s: %s", rej.Approver, rej.Reason)
+		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionFalse, commonv1alpha1.RejectedReason, msg)
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.RejectedReason, msg)
+		return ctrl.Result{}, nil
+	}
+	if tally.Enough(gates.Approvals()) {
 		action, params, problem := parameters(ke)
 		if problem != "" {
 			s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.InvalidParametersReason, problem)
 			return ctrl.Result{}, nil
 		}
-		// An approval may come long after validation: the requester must still hold
-		// their rights before the target is read again.
 		if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
 			return ctrl.Result{}, err
 		}
-		r.Recorder.Eventf(ke, nil, corev1.EventTypeNormal, "Approved", "Approve", "approval received")
-		return r.recordIntent(ctx, s, action, params)
+		s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.ApprovedReason, tally.Progress(gates.Approvals()))
+		return r.proceed(ctx, s, action, params)
 	}
-	deadline := s.now.Add(approvalTimeout(ke))
+	deadline := s.now.Add(gates.ApprovalWait())
 	if ke.Status.StartTime != nil {
-		deadline = ke.Status.StartTime.Add(approvalTimeout(ke))
+		deadline = ke.Status.StartTime.Add(gates.ApprovalWait())
 	}
 	if !s.now.Before(deadline) {
-		s.finish(r, kev1alpha1.ExecutionFailed, "ApprovalTimedOut",
-			fmt.Sprintf("no approval within %s", approvalTimeout(ke)))
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.ApprovalTimedOutReason,
+			fmt.Sprintf("not approved within %s: %s", gates.ApprovalWait(), tally.Progress(gates.Approvals())))
 		return ctrl.Result{}, nil
 	}
+	s.transition(r, kev1alpha1.ExecutionWaitingApproval, commonv1alpha1.AwaitingApprovalReason, fmt.Sprintf(
+		"waiting for approval (%s): kubernaut approve ke/%s -n %s --reason ...", tally.Progress(gates.Approvals()), ke.Name, ke.Namespace))
 	return ctrl.Result{RequeueAfter: deadline.Sub(s.now)}, nil
+}
+
+// proceed records the intent to act, unless an administrator paused new actions:
+// then the run waits in paused and validates again when the pause ends.
+func (r *Reconciler) proceed(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (ctrl.Result, error) {
+	p, err := r.Pauses.For(ctx, s.ke.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if p.Active() {
+		s.transition(r, kev1alpha1.ExecutionPaused, commonv1alpha1.PausedReason, p.String())
+		return ctrl.Result{RequeueAfter: pause.PollInterval}, nil
+	}
+	return r.recordIntent(ctx, s, action, params)
+}
+
+// awaitResume keeps a paused run waiting until the pause ends, then validates it
+// again from the start: the cluster may have changed meanwhile.
+func (r *Reconciler) awaitResume(ctx context.Context, s *scope) (ctrl.Result, error) {
+	p, err := r.Pauses.For(ctx, s.ke.Namespace)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if p.Active() {
+		s.transition(r, kev1alpha1.ExecutionPaused, commonv1alpha1.PausedReason, p.String())
+		return ctrl.Result{RequeueAfter: pause.PollInterval}, nil
+	}
+	s.transition(r, kev1alpha1.ExecutionValidating, commonv1alpha1.ResumedReason, "the pause ended; validating again before acting")
+	return ctrl.Result{}, nil
+}
+
+// observeApprovals records new entries of spec.approvals in status, with an Event
+// for each.
+func (r *Reconciler) observeApprovals(s *scope) {
+	records, fresh := approval.Observe(s.ke.Status.Approvals, s.ke.Spec.Approvals, s.now)
+	s.ke.Status.Approvals = records
+	for _, a := range fresh {
+		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeNormal, approval.EventReason(a), "Approve", "%s", approval.Describe(a))
+	}
 }
 
 // parameters looks the action up and checks its parameters; problem says what is
@@ -245,11 +302,13 @@ func (r *Reconciler) safety(ctx context.Context, doc map[string]any) []string {
 	return refusals
 }
 
-// enforcement resolves the validation mode and the overrides of a run. An execution
-// a workflow created follows the workflow: its mode (the canary hashes the
-// workflow's UID), its override annotation and its conditionOverrides.
-func (r *Reconciler) enforcement(ctx context.Context, ke *kev1alpha1.KubernetesExecution) (evaluation.Enforcement, error) {
-	annotations := []map[string]string{ke.Annotations}
+// enforcement resolves the validation mode and the overrides of a run, and
+// records the overrides in status. An execution a workflow created follows the
+// workflow: its mode (the canary hashes the workflow's UID), its override
+// annotation and its conditionOverrides.
+func (r *Reconciler) enforcement(ctx context.Context, s *scope) (evaluation.Enforcement, error) {
+	ke := s.ke
+	sources := []evaluation.OverrideSource{{Name: "KubernetesExecution/" + ke.Name, Annotations: ke.Annotations}}
 	var overrides []commonv1alpha1.ConditionOverride
 	uid := ke.UID
 	if owner := metav1.GetControllerOf(ke); owner != nil && owner.Kind == "WorkflowExecution" {
@@ -257,7 +316,7 @@ func (r *Reconciler) enforcement(ctx context.Context, ke *kev1alpha1.KubernetesE
 		err := r.Client.Get(ctx, client.ObjectKey{Namespace: ke.Namespace, Name: owner.Name}, &wfe)
 		switch {
 		case err == nil:
-			annotations = append(annotations, wfe.Annotations)
+			sources = append(sources, evaluation.OverrideSource{Name: "WorkflowExecution/" + wfe.Name, Annotations: wfe.Annotations})
 			overrides = wfe.Spec.ConditionOverrides
 			uid = wfe.UID
 		case client.IgnoreNotFound(err) != nil:
@@ -268,7 +327,12 @@ func (r *Reconciler) enforcement(ctx context.Context, ke *kev1alpha1.KubernetesE
 	if err != nil {
 		return evaluation.Enforcement{}, err
 	}
-	return evaluation.NewEnforcement(m, annotations, overrides), nil
+	e := evaluation.NewEnforcement(m, sources, overrides, s.now)
+	for _, o := range evaluation.NewOverrides(ke.Status.Overrides, e.Overrides) {
+		r.Recorder.Eventf(ke, nil, corev1.EventTypeNormal, commonv1alpha1.OverriddenReason, "Override", "%s", truncate(evaluation.Describe([]commonv1alpha1.OverrideRecord{o}), 1024))
+	}
+	ke.Status.Overrides = e.Overrides
+	return e, nil
 }
 
 // warn emits one Warning Event for the conditions that failed without blocking.
@@ -326,6 +390,10 @@ func factParams(params map[string]any, ke *kev1alpha1.KubernetesExecution, befor
 	return out
 }
 
-func approvalTimeout(ke *kev1alpha1.KubernetesExecution) time.Duration {
-	return ke.Spec.ExecutionStrategy.ApprovalWait()
+// blockedSince is when the run's preconditions last turned to failing, or now.
+func blockedSince(conds []metav1.Condition, now time.Time) time.Time {
+	if c := meta.FindStatusCondition(conds, commonv1alpha1.PreconditionsPassedCondition); c != nil && c.Status == metav1.ConditionFalse {
+		return c.LastTransitionTime.Time
+	}
+	return now
 }

@@ -12,9 +12,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 )
@@ -63,7 +68,7 @@ func (r *Resolver) For(ctx context.Context, namespace string) (Pause, error) {
 	err := r.Reader.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: commonv1alpha1.PauseConfigMap}, &cm)
 	switch {
 	case err == nil && cm.DeletionTimestamp.IsZero():
-		return Pause{Scope: ScopeCluster, Reason: reason(cm.Data[commonv1alpha1.PauseReasonKey])}, nil
+		return Pause{Scope: ScopeCluster, Reason: reasonOf(cm.Data[commonv1alpha1.PauseReasonKey])}, nil
 	case client.IgnoreNotFound(err) != nil:
 		return Pause{}, fmt.Errorf("reading the pause switch %s/%s: %w", r.Namespace, commonv1alpha1.PauseConfigMap, err)
 	}
@@ -72,14 +77,38 @@ func (r *Resolver) For(ctx context.Context, namespace string) (Pause, error) {
 		return Pause{}, fmt.Errorf("reading namespace %s for its pause annotation: %w", namespace, err)
 	}
 	if v, ok := ns.Annotations[commonv1alpha1.PauseAnnotation]; ok {
-		return Pause{Scope: ScopeNamespace, Reason: reason(v)}, nil
+		return Pause{Scope: ScopeNamespace, Reason: reasonOf(v)}, nil
 	}
 	return Pause{}, nil
 }
 
-func reason(s string) string {
+func reasonOf(s string) string {
 	if s = strings.TrimSpace(s); s == "" {
 		return "no reason given"
 	}
 	return s
+}
+
+// PollInterval is how often a paused run looks at the switches again, in case a
+// change was missed (the Watch below wakes it at once otherwise).
+const PollInterval = 30 * time.Second
+
+// Watch makes b wake the runs that paused returns when a pause switch changes:
+// the runs of one namespace when its annotations change, all of them ("") when
+// the cluster-wide ConfigMap changes. Without a Resolver it adds nothing.
+func (r *Resolver) Watch(b *builder.Builder, paused func(ctx context.Context, namespace string) []reconcile.Request) *builder.Builder {
+	if r == nil {
+		return b
+	}
+	return b.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return paused(ctx, o.GetName())
+		}), builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return paused(ctx, "")
+		}), builder.WithPredicates(predicate.NewPredicateFuncs(r.isSwitch)))
+}
+
+func (r *Resolver) isSwitch(o client.Object) bool {
+	return o.GetNamespace() == r.Namespace && o.GetName() == commonv1alpha1.PauseConfigMap
 }

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
@@ -25,13 +24,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
 
@@ -53,7 +55,11 @@ type Reconciler struct {
 	// Authority asks whether the workflow's requester holds what a step needs.
 	Authority *authority.Reviewer
 	Modes     *mode.Resolver
-	Recorder  events.EventRecorder
+	// Pauses says whether an administrator paused new actions.
+	Pauses   *pause.Resolver
+	Recorder events.EventRecorder
+	// AllowSelfApproval counts the requester's own approval (--allow-self-approval).
+	AllowSelfApproval bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -80,12 +86,29 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 	if err != nil {
 		return fmt.Errorf("indexing executions by workflow: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("workflowexecution").
 		For(&workflowv1alpha1.WorkflowExecution{}).
 		Owns(&kev1alpha1.KubernetesExecution{}).
-		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency})
+	return r.Pauses.Watch(b, r.paused).Complete(r)
+}
+
+// paused lists the paused workflows in namespace ("" for all), for when a pause
+// switch changes.
+func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.Request {
+	var list workflowv1alpha1.WorkflowExecutionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing paused workflows")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		if list.Items[i].Status.Phase == workflowv1alpha1.WorkflowPaused {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return out
 }
 
 // +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=get;list;watch;update;patch
@@ -131,10 +154,8 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 	wfe := s.wfe
 	if wfe.Status.Phase == "" {
 		s.start()
-		if wfe.Spec.ExecutionStrategy.ApprovalRequired && len(wfe.Spec.Approvals) == 0 {
-			s.transition(r, workflowv1alpha1.WorkflowWaitingApproval, commonv1alpha1.AwaitingApprovalReason,
-				"waiting for approval: set spec.approvalReceived to true to start the workflow")
-			return ctrl.Result{RequeueAfter: approvalTimeout(wfe)}, nil
+		if wfe.Spec.ExecutionStrategy.ApprovalRequired {
+			return r.awaitApproval(ctx, s)
 		}
 		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.RunningReason, "running the steps")
 	}
@@ -143,41 +164,52 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 	}
 	switch wfe.Status.Phase {
 	case workflowv1alpha1.WorkflowWaitingApproval:
-		return r.awaitApproval(s), nil
+		return r.awaitApproval(ctx, s)
 	case workflowv1alpha1.WorkflowBlocked:
 		return r.reconsider(ctx, s)
 	case workflowv1alpha1.WorkflowRollingBack:
 		return r.rollBack(ctx, s)
-	case workflowv1alpha1.WorkflowPlanning, workflowv1alpha1.WorkflowValidating,
+	case workflowv1alpha1.WorkflowPlanning, workflowv1alpha1.WorkflowValidating, workflowv1alpha1.WorkflowPaused,
 		workflowv1alpha1.WorkflowExecuting, workflowv1alpha1.WorkflowMonitoring:
 		return r.runSteps(ctx, s)
 	}
 	return ctrl.Result{}, nil
 }
 
-// awaitApproval starts the workflow once approved, or fails it when the approval
-// timeout runs out.
-func (r *Reconciler) awaitApproval(s *scope) ctrl.Result {
+// awaitApproval starts the workflow once approvalsRequired approvers approved in
+// spec.approvals, fails it on a reject, or when the approval timeout runs out.
+func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, error) {
 	wfe := s.wfe
-	if len(wfe.Spec.Approvals) > 0 {
-		r.Recorder.Eventf(wfe, nil, corev1.EventTypeNormal, "Approved", "Approve", "approval received")
-		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.RunningReason, "running the steps")
-		return ctrl.Result{RequeueAfter: time.Millisecond}
+	gates := &wfe.Spec.ExecutionStrategy.Gates
+	tally := approval.Count(wfe.Spec.Approvals, wfe.Status.RequestedBy, r.AllowSelfApproval)
+	if rej := tally.Rejection; rej != nil {
+		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.RejectedReason, fmt.Sprintf("rejected by %s: %s", rej.Approver, rej.Reason))
+		return ctrl.Result{}, nil
 	}
-	deadline := wfe.Status.StartTime.Add(approvalTimeout(wfe))
+	if tally.Enough(gates.Approvals()) {
+		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.ApprovedReason, tally.Progress(gates.Approvals())+"; running the steps")
+		return r.runSteps(ctx, s)
+	}
+	deadline := wfe.Status.StartTime.Add(gates.ApprovalWait())
 	if !s.now.Before(deadline) {
-		s.finish(r, workflowv1alpha1.WorkflowFailed, "ApprovalTimedOut", fmt.Sprintf("no approval within %s", approvalTimeout(wfe)))
-		return ctrl.Result{}
+		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.ApprovalTimedOutReason,
+			fmt.Sprintf("not approved within %s: %s", gates.ApprovalWait(), tally.Progress(gates.Approvals())))
+		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: deadline.Sub(s.now)}
+	s.transition(r, workflowv1alpha1.WorkflowWaitingApproval, commonv1alpha1.AwaitingApprovalReason, fmt.Sprintf(
+		"waiting for approval (%s): kubernaut approve wfe/%s -n %s --reason ...", tally.Progress(gates.Approvals()), wfe.Name, wfe.Namespace))
+	return ctrl.Result{RequeueAfter: deadline.Sub(s.now)}, nil
 }
 
 // enforceTimeout fails a workflow that outlived its timeout. What its steps
 // changed stays: the status lists it.
 func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
 	wfe := s.wfe
-	if wfe.Status.StartTime == nil || wfe.Status.Phase == workflowv1alpha1.WorkflowWaitingApproval ||
-		wfe.Status.Phase == workflowv1alpha1.WorkflowBlocked {
+	switch wfe.Status.Phase {
+	case workflowv1alpha1.WorkflowWaitingApproval, workflowv1alpha1.WorkflowBlocked, workflowv1alpha1.WorkflowPaused:
+		return ctrl.Result{}, false // waiting for a person, with limits of its own
+	}
+	if wfe.Status.StartTime == nil {
 		return ctrl.Result{}, false
 	}
 	limit := DefaultTimeout
@@ -239,11 +271,4 @@ func (r *Reconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
-}
-
-func approvalTimeout(wfe *workflowv1alpha1.WorkflowExecution) time.Duration {
-	if t := wfe.Spec.ExecutionStrategy.ApprovalTimeout; t != nil && t.Duration > 0 {
-		return t.Duration
-	}
-	return commonv1alpha1.DefaultApprovalTimeout
 }

@@ -15,7 +15,9 @@ import (
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/internal/text"
+	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+	"kubernaut.io/stepvalidation/reconcilers/pause"
 )
 
 // scope is one reconcile of one workflow.
@@ -24,6 +26,8 @@ type scope struct {
 	now         time.Time
 	children    map[string]*kev1alpha1.KubernetesExecution
 	enforcement evaluation.Enforcement
+	// held is set when a pause kept a step from starting in this reconcile.
+	held *pause.Pause
 }
 
 func (r *Reconciler) newScope(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (*scope, error) {
@@ -35,12 +39,20 @@ func (r *Reconciler) newScope(ctx context.Context, wfe *workflowv1alpha1.Workflo
 	if err != nil {
 		return nil, err
 	}
-	return &scope{
-		wfe:         wfe,
-		now:         r.now(),
-		children:    children,
-		enforcement: evaluation.NewEnforcement(m, []map[string]string{wfe.Annotations}, wfe.Spec.ConditionOverrides),
-	}, nil
+	s := &scope{wfe: wfe, now: r.now(), children: children}
+	sources := []evaluation.OverrideSource{{Name: "WorkflowExecution/" + wfe.Name, Annotations: wfe.Annotations}}
+	s.enforcement = evaluation.NewEnforcement(m, sources, wfe.Spec.ConditionOverrides, s.now)
+	for _, o := range evaluation.NewOverrides(wfe.Status.Overrides, s.enforcement.Overrides) {
+		r.Recorder.Eventf(wfe, nil, corev1.EventTypeNormal, commonv1alpha1.OverriddenReason, "Override", "%s",
+			truncate(evaluation.Describe([]commonv1alpha1.OverrideRecord{o}), 1024))
+	}
+	wfe.Status.Overrides = s.enforcement.Overrides
+	records, fresh := approval.Observe(wfe.Status.Approvals, wfe.Spec.Approvals, s.now)
+	wfe.Status.Approvals = records
+	for _, a := range fresh {
+		r.Recorder.Eventf(wfe, nil, corev1.EventTypeNormal, approval.EventReason(a), "Approve", "%s", approval.Describe(a))
+	}
+	return s, nil
 }
 
 // start records the start and one pending status per step.
@@ -80,14 +92,15 @@ func (s *scope) transition(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, 
 	}
 }
 
-// block stops the workflow at a required precondition: Succeeded False, not final:
-// an authorized override lifts it.
+// block stops the workflow at a required precondition of a step or of a step's
+// execution. The run is not over: it waits for an override up to blockedTimeout,
+// so Succeeded stays Unknown and PreconditionsPassed is False.
 func (s *scope) block(r *Reconciler, message string) {
 	changed := s.wfe.Status.Phase != workflowv1alpha1.WorkflowBlocked
 	s.wfe.Status.Phase = workflowv1alpha1.WorkflowBlocked
 	s.wfe.Status.Message = message
 	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, message)
-	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, message)
+	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.PreconditionFailedReason, message)
 	if changed {
 		r.Recorder.Eventf(s.wfe, nil, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, "Block", "%s", message)
 	}

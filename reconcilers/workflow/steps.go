@@ -28,6 +28,7 @@ import (
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/pause"
 )
 
 // runSteps advances every step that can move, then decides the workflow's phase
@@ -53,6 +54,10 @@ func (r *Reconciler) runSteps(ctx context.Context, s *scope) (ctrl.Result, error
 			at, err = r.startStep(ctx, s, i, st)
 		case workflowv1alpha1.StepExecuting:
 			at, err = r.watchStep(ctx, s, step, st)
+		case workflowv1alpha1.StepBlocked:
+			if st.K8sExecutionRef != nil {
+				at, err = r.watchStep(ctx, s, step, st) // blocked by its execution
+			}
 		case workflowv1alpha1.StepVerifying:
 			at, err = r.verifyStep(ctx, s, step, st)
 		}
@@ -62,6 +67,12 @@ func (r *Reconciler) runSteps(ctx context.Context, s *scope) (ctrl.Result, error
 		wake(at)
 	}
 	r.decide(s)
+	switch s.wfe.Status.Phase {
+	case workflowv1alpha1.WorkflowBlocked:
+		wake(blockedSince(s.wfe.Status.Conditions, s.now).Add(s.wfe.Spec.ExecutionStrategy.BlockedWait()))
+	case workflowv1alpha1.WorkflowPaused:
+		wake(s.now.Add(pause.PollInterval))
+	}
 	if next.IsZero() || terminalPhase(s.wfe.Status.Phase) {
 		return ctrl.Result{}, nil
 	}
@@ -96,6 +107,8 @@ func (r *Reconciler) decide(s *scope) {
 		return
 	}
 	switch {
+	case s.held != nil && len(running) == 0 && len(blocked) == 0:
+		s.transition(r, workflowv1alpha1.WorkflowPaused, commonv1alpha1.PausedReason, s.held.String())
 	case len(blocked) > 0 && len(running) == 0:
 		var reasons []string
 		for _, n := range blocked {
@@ -136,6 +149,9 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 		}
 	}
 
+	if held, err := r.heldByPause(ctx, s); err != nil || held {
+		return time.Time{}, err
+	}
 	params, err := decodeParameters(step)
 	if err != nil {
 		r.failStep(s, st, err.Error())
@@ -197,6 +213,13 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 		return s.now.Add(2 * time.Second), nil
 	}
 	switch ke.Status.Phase {
+	case kev1alpha1.ExecutionBlocked:
+		// The execution waits for an override; so does the step, and the workflow.
+		if st.Status != workflowv1alpha1.StepBlocked {
+			st.Status, st.Message = workflowv1alpha1.StepBlocked, fmt.Sprintf("%s blocked: %s", ke.Name, ke.Status.Message)
+			s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, step.StepNumber, "%s", st.Message)
+		}
+		return time.Time{}, nil
 	case kev1alpha1.ExecutionCompleted:
 		st.Status, st.Message = workflowv1alpha1.StepVerifying, "verifying the step's postconditions"
 		return r.verifyStep(ctx, s, step, st)
@@ -213,10 +236,29 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 			return stepDeadline(step, st), nil
 		}
 		r.failStep(s, st, fmt.Sprintf("%s failed: %s", ke.Name, ke.Status.Message))
-	case kev1alpha1.ExecutionDenied, kev1alpha1.ExecutionBlocked, kev1alpha1.ExecutionRollbackReady:
+	case kev1alpha1.ExecutionDenied, kev1alpha1.ExecutionRollbackReady:
 		r.failStep(s, st, fmt.Sprintf("%s %s: %s", ke.Name, ke.Status.Phase, ke.Status.Message))
+	default:
+		if st.Status == workflowv1alpha1.StepBlocked {
+			// An override lifted the execution's block: it runs again.
+			st.Status, st.Message = workflowv1alpha1.StepExecuting, "running "+ke.Name+" again: "+ke.Status.Message
+		}
 	}
 	return stepDeadline(step, st), nil
+}
+
+// heldByPause reports whether an administrator paused new actions, so that no
+// step starts; the reason is kept for the workflow's status.
+func (r *Reconciler) heldByPause(ctx context.Context, s *scope) (bool, error) {
+	if s.held != nil {
+		return true, nil
+	}
+	p, err := r.Pauses.For(ctx, s.wfe.Namespace)
+	if err != nil || !p.Active() {
+		return false, err
+	}
+	s.held = &p
+	return true, nil
 }
 
 // verifyStep polls the step's postconditions, within the step's timeout.
@@ -285,7 +327,11 @@ func (r *Reconciler) createExecution(ctx context.Context, s *scope, name, action
 			// The webhook keeps this only because the manager sends it.
 			Annotations: map[string]string{commonv1alpha1.RequestedByAnnotation: s.wfe.Annotations[commonv1alpha1.RequestedByAnnotation]},
 		},
-		Spec: kev1alpha1.KubernetesExecutionSpec{Action: action, Parameters: params.DeepCopy(), Timeout: timeout},
+		Spec: kev1alpha1.KubernetesExecutionSpec{
+			Action: action, Parameters: params.DeepCopy(), Timeout: timeout,
+			// A step blocked by its execution waits as long as the workflow would.
+			ExecutionStrategy: commonv1alpha1.Gates{BlockedTimeout: s.wfe.Spec.ExecutionStrategy.BlockedTimeout},
+		},
 	}
 	// A workflow that opted out of the catalog's conditions opted its steps out too.
 	if v, ok := s.wfe.Annotations[commonv1alpha1.InjectConditionsAnnotation]; ok {
@@ -344,34 +390,29 @@ func (r *Reconciler) startExecution(ctx context.Context, s *scope, st *workflowv
 	return err == nil, err
 }
 
-// reconsider lifts a block once the blocking preconditions are overridden: the
-// blocked steps go back to pending and are evaluated again.
+// reconsider keeps a blocked workflow waiting for an override, up to
+// blockedTimeout. Steps blocked by their own preconditions go back to pending once
+// every blocking condition is overridden; steps blocked by their execution follow
+// it (the execution sees the workflow's override and validates again).
 func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, error) {
-	lifted := false
-	for i := range s.wfe.Status.StepStatuses {
-		st := &s.wfe.Status.StepStatuses[i]
-		if st.Status != workflowv1alpha1.StepBlocked {
-			continue
-		}
-		stillBlocked := false
-		for _, res := range st.PreConditionResults {
-			if !res.Passed && res.Required && !s.enforcement.Overridden[res.ConditionType] {
-				stillBlocked = true
-			}
-		}
-		if !stillBlocked {
-			st.Status, st.Message, st.PreConditionResults = workflowv1alpha1.StepPending, "", nil
-			lifted = true
-		}
-	}
-	if !lifted {
+	wait := s.wfe.Spec.ExecutionStrategy.BlockedWait()
+	if !s.now.Before(blockedSince(s.wfe.Status.Conditions, s.now).Add(wait)) {
+		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.BlockedTimedOutReason,
+			fmt.Sprintf("no override within the blockedTimeout of %s; %s", wait, s.wfe.Status.Message))
 		return ctrl.Result{}, nil
 	}
-	s.wfe.Status.CompletionTime = nil
-	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionUnknown, "Overridden", "the blocking preconditions are overridden")
-	s.transition(r, workflowv1alpha1.WorkflowExecuting, "Overridden",
-		"the blocking preconditions are overridden ("+commonv1alpha1.OverrideConditionAnnotation+"); running the steps again")
-	return r.runSteps(ctx, s)
+	for i := range s.wfe.Status.StepStatuses {
+		st := &s.wfe.Status.StepStatuses[i]
+		if st.Status == workflowv1alpha1.StepBlocked && st.K8sExecutionRef == nil && evaluation.Lifted(st.PreConditionResults, s.enforcement) {
+			st.Status, st.Message, st.PreConditionResults = workflowv1alpha1.StepPending, "", nil
+		}
+	}
+	res, err := r.runSteps(ctx, s)
+	if err == nil && s.wfe.Status.Phase != workflowv1alpha1.WorkflowBlocked && !terminalPhase(s.wfe.Status.Phase) {
+		msg := "the blocking preconditions are overridden (" + evaluation.Describe(s.enforcement.Overrides) + ")"
+		s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionUnknown, commonv1alpha1.OverriddenReason, msg)
+	}
+	return res, err
 }
 
 // warn emits one Warning Event for a step's conditions that failed without
@@ -479,7 +520,21 @@ func retryable(ke *kev1alpha1.KubernetesExecution) bool {
 	if c == nil {
 		return true
 	}
-	return c.Reason != commonv1alpha1.InvalidParametersReason && c.Reason != commonv1alpha1.DryRunFailedReason
+	switch c.Reason {
+	case commonv1alpha1.InvalidParametersReason, commonv1alpha1.DryRunFailedReason,
+		// A person decided, or did not within the time given: a retry would ask again.
+		commonv1alpha1.RejectedReason, commonv1alpha1.ApprovalTimedOutReason, commonv1alpha1.BlockedTimedOutReason:
+		return false
+	}
+	return true
+}
+
+// blockedSince is when the workflow's preconditions last turned to failing, or now.
+func blockedSince(conds []metav1.Condition, now time.Time) time.Time {
+	if c := apimeta.FindStatusCondition(conds, commonv1alpha1.PreconditionsPassedCondition); c != nil && c.Status == metav1.ConditionFalse {
+		return c.LastTransitionTime.Time
+	}
+	return now
 }
 
 func allVerifying(s *scope) bool {

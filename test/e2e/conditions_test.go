@@ -172,6 +172,7 @@ var _ = Describe("Conditions in a running workflow", func() {
 			var latest workflowv1alpha1.WorkflowExecution
 			Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wfe), &latest)).To(Succeed())
 			latest.Annotations[commonv1alpha1.OverrideConditionAnnotation] = "change_freeze"
+			latest.Annotations[commonv1alpha1.OverrideReasonAnnotation] = "the freeze ended early"
 			return clientAs(user).Update(ctx, &latest)
 		}
 		Expect(override("dev")).To(MatchError(ContainSubstring(`may not override conditions in namespace "` + ns + `"`)))
@@ -180,6 +181,8 @@ var _ = Describe("Conditions in a running workflow", func() {
 		done := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowCompleted, 2*time.Minute)
 		Expect(done.Status.StepStatuses[0].PreConditionResults).To(ContainElement(And(
 			HaveField("ConditionType", "change_freeze"), HaveField("Overridden", true), HaveField("Passed", true))))
+		Expect(done.Status.Overrides).To(ConsistOf(And(HaveField("By", "oncall"), HaveField("Reason", "the freeze ended early"),
+			HaveField("Conditions", []string{"change_freeze"}), HaveField("Source", "WorkflowExecution/frozen"))))
 		Expect(replicas(ctx, ns, "web-app")).To(Equal(int32(4)))
 	})
 
@@ -211,8 +214,7 @@ var _ = Describe("Conditions in a running workflow", func() {
 		waiting := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowWaitingApproval, time.Minute)
 		Consistently(func() []string { return names(executions(ctx, ns)) }).WithContext(ctx).WithTimeout(2 * time.Second).Should(BeEmpty())
 
-		waiting.Spec.ApprovalReceived = true
-		Expect(k8s.Update(ctx, waiting)).To(Succeed())
+		approveAs(ctx, waiting, "approver")
 		waitPhase(ctx, wfe, workflowv1alpha1.WorkflowCompleted, 2*time.Minute)
 		Expect(replicas(ctx, ns, "web-app")).To(Equal(int32(4)))
 	})

@@ -263,7 +263,8 @@ func waitExecutionPhase(ctx context.Context, ke *kev1alpha1.KubernetesExecution,
 func overrideExecutionConditions(ctx context.Context, ke *kev1alpha1.KubernetesExecution, conditionTypes string) {
 	GinkgoHelper()
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{
-		commonv1alpha1.OverrideConditionAnnotation: conditionTypes}}})
+		commonv1alpha1.OverrideConditionAnnotation: conditionTypes,
+		commonv1alpha1.OverrideReasonAnnotation:    "the operator checked the node by hand"}}})
 	Expect(err).NotTo(HaveOccurred())
 	Expect(k8s.Patch(ctx, ke, client.RawPatch(types.MergePatchType, patch))).To(Succeed())
 }
@@ -315,10 +316,13 @@ var _ = Describe("A drain_node execution", func() {
 		Expect(blocked.Status.ValidationResults.PreConditionResults).To(ContainElement(And(
 			HaveField("ConditionType", "node_evictions_allowed"), HaveField("Passed", false), HaveField("Required", true),
 			HaveField("ErrorMessage", ContainSubstring("2 pods on Node "+node)))))
+		// Not over: it waits for an override.
 		Expect(blocked.Status.Conditions).To(ContainElement(And(
-			HaveField("Type", commonv1alpha1.SucceededCondition), HaveField("Status", metav1.ConditionFalse),
+			HaveField("Type", commonv1alpha1.SucceededCondition), HaveField("Status", metav1.ConditionUnknown),
 			HaveField("Reason", commonv1alpha1.PreconditionFailedReason),
 			HaveField("Message", ContainSubstring("node_evictions_allowed")))))
+		Expect(blocked.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", commonv1alpha1.PreconditionsPassedCondition), HaveField("Status", metav1.ConditionFalse))))
 		Expect(blocked.Status.ExecutionResults).To(BeNil())
 		Consistently(func(g Gomega) {
 			g.Expect(nodeUnschedulable(ctx, node)).To(BeFalse(), "the node was cordoned")

@@ -84,15 +84,14 @@ var _ = Describe("A KubernetesExecution on its own", func() {
 		ns := newNamespace(ctx)
 		createDeployment(ctx, ns, "web-app", 3, nil)
 		ke := scaleExecution(ns, "approve-me", "web-app", 4)
-		ke.Spec.ApprovalRequired = true
+		ke.Spec.ExecutionStrategy.ApprovalRequired = true
 		Expect(k8s.Create(ctx, ke)).To(Succeed())
 		waiting := waitExecutionPhase(ctx, ke, kev1alpha1.ExecutionWaitingApproval, 2*time.Minute)
 		Expect(waiting.Status.Conditions).To(succeeded(commonv1alpha1.AwaitingApprovalReason))
 		Expect(waiting.Status.ValidationResults.DryRun.Passed).To(BeTrue())
 		Consistently(func() int32 { return replicas(ctx, ns, "web-app") }).WithContext(ctx).WithTimeout(2 * time.Second).Should(Equal(int32(3)))
 
-		waiting.Spec.ApprovalReceived = true
-		Expect(k8s.Update(ctx, waiting)).To(Succeed())
+		approveAs(ctx, waiting, "approver")
 		done := waitExecutionPhase(ctx, ke, kev1alpha1.ExecutionCompleted, 2*time.Minute)
 		Expect(done.Status.Conditions).To(ContainElement(And(
 			HaveField("Type", commonv1alpha1.SucceededCondition), HaveField("Status", metav1.ConditionTrue))))

@@ -168,9 +168,7 @@ var _ = Describe("A tenant", Label("security"), func() {
 		Expect(tenant.Create(ctx, other)).To(Succeed())
 		squatter.Name, squatter.OwnerReferences = "other-step-1", nil
 		Expect(tenant.Create(ctx, squatter)).To(Succeed())
-		approved := waitPhase(ctx, other, workflowv1alpha1.WorkflowWaitingApproval, time.Minute)
-		approved.Spec.ApprovalReceived = true
-		Expect(k8s.Update(ctx, approved)).To(Succeed())
+		approveAs(ctx, waitPhase(ctx, other, workflowv1alpha1.WorkflowWaitingApproval, time.Minute), "approver")
 		failed := waitPhase(ctx, other, workflowv1alpha1.WorkflowFailed, time.Minute)
 		Expect(failed.Status.StepStatuses[0].Message).To(ContainSubstring(
 			"KubernetesExecution other-step-1 exists and was not created by the manager for this workflow"))
@@ -225,15 +223,14 @@ var _ = Describe("A user who holds the rights", Label("security"), func() {
 		binding := grant(ctx, ns, "operator", "scaler", harness.ScalerRules)
 		createDeployment(ctx, ns, "web-app", 2, nil)
 		ke := scaleExecution(ns, "revoked", "web-app", 4)
-		ke.Spec.ApprovalRequired = true
+		ke.Spec.ExecutionStrategy.ApprovalRequired = true
 		Expect(clientAs("operator").Create(ctx, ke)).To(Succeed())
 		waiting := waitExecutionPhase(ctx, ke, kev1alpha1.ExecutionWaitingApproval, time.Minute)
 
 		Expect(k8s.Delete(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: binding, Namespace: ns}})).To(Succeed())
 		// The manager reuses an allowed answer for --authorization-cache-ttl (1s here).
 		time.Sleep(2 * time.Second)
-		waiting.Spec.ApprovalReceived = true
-		Expect(k8s.Update(ctx, waiting)).To(Succeed())
+		approveAs(ctx, waiting, "approver")
 		denied := waitExecutionPhase(ctx, ke, kev1alpha1.ExecutionDenied, time.Minute)
 		Expect(denied.Status.Conditions).To(succeeded(commonv1alpha1.ForbiddenReason))
 		Expect(denied.Status.Message).To(ContainSubstring(

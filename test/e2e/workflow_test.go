@@ -98,9 +98,12 @@ var _ = Describe("A scale_deployment workflow", func() {
 		Expect(blocked.Status.StepStatuses[0].Status).To(Equal(workflowv1alpha1.StepBlocked))
 		Expect(blocked.Status.StepStatuses[0].PreConditionResults).To(ContainElement(And(
 			HaveField("ConditionType", "deployment_exists"), HaveField("Passed", false), HaveField("Required", true))))
+		// Not over: it waits for an override.
 		Expect(blocked.Status.Conditions).To(ContainElement(And(
-			HaveField("Type", commonv1alpha1.SucceededCondition), HaveField("Status", metav1.ConditionFalse),
+			HaveField("Type", commonv1alpha1.SucceededCondition), HaveField("Status", metav1.ConditionUnknown),
 			HaveField("Reason", commonv1alpha1.PreconditionFailedReason))))
+		Expect(blocked.Status.Conditions).To(ContainElement(And(
+			HaveField("Type", commonv1alpha1.PreconditionsPassedCondition), HaveField("Status", metav1.ConditionFalse))))
 		Consistently(func() []kev1alpha1.KubernetesExecution { return executions(ctx, ns) }).
 			WithContext(ctx).WithTimeout(3 * time.Second).Should(BeEmpty())
 	})
