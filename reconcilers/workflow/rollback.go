@@ -91,7 +91,12 @@ func (r *Reconciler) rollBack(ctx context.Context, s *scope) (ctrl.Result, error
 			st.Status, st.Message = workflowv1alpha1.StepRolledBack, "rolled back by "+name+" (was: "+st.Message+")"
 			s.stepEvent(r, corev1.EventTypeNormal, commonv1alpha1.RolledBackReason, u.step, "rolled back by %s", name)
 			continue
-		case kev1alpha1.ExecutionFailed, kev1alpha1.ExecutionDenied, kev1alpha1.ExecutionBlocked, kev1alpha1.ExecutionRollbackReady:
+		case kev1alpha1.ExecutionBlocked:
+			// Like any execution, it waits for an override up to its blockedTimeout.
+			s.transition(r, workflowv1alpha1.WorkflowRollingBack, commonv1alpha1.PreconditionFailedReason, fmt.Sprintf(
+				"%s; the rollback of step %d is blocked (%s: %s): override it on KubernetesExecution %s", cause, u.step, name, ke.Status.Message, name))
+			return ctrl.Result{}, nil
+		case kev1alpha1.ExecutionFailed, kev1alpha1.ExecutionDenied, kev1alpha1.ExecutionRollbackReady:
 			s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.RollbackFailedReason,
 				fmt.Sprintf("%s; the rollback of step %d failed (%s %s: %s); undo by hand: %s",
 					cause, u.step, name, ke.Status.Phase, ke.Status.Message, describe(plan)))

@@ -17,7 +17,6 @@ import (
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
-	"kubernaut.io/stepvalidation/reconcilers/pause"
 )
 
 // scope is one reconcile of one workflow.
@@ -26,8 +25,11 @@ type scope struct {
 	now         time.Time
 	children    map[string]*kev1alpha1.KubernetesExecution
 	enforcement evaluation.Enforcement
-	// held is set when a pause kept a step from starting in this reconcile.
-	held *pause.Pause
+	// held says why a pause keeps steps from starting (or their executions from
+	// acting) in this reconcile; heldSteps are the started steps it holds.
+	held         string
+	heldSteps    []int32
+	pauseChecked bool
 }
 
 func (r *Reconciler) newScope(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (*scope, error) {

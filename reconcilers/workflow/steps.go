@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -86,8 +87,10 @@ func (r *Reconciler) decide(s *scope) {
 	for _, st := range s.wfe.Status.StepStatuses {
 		switch st.Status {
 		case workflowv1alpha1.StepExecuting, workflowv1alpha1.StepVerifying:
-			running = append(running, st.StepNumber)
 			done = false
+			if !slices.Contains(s.heldSteps, st.StepNumber) {
+				running = append(running, st.StepNumber)
+			}
 		case workflowv1alpha1.StepBlocked:
 			blocked = append(blocked, st.StepNumber)
 			done = false
@@ -107,8 +110,8 @@ func (r *Reconciler) decide(s *scope) {
 		return
 	}
 	switch {
-	case s.held != nil && len(running) == 0 && len(blocked) == 0:
-		s.transition(r, workflowv1alpha1.WorkflowPaused, commonv1alpha1.PausedReason, s.held.String())
+	case s.held != "" && len(running) == 0 && len(blocked) == 0:
+		s.transition(r, workflowv1alpha1.WorkflowPaused, commonv1alpha1.PausedReason, s.held)
 	case len(blocked) > 0 && len(running) == 0:
 		var reasons []string
 		for _, n := range blocked {
@@ -238,6 +241,10 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 		r.failStep(s, st, fmt.Sprintf("%s failed: %s", ke.Name, ke.Status.Message))
 	case kev1alpha1.ExecutionDenied, kev1alpha1.ExecutionRollbackReady:
 		r.failStep(s, st, fmt.Sprintf("%s %s: %s", ke.Name, ke.Status.Phase, ke.Status.Message))
+	case kev1alpha1.ExecutionPaused:
+		st.Status, st.Message = workflowv1alpha1.StepExecuting, ke.Name+" paused: "+ke.Status.Message
+		s.held = ke.Status.Message
+		s.heldSteps = append(s.heldSteps, st.StepNumber)
 	default:
 		if st.Status == workflowv1alpha1.StepBlocked {
 			// An override lifted the execution's block: it runs again.
@@ -250,15 +257,18 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 // heldByPause reports whether an administrator paused new actions, so that no
 // step starts; the reason is kept for the workflow's status.
 func (r *Reconciler) heldByPause(ctx context.Context, s *scope) (bool, error) {
-	if s.held != nil {
-		return true, nil
+	if s.pauseChecked {
+		return s.held != "", nil
 	}
 	p, err := r.Pauses.For(ctx, s.wfe.Namespace)
-	if err != nil || !p.Active() {
+	if err != nil {
 		return false, err
 	}
-	s.held = &p
-	return true, nil
+	s.pauseChecked = true
+	if p.Active() {
+		s.held = p.String()
+	}
+	return p.Active(), nil
 }
 
 // verifyStep polls the step's postconditions, within the step's timeout.

@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -14,12 +15,16 @@ import (
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 )
 
-// approverRules let a user read both kinds and append approvals to them.
-var approverRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{"workflow.kubernaut.io"}, Resources: []string{"workflowexecutions"},
-		Verbs: []string{"get", "list", "watch", "update", "patch", "approve"}},
-	{APIGroups: []string{"kubernetesexecution.kubernaut.io"}, Resources: []string{"kubernetesexecutions"},
-		Verbs: []string{"get", "list", "watch", "update", "patch", "approve"}},
+// bindClusterRole binds user to one of the ClusterRoles the project ships, in ns,
+// as the operator guide says to: kubectl create rolebinding NAME -n NS
+// --clusterrole=ROLE --user=USER.
+func bindClusterRole(ctx context.Context, ns, user, clusterRole string) {
+	GinkgoHelper()
+	Expect(k8s.Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user + "-" + clusterRole, Namespace: ns},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRole},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	})).To(Succeed())
 }
 
 // decide appends user's decision to the run's spec.approvals, as user, and
@@ -50,9 +55,9 @@ func decide(ctx context.Context, obj client.Object, user string, d commonv1alpha
 	})
 }
 
-// approveAs grants user the approver's rights in the run's namespace and approves.
+// approveAs binds user to kubernaut-approver in the run's namespace and approves.
 func approveAs(ctx context.Context, obj client.Object, user string) {
 	GinkgoHelper()
-	grant(ctx, obj.GetNamespace(), user, "approver-"+user, approverRules)
+	bindClusterRole(ctx, obj.GetNamespace(), user, "kubernaut-approver")
 	Expect(decide(ctx, obj, user, commonv1alpha1.Approve, "checked the change")).To(Succeed())
 }

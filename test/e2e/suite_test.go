@@ -62,6 +62,7 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}})).To(Succeed())
 	kubectl("apply", "-f", "../../config/rbac/actions.yaml")
 	kubectl("apply", "-f", "../../config/rbac/condition-override-clusterrole.yaml")
+	kubectl("apply", "-f", "../../config/rbac/approver-clusterrole.yaml")
 
 	managerBinary = filepath.Join(GinkgoT().TempDir(), "manager")
 	build := exec.Command("go", "build", "-o", managerBinary, "../../cmd/manager")
