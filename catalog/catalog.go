@@ -61,6 +61,17 @@ type Target struct {
 	ClusterScoped bool
 }
 
+// TargetNamespace is the namespace of the object the action acts on with params:
+// "" for a cluster-scoped target, an action without one, or parameters that do
+// not name it.
+func (a *Action) TargetNamespace(params map[string]any) string {
+	if a.Target == nil {
+		return ""
+	}
+	_, namespace, _ := a.Target.Name(params)
+	return namespace
+}
+
 // Name reads the target's name and namespace from params; namespace is "" for a
 // cluster-scoped target. The error names the parameter that is missing.
 func (t *Target) Name(params map[string]any) (name, namespace string, err error) {

@@ -210,6 +210,8 @@ func (w *watcher) until(ctx context.Context, ns string, runs []demoRun, create f
 	return final, nil
 }
 
+// terminal reports whether a workflow has settled for the demo: over, or blocked
+// (which waits for a person, and in the demo nobody comes).
 func terminal(p workflowv1alpha1.WorkflowPhase) bool {
 	switch p {
 	case workflowv1alpha1.WorkflowCompleted, workflowv1alpha1.WorkflowFailed, workflowv1alpha1.WorkflowBlocked:

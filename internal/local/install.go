@@ -115,7 +115,7 @@ func (c *Cluster) install(ctx context.Context) error {
 			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}
 	}
-	for _, f := range []string{"role.yaml", "actions.yaml", "condition-override-clusterrole.yaml"} {
+	for _, f := range []string{"role.yaml", "actions.yaml", "condition-override-clusterrole.yaml", "approver-clusterrole.yaml"} {
 		if _, err := c.kubectl(ctx, "apply", "-f", filepath.Join(c.opts.Root, "config", "rbac", f)); err != nil {
 			return err
 		}

@@ -198,7 +198,7 @@ func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, 
 // proceed records the intent to act, unless an administrator paused new actions:
 // then the run waits in paused and validates again when the pause ends.
 func (r *Reconciler) proceed(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (ctrl.Result, error) {
-	p, err := r.Pauses.For(ctx, s.ke.Namespace)
+	p, err := r.Pauses.For(ctx, s.ke.Namespace, action.TargetNamespace(params))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -212,7 +212,11 @@ func (r *Reconciler) proceed(ctx context.Context, s *scope, action *catalog.Acti
 // awaitResume keeps a paused run waiting until the pause ends, then validates it
 // again from the start: the cluster may have changed meanwhile.
 func (r *Reconciler) awaitResume(ctx context.Context, s *scope) (ctrl.Result, error) {
-	p, err := r.Pauses.For(ctx, s.ke.Namespace)
+	var target string
+	if action, params, problem := parameters(s.ke); problem == "" {
+		target = action.TargetNamespace(params)
+	}
+	p, err := r.Pauses.For(ctx, s.ke.Namespace, target)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

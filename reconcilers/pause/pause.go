@@ -11,6 +11,7 @@ package pause
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,9 +27,10 @@ import (
 
 // Pause says why actions are paused; the zero value means they are not.
 type Pause struct {
-	// Scope is "cluster" or "namespace".
-	Scope  string
-	Reason string
+	// Scope is "cluster" or "namespace"; Namespace names the paused one.
+	Scope     string
+	Namespace string
+	Reason    string
 }
 
 // Active reports whether actions are paused.
@@ -38,7 +40,7 @@ func (p Pause) Active() bool { return p.Scope != "" }
 func (p Pause) String() string {
 	where := "cluster-wide (ConfigMap " + commonv1alpha1.PauseConfigMap + ")"
 	if p.Scope == ScopeNamespace {
-		where = "in this namespace (annotation " + commonv1alpha1.PauseAnnotation + " on the Namespace)"
+		where = "in namespace " + p.Namespace + " (annotation " + commonv1alpha1.PauseAnnotation + " on the Namespace)"
 	}
 	return fmt.Sprintf("new actions are paused %s: %s", where, p.Reason)
 }
@@ -57,10 +59,11 @@ type Resolver struct {
 	Namespace string
 }
 
-// For returns the pause that applies to runs in namespace: the cluster-wide one
+// For returns the pause that applies to a run in namespaces (the run's own and
+// its target's; "" for a cluster-scoped target is skipped): the cluster-wide one
 // first. An unreadable switch is an error: acting while a pause may be on is what
 // the pause exists to prevent.
-func (r *Resolver) For(ctx context.Context, namespace string) (Pause, error) {
+func (r *Resolver) For(ctx context.Context, namespaces ...string) (Pause, error) {
 	if r == nil || r.Reader == nil {
 		return Pause{}, nil
 	}
@@ -72,12 +75,17 @@ func (r *Resolver) For(ctx context.Context, namespace string) (Pause, error) {
 	case client.IgnoreNotFound(err) != nil:
 		return Pause{}, fmt.Errorf("reading the pause switch %s/%s: %w", r.Namespace, commonv1alpha1.PauseConfigMap, err)
 	}
-	var ns corev1.Namespace
-	if err := r.Reader.Get(ctx, client.ObjectKey{Name: namespace}, &ns); err != nil {
-		return Pause{}, fmt.Errorf("reading namespace %s for its pause annotation: %w", namespace, err)
-	}
-	if v, ok := ns.Annotations[commonv1alpha1.PauseAnnotation]; ok {
-		return Pause{Scope: ScopeNamespace, Reason: reasonOf(v)}, nil
+	for i, namespace := range namespaces {
+		if namespace == "" || slices.Contains(namespaces[:i], namespace) {
+			continue
+		}
+		var ns corev1.Namespace
+		if err := r.Reader.Get(ctx, client.ObjectKey{Name: namespace}, &ns); err != nil {
+			return Pause{}, fmt.Errorf("reading namespace %s for its pause annotation: %w", namespace, err)
+		}
+		if v, ok := ns.Annotations[commonv1alpha1.PauseAnnotation]; ok {
+			return Pause{Scope: ScopeNamespace, Namespace: namespace, Reason: reasonOf(v)}, nil
+		}
 	}
 	return Pause{}, nil
 }
@@ -93,16 +101,17 @@ func reasonOf(s string) string {
 // change was missed (the Watch below wakes it at once otherwise).
 const PollInterval = 30 * time.Second
 
-// Watch makes b wake the runs that paused returns when a pause switch changes:
-// the runs of one namespace when its annotations change, all of them ("") when
-// the cluster-wide ConfigMap changes. Without a Resolver it adds nothing.
+// Watch makes b wake the paused runs (paused lists them) when a pause switch
+// changes: a Namespace's annotations or the cluster-wide ConfigMap. Every paused
+// run is woken, since a run may be held by its target's namespace as well as its
+// own. Without a Resolver it adds nothing.
 func (r *Resolver) Watch(b *builder.Builder, paused func(ctx context.Context, namespace string) []reconcile.Request) *builder.Builder {
 	if r == nil {
 		return b
 	}
 	return b.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return paused(ctx, o.GetName())
+			return paused(ctx, "")
 		}), builder.WithPredicates(predicate.AnnotationChangedPredicate{})).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return paused(ctx, "")

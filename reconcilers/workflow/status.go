@@ -27,9 +27,8 @@ type scope struct {
 	enforcement evaluation.Enforcement
 	// held says why a pause keeps steps from starting (or their executions from
 	// acting) in this reconcile; heldSteps are the started steps it holds.
-	held         string
-	heldSteps    []int32
-	pauseChecked bool
+	held      string
+	heldSteps []int32
 }
 
 func (r *Reconciler) newScope(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (*scope, error) {

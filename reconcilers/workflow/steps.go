@@ -152,20 +152,20 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 		}
 	}
 
-	if held, err := r.heldByPause(ctx, s); err != nil || held {
-		return time.Time{}, err
-	}
 	params, err := decodeParameters(step)
 	if err != nil {
 		r.failStep(s, st, err.Error())
 		return time.Time{}, nil
 	}
-	// The step's facts are read only for a requester who may act on its target.
 	action, ok := catalog.Lookup(step.Action)
 	if !ok {
 		r.failStep(s, st, fmt.Sprintf("action %q is not in the catalog", step.Action))
 		return time.Time{}, nil
 	}
+	if held, err := r.heldByPause(ctx, s, action, params); err != nil || held {
+		return time.Time{}, err
+	}
+	// The step's facts are read only for a requester who may act on its target.
 	if refused, err := r.Authority.Check(ctx, s.wfe.Annotations, action, params, s.wfe.Namespace); err != nil || refused != "" {
 		if refused != "" {
 			r.failStep(s, st, refused)
@@ -254,21 +254,16 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 	return stepDeadline(step, st), nil
 }
 
-// heldByPause reports whether an administrator paused new actions, so that no
-// step starts; the reason is kept for the workflow's status.
-func (r *Reconciler) heldByPause(ctx context.Context, s *scope) (bool, error) {
-	if s.pauseChecked {
-		return s.held != "", nil
-	}
-	p, err := r.Pauses.For(ctx, s.wfe.Namespace)
-	if err != nil {
+// heldByPause reports whether an administrator paused new actions in the
+// workflow's namespace, the step's target namespace or cluster-wide, so that the
+// step does not start; the reason is kept for the workflow's status.
+func (r *Reconciler) heldByPause(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (bool, error) {
+	p, err := r.Pauses.For(ctx, s.wfe.Namespace, action.TargetNamespace(params))
+	if err != nil || !p.Active() {
 		return false, err
 	}
-	s.pauseChecked = true
-	if p.Active() {
-		s.held = p.String()
-	}
-	return p.Active(), nil
+	s.held = p.String()
+	return true, nil
 }
 
 // verifyStep polls the step's postconditions, within the step's timeout.

@@ -272,6 +272,8 @@ func TestRenderNamesAndNamespaces(t *testing.T) {
 		{"Role", "kubernaut-leader-election"},
 		{"RoleBinding", "kubernaut-leader-election"},
 		{"ClusterRole", "kubernaut-condition-override"},
+		{"ClusterRole", "kubernaut-approver"},
+		{"Role", "kubernaut-pauser"},
 		{"ClusterRole", "kubernaut-metrics-reader"},
 		{"Deployment", managerName},
 		{"PodDisruptionBudget", managerName},

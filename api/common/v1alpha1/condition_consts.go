@@ -3,8 +3,9 @@ package v1alpha1
 // Types of the metav1.Condition entries in status.conditions of both kinds.
 //
 // Both kinds run to completion, so the summary is Succeeded, in the Tekton and Knative
-// style: Unknown while running, True when done, False when failed, blocked or denied,
-// with the reason saying which. `kubectl wait --for=condition=Succeeded` waits for a
+// style: Unknown while running or waiting for a person (blocked, waiting_approval,
+// paused), True when done, False when failed or denied, with the reason saying which.
+// A run that ended never flips back. `kubectl wait --for=condition=Succeeded` waits for a
 // success; `--for=condition=Succeeded=false` for a failure. The stage conditions beside
 // it say how far a run got.
 const (
