@@ -49,7 +49,7 @@ var _ = Describe("Requester authorization", func() {
 	})
 
 	It("refuses a workflow that acts where its requester may not, naming each missing permission at the target's field", func(ctx context.Context) {
-		wfe := scaleWorkflow(own)
+		wfe := libraryWorkflow(own)
 		wfe.Spec.WorkflowDefinition.Steps[0].Parameters.Raw = fmt.Appendf(nil, `{"deployment":{"name":"web-app","namespace":%q,"replicas":5}}`, other)
 		wfe.Spec.WorkflowDefinition.Steps[0].RollbackSpec = &workflowv1alpha1.RollbackSpec{
 			Action: "drain_node", Parameters: &runtime.RawExtension{Raw: []byte(`{"node":{"name":"worker-1"}}`)},
@@ -181,7 +181,7 @@ var _ = Describe("Status", func() {
 		err = tenant.Status().Patch(ctx, forged, client.MergeFrom(ke))
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
 
-		wfe := scaleWorkflow(ns)
+		wfe := libraryWorkflow(ns)
 		Expect(tenant.Create(ctx, wfe)).To(Succeed())
 		wfe.Status.Phase = workflowv1alpha1.WorkflowCompleted
 		Expect(apierrors.IsForbidden(tenant.Status().Update(ctx, wfe))).To(BeTrue())
@@ -196,7 +196,7 @@ var _ = Describe("A workflow's steps", func() {
 		grantRole(ctx, ns, "tenant", "tenant", harness.TenantRules)
 		grantRole(ctx, ns, "tenant", "scaler", harness.ScalerRules)
 		tenant := clientAs("tenant")
-		wfe := scaleWorkflow(ns)
+		wfe := libraryWorkflow(ns)
 		Expect(tenant.Create(ctx, wfe)).To(Succeed())
 
 		owned := func(ke *kubernetesexecutionv1alpha1.KubernetesExecution) {

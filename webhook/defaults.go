@@ -2,8 +2,11 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -20,16 +23,29 @@ var (
 
 // workflowDefaulter writes out what a workflow leaves implicit (each step's
 // dependsOn, each condition's required, timeout and interval) and injects the
-// step-level conditions the catalog suggests for each step's action. It runs on
-// CREATE; running it twice changes nothing the second time. With w set it also
-// records the requester.
+// step-level conditions the catalog suggests for each step's action; running it
+// twice changes nothing the second time. With w set it also records the
+// requester (on CREATE) and stamps who set the override annotations. It runs on
+// CREATE and UPDATE, but leaves the spec of a started run as it is: the
+// validator refuses any change to it.
 type workflowDefaulter struct{ w *Webhooks }
 
 func (d *workflowDefaulter) Default(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) error {
+	old, err := oldObject[workflowv1alpha1.WorkflowExecution](ctx)
+	if err != nil {
+		return err
+	}
 	if d.w != nil {
-		if err := d.w.recordRequester(ctx, wfe); err != nil {
+		var before map[string]string
+		if old != nil {
+			before = old.Annotations
+		}
+		if err := d.w.mark(ctx, wfe, before, old != nil); err != nil {
 			return err
 		}
+	}
+	if old != nil && old.Status.Phase != "" {
+		return nil
 	}
 	inject := wfe.Annotations[InjectAnnotation] != "false"
 	steps := wfe.Spec.WorkflowDefinition.Steps
@@ -56,10 +72,21 @@ func (d *workflowDefaulter) Default(ctx context.Context, wfe *workflowv1alpha1.W
 type executionDefaulter struct{ w *Webhooks }
 
 func (d *executionDefaulter) Default(ctx context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) error {
+	old, err := oldObject[kubernetesexecutionv1alpha1.KubernetesExecution](ctx)
+	if err != nil {
+		return err
+	}
 	if d.w != nil {
-		if err := d.w.recordRequester(ctx, ke); err != nil {
+		var before map[string]string
+		if old != nil {
+			before = old.Annotations
+		}
+		if err := d.w.mark(ctx, ke, before, old != nil); err != nil {
 			return err
 		}
+	}
+	if old != nil && old.Status.Phase != "" {
+		return nil
 	}
 	if a, ok := catalog.Lookup(ke.Spec.Action); ok && ke.Annotations[InjectAnnotation] != "false" {
 		ke.Spec.PreConditions = withSuggested(ke.Spec.PreConditions, a.PreConditions)
@@ -68,6 +95,32 @@ func (d *executionDefaulter) Default(ctx context.Context, ke *kubernetesexecutio
 	defaultConditions(ke.Spec.PreConditions, commonv1alpha1.DefaultPreConditionTimeout, false)
 	defaultConditions(ke.Spec.PostConditions, commonv1alpha1.DefaultPostConditionTimeout, true)
 	return nil
+}
+
+// mark records the requester on CREATE, never on UPDATE (the validator refuses
+// any change of it), and stamps who changed the override annotations, whose old
+// values are before.
+func (w *Webhooks) mark(ctx context.Context, obj metav1.Object, before map[string]string, update bool) error {
+	if !update {
+		if err := w.recordRequester(ctx, obj); err != nil {
+			return err
+		}
+	}
+	return stampOverride(ctx, before, obj)
+}
+
+// oldObject decodes the old object of an UPDATE request; it is nil on CREATE,
+// and without a request (tests that call Default directly).
+func oldObject[T any](ctx context.Context) (*T, error) {
+	req, err := admission.RequestFromContext(ctx)
+	if err != nil || req.Operation != admissionv1.Update {
+		return nil, nil
+	}
+	old := new(T)
+	if err := json.Unmarshal(req.OldObject.Raw, old); err != nil {
+		return nil, fmt.Errorf("decoding the old object of the update: %w", err)
+	}
+	return old, nil
 }
 
 // withSuggested appends the suggested conditions whose type the list lacks; what

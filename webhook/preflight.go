@@ -21,7 +21,7 @@ import (
 func (w *Webhooks) preflightWorkflow(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) []string {
 	ctx, cancel := context.WithTimeout(ctx, w.preflightBudget())
 	defer cancel()
-	skip := overridden(wfe.Annotations)
+	skip := commonv1alpha1.OverriddenConditions(wfe.Annotations)
 	var warnings []string
 	for _, step := range wfe.Spec.WorkflowDefinition.Steps {
 		prefix := fmt.Sprintf("step %d: ", step.StepNumber)
@@ -38,7 +38,7 @@ func (w *Webhooks) preflightWorkflow(ctx context.Context, wfe *workflowv1alpha1.
 func (w *Webhooks) preflightExecution(ctx context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) []string {
 	ctx, cancel := context.WithTimeout(ctx, w.preflightBudget())
 	defer cancel()
-	warnings, _ := w.preflight(ctx, "", ke.Spec.Action, rawOf(ke.Spec.Parameters), ke.Spec.PreConditions, overridden(ke.Annotations))
+	warnings, _ := w.preflight(ctx, "", ke.Spec.Action, rawOf(ke.Spec.Parameters), ke.Spec.PreConditions, commonv1alpha1.OverriddenConditions(ke.Annotations))
 	return warnings
 }
 

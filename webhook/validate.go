@@ -63,6 +63,7 @@ func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1al
 		r.oldAnnotations, r.startedPhase = old.Annotations, string(old.Status.Phase)
 		r.specUnchanged = equality.Semantic.DeepEqual(withoutApproval(old.Spec), withoutApproval(wfe.Spec))
 	}
+	r.gates = workflowGates(old, wfe, v.w)
 	r.checkSpec = func(spec *field.Path) (errs field.ErrorList, warnings admission.Warnings, demands []demand) {
 		steps := wfe.Spec.WorkflowDefinition.Steps
 		stepsPath := spec.Child("workflowDefinition", "steps")
@@ -103,6 +104,7 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 		r.oldAnnotations, r.startedPhase = old.Annotations, string(old.Status.Phase)
 		r.specUnchanged = equality.Semantic.DeepEqual(withoutApprovalKE(old.Spec), withoutApprovalKE(ke.Spec))
 	}
+	r.gates = executionGates(old, ke, v.w)
 	r.checkSpec = func(spec *field.Path) (field.ErrorList, admission.Warnings, []demand) {
 		errs, d := v.w.validateAction(ke.Spec.Action, ke.Spec.Parameters, ke.Namespace, spec)
 		e, w := v.w.validateConditions(ctx, ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
@@ -113,8 +115,9 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 	return v.w.decide(ctx, r)
 }
 
-// withoutApproval and withoutApprovalKE drop the approval, the one spec field an
-// operator may change on a started object, so the rest can be compared.
+// withoutApproval and withoutApprovalKE drop the approvals, the one spec field an
+// approver may change on a started object (checkApprovals admits the entries), so
+// the rest can be compared.
 func withoutApproval(spec workflowv1alpha1.WorkflowExecutionSpec) workflowv1alpha1.WorkflowExecutionSpec {
 	spec.Approvals = nil
 	return spec
@@ -143,20 +146,24 @@ type review struct {
 	// guardOwners keeps anyone but the manager from making the object a
 	// workflow's (checkOwners): for executions.
 	guardOwners bool
-	preflight   func() []string
+	// gates are what the approval and override rules read (checkGates).
+	gates     gates
+	preflight func() []string
 }
 
 // decide checks the recorded requester, checks the spec unless only metadata
 // changed, keeps the spec of a started object, asks whether the requester may do
-// what the spec's actions do, authorizes the override annotation, and on a dry run
-// adds the preflight's warnings. Every error is returned at once. Nothing about a
-// target is read (the preflight's facts) unless the requester may act on it.
+// what the spec's actions do, applies the approval and override rules
+// (checkGates), and on a dry run adds the preflight's warnings. Every error is
+// returned at once. Nothing about a target is read (the preflight's facts)
+// unless the requester may act on it.
 func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, error) {
 	var warnings admission.Warnings
 	var demands []demand
 	who, subjectErrs := w.subject(ctx, r.old, r.obj)
 	errs := subjectErrs
 	spec := field.NewPath("spec")
+	specChecked := false
 	switch {
 	case r.specUnchanged:
 		// Metadata only (annotations, labels): the spec was checked when it was written.
@@ -164,6 +171,7 @@ func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, er
 		errs = append(errs, field.Forbidden(spec, fmt.Sprintf(
 			"the spec cannot change once the %s has started (phase %s); create a new %s", r.noun, r.startedPhase, r.kind.Kind)))
 	default:
+		specChecked = true
 		var e field.ErrorList
 		e, warnings, demands = r.checkSpec(spec)
 		errs = append(errs, e...)
@@ -174,7 +182,7 @@ func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, er
 	if r.guardOwners {
 		errs = append(errs, w.checkOwners(ctx, r.old, r.obj)...)
 	}
-	errs = append(errs, w.authorizeOverride(ctx, r.oldAnnotations, r.obj.GetAnnotations(), r.obj.GetNamespace())...)
+	errs = append(errs, w.checkGates(ctx, r, specChecked, len(subjectErrs) == 0)...)
 	if len(errs) > 0 {
 		return warnings, apierrors.NewInvalid(r.kind, r.obj.GetName(), errs)
 	}

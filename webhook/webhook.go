@@ -1,9 +1,11 @@
 // Package webhook admits WorkflowExecutions and KubernetesExecutions. The mutating
-// webhook fills in defaults and injects the conditions the action catalog suggests;
-// the validating webhook checks everything the schema cannot (catalog actions and
-// their parameters, step dependencies, every condition's Rego, compiled), authorizes
-// the override annotation, and on a dry run tells which preconditions would fail
-// now. Errors carry field paths and come all at once.
+// webhook fills in defaults, injects the conditions the action catalog suggests,
+// records the requester and stamps who set an override; the validating webhook
+// checks everything the schema cannot (catalog actions and their parameters, step
+// dependencies, every condition's Rego, compiled), admits approvals only from
+// approvers (gates.go), lets only overriders weaken validation, and on a dry run
+// tells which preconditions would fail now. Errors carry field paths and come all
+// at once.
 package webhook
 
 import (
@@ -46,7 +48,8 @@ import (
 // Annotations users write on both kinds.
 const (
 	// OverrideAnnotation lists condition types to skip, comma-separated. Only users
-	// allowed verb override on conditions.kubernaut.io may add or change it.
+	// allowed verb override on conditions.kubernaut.io may add or change it, with a
+	// reason (commonv1alpha1.OverrideReasonAnnotation).
 	OverrideAnnotation = commonv1alpha1.OverrideConditionAnnotation
 	// InjectAnnotation set to "false" keeps the catalog's conditions out.
 	InjectAnnotation = commonv1alpha1.InjectConditionsAnnotation
@@ -60,10 +63,10 @@ type Webhooks struct {
 	// Conditions resolves and compiles conditions, and evaluates preconditions for
 	// the dry-run preflight.
 	Conditions *check.Service
-	// Client creates SubjectAccessReviews for the override annotation.
+	// Client creates the SubjectAccessReviews of Authority, when that is nil.
 	Client client.Client
-	// Authority asks whether a requester holds what an action needs; one asking
-	// with Client when nil.
+	// Authority asks whether a requester holds what an action needs, and whether
+	// a sender may approve or override; one asking with Client when nil.
 	Authority *authority.Reviewer
 	// ManagerUsername is the user the manager itself authenticates as: the only one
 	// that may write the status of either kind, create an execution for another
@@ -418,7 +421,7 @@ func (h *validateHandler[E, T]) object(raw runtime.RawExtension) (T, error) {
 
 // The webhook configurations (config/webhook) are generated from these markers.
 //
-// +kubebuilder:webhook:path=/mutate-workflow-kubernaut-io-v1alpha1-workflowexecution,mutating=true,failurePolicy=fail,sideEffects=None,groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=create,versions=v1alpha1,name=mworkflowexecution.kubernaut.io,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/mutate-workflow-kubernaut-io-v1alpha1-workflowexecution,mutating=true,failurePolicy=fail,sideEffects=None,groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=create;update,versions=v1alpha1,name=mworkflowexecution.kubernaut.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-workflow-kubernaut-io-v1alpha1-workflowexecution,mutating=false,failurePolicy=fail,sideEffects=None,groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=create;update,versions=v1alpha1,name=vworkflowexecution.kubernaut.io,admissionReviewVersions=v1,timeoutSeconds=5
-// +kubebuilder:webhook:path=/mutate-kubernetesexecution-kubernaut-io-v1alpha1-kubernetesexecution,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=create,versions=v1alpha1,name=mkubernetesexecution.kubernaut.io,admissionReviewVersions=v1,timeoutSeconds=5
+// +kubebuilder:webhook:path=/mutate-kubernetesexecution-kubernaut-io-v1alpha1-kubernetesexecution,mutating=true,failurePolicy=fail,sideEffects=None,groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=create;update,versions=v1alpha1,name=mkubernetesexecution.kubernaut.io,admissionReviewVersions=v1,timeoutSeconds=5
 // +kubebuilder:webhook:path=/validate-kubernetesexecution-kubernaut-io-v1alpha1-kubernetesexecution,mutating=false,failurePolicy=fail,sideEffects=None,groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=create;update,versions=v1alpha1,name=vkubernetesexecution.kubernaut.io,admissionReviewVersions=v1,timeoutSeconds=5

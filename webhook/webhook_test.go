@@ -71,6 +71,18 @@ func scaleWorkflow(ns string) *workflowv1alpha1.WorkflowExecution {
 	}
 }
 
+// libraryWorkflow is scaleWorkflow with the library's policies instead of inline
+// rego of the same types: a tenant needs no override permission to create it.
+func libraryWorkflow(ns string) *workflowv1alpha1.WorkflowExecution {
+	wfe := scaleWorkflow(ns)
+	for _, c := range [][]commonv1alpha1.ValidationCondition{step(wfe).PreConditions, step(wfe).PostConditions} {
+		for i := range c {
+			c[i].Rego = ""
+		}
+	}
+	return wfe
+}
+
 func types(conds []commonv1alpha1.ValidationCondition) []string {
 	var out []string
 	for _, c := range conds {
@@ -251,9 +263,11 @@ var _ = Describe("The validating webhook", func() {
 		Expect(apierr.Causes(k8s.Create(ctx, ke))).To(apierr.HaveCause("spec.parameters.node.gracePeriodSeconds", "must be between 0 and 3600"))
 	})
 
-	It("keeps the spec of a started workflow, and lets its annotations and approval change", func(ctx context.Context) {
+	It("keeps the spec of a started workflow, and lets its annotations and approvals change", func(ctx context.Context) {
 		wfe := scaleWorkflow(newNamespace(ctx))
+		wfe.Spec.ExecutionStrategy.ApprovalRequired = true
 		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+		grantRole(ctx, wfe.Namespace, "bob", "approver", approverRules)
 		wfe.Status.Phase = workflowv1alpha1.WorkflowExecuting
 		Expect(k8s.Status().Update(ctx, wfe)).To(Succeed())
 
@@ -263,8 +277,8 @@ var _ = Describe("The validating webhook", func() {
 
 		wfe.Annotations["team"] = "sre"
 		Expect(k8s.Update(ctx, wfe)).To(Succeed())
-		wfe.Spec.ApprovalReceived = true
-		Expect(k8s.Update(ctx, wfe)).To(Succeed())
+		wfe.Spec.Approvals = []commonv1alpha1.Approval{{Approver: "bob", Decision: commonv1alpha1.Approve, Reason: "looks right"}}
+		Expect(clientAs("bob").Update(ctx, wfe)).To(Succeed())
 	})
 })
 
@@ -307,7 +321,8 @@ var _ = Describe("The override annotation", Ordered, func() {
 		grant(ctx, ns, "bob", true)
 
 		wfe := scaleWorkflow(ns)
-		wfe.Annotations = map[string]string{webhook.OverrideAnnotation: "current_replicas_match"}
+		wfe.Annotations = map[string]string{webhook.OverrideAnnotation: "current_replicas_match",
+			commonv1alpha1.OverrideReasonAnnotation: "the replica count is known to drift"}
 		err := clientAs("alice").Create(ctx, wfe.DeepCopy())
 		Expect(apierr.Causes(err)).To(apierr.HaveCause("metadata.annotations[kubernaut.io/override-condition]",
 			`user "alice" may not override conditions in namespace "`+ns+`": that needs verb "override" on resource "conditions" in API group "kubernaut.io"`))

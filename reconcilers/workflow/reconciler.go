@@ -134,11 +134,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, nil
 	}
 
+	orig := wfe.DeepCopy() // before newScope, which records approvals and overrides in status
 	s, err := r.newScope(ctx, wfe)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	orig := wfe.DeepCopy()
 	defer func() {
 		if err == nil {
 			wfe.Status.ObservedGeneration = wfe.Generation

@@ -559,8 +559,10 @@ func numbers(ns []int32) string {
 	return strings.Join(parts, ", ")
 }
 
+// terminalPhase reports whether the workflow is over. blocked is not: it waits
+// for an override up to blockedTimeout.
 func terminalPhase(p workflowv1alpha1.WorkflowPhase) bool {
-	return p == workflowv1alpha1.WorkflowCompleted || p == workflowv1alpha1.WorkflowFailed || p == workflowv1alpha1.WorkflowBlocked
+	return p == workflowv1alpha1.WorkflowCompleted || p == workflowv1alpha1.WorkflowFailed
 }
 
 // WorkflowLabel is set on a workflow's executions to its name (cut to 63

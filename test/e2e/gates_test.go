@@ -47,13 +47,27 @@ func requesterNamespace(ctx context.Context) string {
 	ns := newNamespace(ctx)
 	grant(ctx, ns, "alice", "tenant", harness.TenantRules)
 	grant(ctx, ns, "alice", "scaler", harness.ScalerRules)
-	grant(ctx, ns, "mallory", "tenant", harness.TenantRules)
+	grant(ctx, ns, "mallory", "tenant-mallory", harness.TenantRules)
 	createDeployment(ctx, ns, "web-app", 2, nil)
 	return ns
 }
 
+// tenantWorkflow is the seed's scale workflow with the policy library's
+// conditions instead of inline copies: an inline policy in place of a library
+// policy needs the override permission, which a requester does not hold.
+func tenantWorkflow(ns, name, deployment string, replicas int) *workflowv1alpha1.WorkflowExecution {
+	wfe := scaleWorkflow(ns, name, deployment, replicas)
+	step := &wfe.Spec.WorkflowDefinition.Steps[0]
+	for _, conds := range [][]commonv1alpha1.ValidationCondition{step.PreConditions, step.PostConditions} {
+		for i := range conds {
+			conds[i].Rego = ""
+		}
+	}
+	return wfe
+}
+
 func approvalWorkflow(ns, name string, approvals int32) *workflowv1alpha1.WorkflowExecution {
-	wfe := scaleWorkflow(ns, name, "web-app", 3)
+	wfe := tenantWorkflow(ns, name, "web-app", 3)
 	wfe.Spec.ExecutionStrategy.ApprovalRequired = true
 	wfe.Spec.ExecutionStrategy.ApprovalsRequired = ptr.To(approvals)
 	return wfe
@@ -85,7 +99,7 @@ var _ = Describe("Approvals", Label("security", "gates"), func() {
 		var latest workflowv1alpha1.WorkflowExecution
 		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wfe), &latest)).To(Succeed())
 		latest.Spec.Approvals = append(latest.Spec.Approvals, commonv1alpha1.Approval{Approver: "carol", Decision: commonv1alpha1.Approve, Reason: "as carol"})
-		Expect(apierr.Causes(clientAs("bob").Update(ctx, &latest))).To(apierr.HaveCause("spec.approvals[0].approver", ""))
+		Expect(apierr.Causes(clientAs("bob").Update(ctx, &latest))).To(apierr.HaveCause("spec.approvals[0]", `approver "carol" is not the user sending the request ("bob")`))
 
 		By("one approval of two: still waiting, recorded")
 		Expect(decide(ctx, wfe, "bob", commonv1alpha1.Approve, "capacity checked")).To(Succeed())
@@ -100,10 +114,10 @@ var _ = Describe("Approvals", Label("security", "gates"), func() {
 		By("an approval cannot be edited or removed, not even by its approver")
 		edited := latest.DeepCopy()
 		edited.Spec.Approvals[0].Reason = "changed my mind"
-		Expect(apierr.Causes(clientAs("bob").Update(ctx, edited))).To(apierr.HaveCause("spec.approvals[0]", ""))
+		Expect(apierr.Causes(clientAs("bob").Update(ctx, edited))).To(apierr.HaveCause("spec.approvals[0]", "append-only"))
 		removed := latest.DeepCopy()
 		removed.Spec.Approvals = nil
-		Expect(apierr.Causes(clientAs("bob").Update(ctx, removed))).To(apierr.HaveCause("spec.approvals", ""))
+		Expect(apierr.Causes(clientAs("bob").Update(ctx, removed))).To(apierr.HaveCause("spec.approvals", "append-only"))
 		By("one approver counts once")
 		Expect(apierr.Causes(decide(ctx, wfe, "bob", commonv1alpha1.Approve, "again"))).To(apierr.HaveCause("spec.approvals[1]", "already"))
 
@@ -179,7 +193,7 @@ var _ = Describe("Weakening validation", Label("security", "gates"), func() {
 	}
 	for name, route := range weakened {
 		It("through "+name+" needs the override permission", func(ctx context.Context) {
-			wfe := scaleWorkflow(ns, "weak", "web-app", 3)
+			wfe := tenantWorkflow(ns, "weak", "web-app", 3)
 			route.mutate(wfe)
 			Expect(apierr.Causes(clientAs("alice").Create(ctx, wfe.DeepCopy()))).To(apierr.HaveCause(route.field, "override"))
 			bindClusterRole(ctx, ns, "alice", "kubernaut-condition-override")

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kubernaut.io/stepvalidation/internal/scheme"
+)
+
+// kubeFlags say which cluster, user and namespace a command talks to. They load
+// as kubectl's do (--kubeconfig, else $KUBECONFIG, else ~/.kube/config), so that
+// the commands act as the person running them, under the same identity.
+type kubeFlags struct {
+	kubeconfig, context, namespace string
+}
+
+// bind adds --kubeconfig and --context to cmd and, when withNamespace, -n/--namespace
+// for the namespace of the object the command names.
+func (f *kubeFlags) bind(cmd *cobra.Command, withNamespace bool) {
+	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default $KUBECONFIG, else ~/.kube/config)")
+	cmd.Flags().StringVar(&f.context, "context", "", "kubeconfig context (default its current context)")
+	if withNamespace {
+		cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "", "namespace of the object (default the context's namespace)")
+	}
+}
+
+// kube is a client acting as the kubeconfig's user.
+type kube struct {
+	client.Client
+	// namespace is -n, else the context's namespace, else default.
+	namespace string
+}
+
+// requestTimeout bounds each request, so that a script does not hang on an API
+// server that does not answer; a kubeconfig's own timeout wins.
+const requestTimeout = 30 * time.Second
+
+// connect loads the kubeconfig and makes a client. Admission warnings go to
+// stderr, as kubectl prints them. A kubeconfig that cannot be loaded is a usage
+// error (exit code 2).
+func (f *kubeFlags) connect(stderr io.Writer) (*kube, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: f.context}
+	overrides.Context.Namespace = f.namespace
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	cfg, err := loader.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		return nil, usageErrorf("no kubeconfig found: set KUBECONFIG or give --kubeconfig")
+	}
+	if err != nil {
+		return nil, usageErrorf("loading the kubeconfig: %w", err)
+	}
+	namespace, _, err := loader.Namespace()
+	if err != nil {
+		return nil, usageErrorf("reading the namespace from the kubeconfig: %w", err)
+	}
+	cfg.UserAgent = "kubernaut-cli"
+	if cfg.Timeout == 0 {
+		cfg.Timeout = requestTimeout
+	}
+	cfg.WarningHandler = rest.NewWarningWriter(stderr, rest.WarningWriterOptions{Deduplicate: true})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: fmt.Errorf("connecting to the API server: %w", err)}
+	}
+	return &kube{Client: c, namespace: namespace}, nil
+}
+
+// whoAmI returns the user name the API server authenticates this client as (a
+// SelfSubjectReview, which every authenticated user may create). The kubeconfig
+// does not say it when it holds a token or runs an exec plugin, and approvals are
+// admitted only under the sender's own name.
+func (k *kube) whoAmI(ctx context.Context) (string, error) {
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := k.Create(ctx, review); err != nil {
+		return "", fmt.Errorf("asking the API server who you are (SelfSubjectReview): %w", err)
+	}
+	if review.Status.UserInfo.Username == "" {
+		return "", fmt.Errorf("the API server's SelfSubjectReview names no user")
+	}
+	return review.Status.UserInfo.Username, nil
+}
