@@ -341,7 +341,9 @@ var _ = Describe("Blocks", Label("gates"), func() {
 		namespace.Annotations = map[string]string{commonv1alpha1.PauseAnnotation: "database migration"}
 		Expect(k8s.Update(ctx, &namespace)).To(Succeed())
 		bindClusterRole(ctx, ns, "oncall", "kubernaut-condition-override")
-		Eventually(func() error { return setOverride(ctx, wfe, "oncall", "image_pull_secrets_valid", "the image is public", "") }).
+		Eventually(func() error {
+			return setOverride(ctx, wfe, "oncall", "image_pull_secrets_valid", "the image is public", "")
+		}).
 			WithContext(ctx).WithTimeout(10 * time.Second).Should(Succeed())
 		paused := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowPaused, time.Minute)
 		Expect(paused.Status.Conditions).To(ContainElement(And(HaveField("Type", commonv1alpha1.SucceededCondition),
