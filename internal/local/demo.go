@@ -433,6 +433,16 @@ that would fail:
   kubectl apply --dry-run=server -f config/samples/scale-web-app.yaml -o yaml
   kubectl apply --dry-run=server -f config/samples/scale-missing-deployment.yaml
 
+The blocked workflow waits 30 minutes for a person (kubectl wait returns on
+--for=condition=PreconditionsPassed=false). An override with a reason lets it go
+on, recorded in status.overrides (here the Deployment is really missing, so the
+step then fails at its dry run); a pause holds every new action:
+
+  go run ./cmd/kubernaut override wfe/scale-missing-deployment -n production \
+    --condition deployment_exists --reason "checking the override flow" --expires 1h
+  go run ./cmd/kubernaut pause --namespace production --reason "trying the pause"
+  go run ./cmd/kubernaut resume --namespace production
+
 Logs: %s   Stop it: go run ./cmd/kubernaut local down
 `, kc, rel(filepath.Join(c.opts.StateDir, "logs")))
 }
