@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/internal/scheme"
 )
 
@@ -75,17 +75,8 @@ func (f *kubeFlags) connect(stderr io.Writer) (*kube, error) {
 	return &kube{Client: c, namespace: namespace}, nil
 }
 
-// whoAmI returns the user name the API server authenticates this client as (a
-// SelfSubjectReview, which every authenticated user may create). The kubeconfig
-// does not say it when it holds a token or runs an exec plugin, and approvals are
-// admitted only under the sender's own name.
+// whoAmI returns the user name the API server authenticates this client as:
+// approvals are admitted only under the sender's own name.
 func (k *kube) whoAmI(ctx context.Context) (string, error) {
-	review := &authenticationv1.SelfSubjectReview{}
-	if err := k.Create(ctx, review); err != nil {
-		return "", fmt.Errorf("asking the API server who you are (SelfSubjectReview): %w", err)
-	}
-	if review.Status.UserInfo.Username == "" {
-		return "", fmt.Errorf("the API server's SelfSubjectReview names no user")
-	}
-	return review.Status.UserInfo.Username, nil
+	return authority.Self(ctx, k.Client)
 }

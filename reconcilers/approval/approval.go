@@ -94,3 +94,43 @@ func Describe(a commonv1alpha1.Approval) string {
 	}
 	return fmt.Sprintf("%s by %s: %s", verb, a.Approver, a.Reason)
 }
+
+// Outcome is where a run's approval gate stands.
+type Outcome int
+
+const (
+	// Waiting: not enough approvals yet, and time is left.
+	Waiting Outcome = iota
+	// Approved: enough approvers approved; the run goes on.
+	Approved
+	// Rejected: an approver rejected the run; it fails.
+	Rejected
+	// TimedOut: approvalTimeout ran out first; the run fails.
+	TimedOut
+)
+
+// Verdict is the gate's decision at one moment, with the words for status.
+type Verdict struct {
+	Outcome Outcome
+	Message string
+	// Deadline is when the wait ends, for a Waiting run's requeue.
+	Deadline time.Time
+}
+
+// Decide applies a run's gates to its approvals at now: a reject fails it at once,
+// enough approvers let it go, else it waits until since (its start) plus the
+// approval timeout.
+func Decide(g *commonv1alpha1.Gates, approvals []commonv1alpha1.Approval, requester string, allowSelf bool, since, now time.Time) Verdict {
+	t := Count(approvals, requester, allowSelf)
+	n := g.Approvals()
+	deadline := since.Add(g.ApprovalWait())
+	switch {
+	case t.Rejection != nil:
+		return Verdict{Outcome: Rejected, Message: fmt.Sprintf("rejected by %s: %s", t.Rejection.Approver, t.Rejection.Reason)}
+	case t.Enough(n):
+		return Verdict{Outcome: Approved, Message: t.Progress(n)}
+	case !now.Before(deadline):
+		return Verdict{Outcome: TimedOut, Message: fmt.Sprintf("not approved within %s: %s", g.ApprovalWait(), t.Progress(n))}
+	}
+	return Verdict{Outcome: Waiting, Message: "waiting for approval (" + t.Progress(n) + ")", Deadline: deadline}
+}

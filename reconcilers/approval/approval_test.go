@@ -75,3 +75,36 @@ func TestObserve(t *testing.T) {
 		t.Fatalf("nothing new, got %v", fresh)
 	}
 }
+
+func TestDecide(t *testing.T) {
+	start := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	two := int32(2)
+	gates := &commonv1alpha1.Gates{ApprovalRequired: true, ApprovalsRequired: &two}
+	bob, carol := entry("bob", commonv1alpha1.Approve), entry("carol", commonv1alpha1.Approve)
+	cases := []struct {
+		name    string
+		entries []commonv1alpha1.Approval
+		at      time.Duration
+		want    Outcome
+		message string
+	}{
+		{name: "nobody yet", at: time.Minute, want: Waiting, message: "waiting for approval (0 of 2 approvals)"},
+		{name: "one of two", entries: []commonv1alpha1.Approval{bob}, at: time.Minute, want: Waiting, message: "waiting for approval (approved by bob (1 of 2))"},
+		{name: "two of two", entries: []commonv1alpha1.Approval{bob, carol}, at: time.Minute, want: Approved, message: "approved by bob, carol (2 of 2)"},
+		{name: "approved after the deadline still counts", entries: []commonv1alpha1.Approval{bob, carol}, at: 2 * time.Hour, want: Approved},
+		{name: "a reject wins", entries: []commonv1alpha1.Approval{bob, entry("dave", commonv1alpha1.Reject), carol}, at: time.Minute,
+			want: Rejected, message: "rejected by dave: because"},
+		{name: "time runs out", entries: []commonv1alpha1.Approval{bob}, at: time.Hour, want: TimedOut, message: "not approved within 1h0m0s: approved by bob (1 of 2)"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Decide(gates, tc.entries, "alice", false, start, start.Add(tc.at))
+			if v.Outcome != tc.want || (tc.message != "" && v.Message != tc.message) {
+				t.Fatalf("verdict = %+v, want outcome %d, message %q", v, tc.want, tc.message)
+			}
+			if v.Outcome == Waiting && !v.Deadline.Equal(start.Add(time.Hour)) {
+				t.Fatalf("deadline = %v, want the start plus the default 1h", v.Deadline)
+			}
+		})
+	}
+}

@@ -161,15 +161,20 @@ func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, err
 // the run goes on.
 func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ke := s.ke
-	gates := &ke.Spec.ExecutionStrategy
-	tally := approval.Count(ke.Spec.Approvals, ke.Status.RequestedBy, r.AllowSelfApproval)
-	if rej := tally.Rejection; rej != nil {
-		msg := fmt.Sprintf("rejected by %s: %s", rej.Approver, rej.Reason)
-		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionFalse, commonv1alpha1.RejectedReason, msg)
-		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.RejectedReason, msg)
-		return ctrl.Result{}, nil
+	since := s.now
+	if ke.Status.StartTime != nil {
+		since = ke.Status.StartTime.Time
 	}
-	if tally.Enough(gates.Approvals()) {
+	v := approval.Decide(&ke.Spec.ExecutionStrategy, ke.Spec.Approvals, ke.Status.RequestedBy, r.AllowSelfApproval, since, s.now)
+	switch v.Outcome {
+	case approval.Rejected:
+		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionFalse, commonv1alpha1.RejectedReason, v.Message)
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.RejectedReason, v.Message)
+		return ctrl.Result{}, nil
+	case approval.TimedOut:
+		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.ApprovalTimedOutReason, v.Message)
+		return ctrl.Result{}, nil
+	case approval.Approved:
 		action, params, problem := parameters(ke)
 		if problem != "" {
 			s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.InvalidParametersReason, problem)
@@ -178,21 +183,12 @@ func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, 
 		if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
 			return ctrl.Result{}, err
 		}
-		s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.ApprovedReason, tally.Progress(gates.Approvals()))
+		s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.ApprovedReason, v.Message)
 		return r.proceed(ctx, s, action, params)
 	}
-	deadline := s.now.Add(gates.ApprovalWait())
-	if ke.Status.StartTime != nil {
-		deadline = ke.Status.StartTime.Add(gates.ApprovalWait())
-	}
-	if !s.now.Before(deadline) {
-		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.ApprovalTimedOutReason,
-			fmt.Sprintf("not approved within %s: %s", gates.ApprovalWait(), tally.Progress(gates.Approvals())))
-		return ctrl.Result{}, nil
-	}
-	s.transition(r, kev1alpha1.ExecutionWaitingApproval, commonv1alpha1.AwaitingApprovalReason, fmt.Sprintf(
-		"waiting for approval (%s): kubernaut approve ke/%s -n %s --reason ...", tally.Progress(gates.Approvals()), ke.Name, ke.Namespace))
-	return ctrl.Result{RequeueAfter: deadline.Sub(s.now)}, nil
+	s.transition(r, kev1alpha1.ExecutionWaitingApproval, commonv1alpha1.AwaitingApprovalReason,
+		fmt.Sprintf("%s: kubernaut approve ke/%s -n %s --reason ...", v.Message, ke.Name, ke.Namespace))
+	return ctrl.Result{RequeueAfter: v.Deadline.Sub(s.now)}, nil
 }
 
 // proceed records the intent to act, unless an administrator paused new actions:

@@ -180,25 +180,22 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 // spec.approvals, fails it on a reject, or when the approval timeout runs out.
 func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, error) {
 	wfe := s.wfe
-	gates := &wfe.Spec.ExecutionStrategy.Gates
-	tally := approval.Count(wfe.Spec.Approvals, wfe.Status.RequestedBy, r.AllowSelfApproval)
-	if rej := tally.Rejection; rej != nil {
-		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.RejectedReason, fmt.Sprintf("rejected by %s: %s", rej.Approver, rej.Reason))
+	v := approval.Decide(&wfe.Spec.ExecutionStrategy.Gates, wfe.Spec.Approvals, wfe.Status.RequestedBy, r.AllowSelfApproval,
+		wfe.Status.StartTime.Time, s.now)
+	switch v.Outcome {
+	case approval.Rejected:
+		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.RejectedReason, v.Message)
 		return ctrl.Result{}, nil
-	}
-	if tally.Enough(gates.Approvals()) {
-		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.ApprovedReason, tally.Progress(gates.Approvals())+"; running the steps")
+	case approval.TimedOut:
+		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.ApprovalTimedOutReason, v.Message)
+		return ctrl.Result{}, nil
+	case approval.Approved:
+		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.ApprovedReason, v.Message+"; running the steps")
 		return r.runSteps(ctx, s)
 	}
-	deadline := wfe.Status.StartTime.Add(gates.ApprovalWait())
-	if !s.now.Before(deadline) {
-		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.ApprovalTimedOutReason,
-			fmt.Sprintf("not approved within %s: %s", gates.ApprovalWait(), tally.Progress(gates.Approvals())))
-		return ctrl.Result{}, nil
-	}
-	s.transition(r, workflowv1alpha1.WorkflowWaitingApproval, commonv1alpha1.AwaitingApprovalReason, fmt.Sprintf(
-		"waiting for approval (%s): kubernaut approve wfe/%s -n %s --reason ...", tally.Progress(gates.Approvals()), wfe.Name, wfe.Namespace))
-	return ctrl.Result{RequeueAfter: deadline.Sub(s.now)}, nil
+	s.transition(r, workflowv1alpha1.WorkflowWaitingApproval, commonv1alpha1.AwaitingApprovalReason,
+		fmt.Sprintf("%s: kubernaut approve wfe/%s -n %s --reason ...", v.Message, wfe.Name, wfe.Namespace))
+	return ctrl.Result{RequeueAfter: v.Deadline.Sub(s.now)}, nil
 }
 
 // enforceTimeout fails a workflow that outlived its timeout. What its steps
