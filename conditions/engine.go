@@ -21,6 +21,12 @@ type Options struct {
 	// EvalDeadline bounds one evaluation of one policy. Policies decide in
 	// microseconds; the deadline stops one that loops.
 	EvalDeadline time.Duration
+	// MaxEvalMemory bounds how much one evaluation may raise the process's memory
+	// (DefaultMaxEvalMemory); past it the evaluation ends with ResourceLimit.
+	MaxEvalMemory uint64
+	// MaxConcurrentEvals bounds evaluations in flight (DefaultMaxConcurrentEvals);
+	// more wait for a slot, within their deadline.
+	MaxConcurrentEvals int
 }
 
 // Engine compiles condition policies once and evaluates them many times. It is
@@ -28,6 +34,7 @@ type Options struct {
 type Engine struct {
 	compiled     *lru.Cache // policy hash -> *Policy
 	evalDeadline time.Duration
+	governor     *governor
 }
 
 // NewEngine returns an Engine with opts.
@@ -38,7 +45,17 @@ func NewEngine(opts Options) *Engine {
 	if opts.EvalDeadline <= 0 {
 		opts.EvalDeadline = DefaultEvalDeadline
 	}
-	return &Engine{compiled: lru.New(opts.CacheSize), evalDeadline: opts.EvalDeadline}
+	if opts.MaxEvalMemory == 0 {
+		opts.MaxEvalMemory = DefaultMaxEvalMemory
+	}
+	if opts.MaxConcurrentEvals <= 0 {
+		opts.MaxConcurrentEvals = DefaultMaxConcurrentEvals
+	}
+	return &Engine{
+		compiled:     lru.New(opts.CacheSize),
+		evalDeadline: opts.EvalDeadline,
+		governor:     newGovernor(opts.MaxEvalMemory, opts.MaxConcurrentEvals),
+	}
 }
 
 // Compile returns source compiled, from the cache when the same text was compiled
@@ -80,10 +97,10 @@ func (e *Engine) Evaluate(ctx context.Context, p *Policy, doc map[string]any) Re
 	if err != nil {
 		return Result{Outcome: Errored, Reason: ReasonEvaluationError, Message: err.Error(), Duration: time.Since(start)}
 	}
-	return evaluate(ctx, p, input, e.evalDeadline)
+	return e.evaluate(ctx, p, input)
 }
 
 // EvaluateInput is Evaluate on a document converted by NewInput.
 func (e *Engine) EvaluateInput(ctx context.Context, p *Policy, input Input) Result {
-	return evaluate(ctx, p, input, e.evalDeadline)
+	return e.evaluate(ctx, p, input)
 }

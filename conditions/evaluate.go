@@ -36,6 +36,9 @@ const (
 	ReasonNotBoolean      = "AllowNotBoolean"
 	ReasonDeadline        = "EvaluationDeadlineExceeded"
 	ReasonEvaluationError = "EvaluationError"
+	// ReasonResourceLimit: the policy built a value, or held memory, beyond the
+	// engine's limits (limits.go, memory.go).
+	ReasonResourceLimit = "ResourceLimit"
 )
 
 // MaxMessageBytes caps a Result's Message. A policy's error_message, message and deny
@@ -76,11 +79,26 @@ func NewInput(doc map[string]any) (Input, error) {
 	return Input{doc: doc, value: value}, nil
 }
 
-// evaluate runs p on input under deadline. Every evaluation passes here, so no
-// Result carries more than MaxMessageBytes of what a policy wrote.
-func evaluate(ctx context.Context, p *Policy, input Input, deadline time.Duration) Result {
+// evaluate runs p on input under the engine's deadline and memory governor. Every
+// evaluation passes here, so no Result carries more than MaxMessageBytes of what
+// a policy wrote.
+func (e *Engine) evaluate(ctx context.Context, p *Policy, input Input) Result {
 	start := time.Now()
-	r := decide(ctx, p, input, deadline)
+	ctx, cancel := context.WithTimeout(ctx, e.evalDeadline)
+	defer cancel()
+	var r Result
+	ctx, w, end, err := e.governor.begin(ctx)
+	if err != nil {
+		r = Result{Outcome: Errored, Reason: ReasonDeadline,
+			Message: fmt.Sprintf("no evaluation slot within %s: the manager is evaluating as many policies as it may at once", e.evalDeadline)}
+	} else {
+		r = decide(ctx, p, input, e.evalDeadline)
+		end()
+		if w.limited.Load() {
+			r = Result{Outcome: Errored, Reason: ReasonResourceLimit,
+				Message: fmt.Sprintf("the policy held more than %d MiB while it evaluated, and was stopped", e.governor.trigger>>20)}
+		}
+	}
 	r.Message = CapMessage(r.Message)
 	r.Duration = time.Since(start)
 	return r
@@ -92,9 +110,6 @@ func evaluate(ctx context.Context, p *Policy, input Input, deadline time.Duratio
 func CapMessage(s string) string { return text.Truncate(s, MaxMessageBytes) }
 
 func decide(ctx context.Context, p *Policy, input Input, deadline time.Duration) Result {
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-
 	rs, err := p.allow.Eval(ctx, rego.EvalParsedInput(input.value))
 	if err != nil {
 		return evalError(ctx, err, deadline)
@@ -107,14 +122,14 @@ func decide(ctx context.Context, p *Policy, input Input, deadline time.Duration)
 			return Result{Outcome: Errored, Reason: ReasonMissingFacts,
 				Message: "the input lacks " + strings.Join(missing, ", ") + ", which the policy reads"}
 		}
-		return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: p.explainFailure(ctx, input.value)}
+		return p.failed(ctx, input.value)
 	}
 	switch allowed := rs[0].Expressions[0].Value.(type) {
 	case bool:
 		if allowed {
 			return Result{Outcome: Passed, Reason: ReasonAllowed}
 		}
-		return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: p.explainFailure(ctx, input.value)}
+		return p.failed(ctx, input.value)
 	default:
 		return Result{Outcome: Errored, Reason: ReasonNotBoolean,
 			Message: fmt.Sprintf("allow is %T (%v), want a boolean", allowed, allowed)}
@@ -162,6 +177,10 @@ func joinSorted(values []any) string {
 }
 
 func evalError(ctx context.Context, err error, deadline time.Duration) Result {
+	var limit *LimitError
+	if errors.As(err, &limit) {
+		return Result{Outcome: Errored, Reason: ReasonResourceLimit, Message: limit.Error()}
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return Result{Outcome: Errored, Reason: ReasonDeadline,
 			Message: fmt.Sprintf("the policy did not decide within %s", deadline)}
@@ -179,17 +198,30 @@ func missingKeys(keys []string, input map[string]any) []string {
 	return missing
 }
 
+// failed is the Result of a policy that did not allow, explained by its
+// error_message or message and its deny set. An explanation that reached a
+// resource limit makes the evaluation one that did: the limits hold for every
+// rule of the policy, not only allow.
+func (p *Policy) failed(ctx context.Context, input ast.Value) Result {
+	msg, err := p.explainFailure(ctx, input)
+	var limit *LimitError
+	if errors.As(err, &limit) {
+		return Result{Outcome: Errored, Reason: ReasonResourceLimit, Message: limit.Error()}
+	}
+	return Result{Outcome: Failed, Reason: ReasonNotAllowed, Message: msg}
+}
+
 // explainFailure builds the message of a failed condition from the policy's
-// error_message or message and its deny set. A policy that explains nothing gets a
-// message naming its package.
-func (p *Policy) explainFailure(ctx context.Context, input ast.Value) string {
+// error_message or message and its deny set. A policy that explains nothing, or
+// whose explanation fails, gets a message naming its package.
+func (p *Policy) explainFailure(ctx context.Context, input ast.Value) (string, error) {
 	fallback := "policy " + p.Package + " did not allow"
 	if p.explain == nil {
-		return fallback
+		return fallback, nil
 	}
 	rs, err := p.explain.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil || len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return fallback
+		return fallback, err
 	}
 	doc, _ := rs[0].Expressions[0].Value.(map[string]any)
 	var parts []string
@@ -203,7 +235,7 @@ func (p *Policy) explainFailure(ctx context.Context, input ast.Value) string {
 		parts = append(parts, joinSorted(deny))
 	}
 	if len(parts) == 0 {
-		return fallback
+		return fallback, nil
 	}
-	return strings.Join(parts, "; ")
+	return strings.Join(parts, "; "), nil
 }

@@ -18,9 +18,9 @@ func TestEvaluateCapsPolicyMessages(t *testing.T) {
 		source string
 		safety bool
 	}{
-		{name: "error_message of 100 KB", source: `package p
+		{name: "error_message of 99 KB", source: `package p
 allow if input.x == 1
-error_message := concat("", array.concat(["é"], [s | some _ in numbers.range(1, 100000); s := "a"]))`},
+error_message := concat("", array.concat(["é"], [s | some _ in numbers.range(1, 99000); s := "a"]))`},
 		{name: "message of 100 KB of 3-byte runes", source: `package p
 allow if input.x == 1
 message := concat("", [s | some _ in numbers.range(1, 34000); s := "€"])`},

@@ -21,7 +21,7 @@ func forbiddenBuiltin(name string) string {
 	case name == "json.verify_schema" || name == "json.match_schema":
 		return "a schema may reference remote documents"
 	}
-	return ""
+	return removedBuiltin(name)
 }
 
 // sandbox is the capability set condition policies compile against: this OPA

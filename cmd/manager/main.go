@@ -45,6 +45,8 @@ type options struct {
 	namespace       string
 	leaderElect     bool
 	evalDeadline    time.Duration
+	evalMemoryMiB   int
+	evalConcurrency int
 	preflightBudget time.Duration
 
 	metricsSecure     bool
@@ -92,6 +94,10 @@ func main() {
 	flag.BoolVar(&o.allowSelfApproval, "allow-self-approval", false,
 		"let a run's requester approve it; off by default, so that an approval is a second person's decision")
 	flag.DurationVar(&o.evalDeadline, "eval-deadline", conditions.DefaultEvalDeadline, "deadline of one evaluation of one policy")
+	flag.IntVar(&o.evalMemoryMiB, "eval-memory-mib", conditions.DefaultMaxEvalMemory>>20,
+		"MiB one policy evaluation may raise the manager's memory by; past it the evaluation ends with reason ResourceLimit")
+	flag.IntVar(&o.evalConcurrency, "eval-concurrency", conditions.DefaultMaxConcurrentEvals,
+		"policy evaluations in flight at once; with --eval-memory-mib it bounds what hostile policies can take together")
 	flag.DurationVar(&o.preflightBudget, "preflight-budget", admissionwebhook.DefaultPreflightBudget,
 		"time a dry-run request may spend evaluating preconditions")
 	flag.BoolVar(&o.selfSignedCerts, "self-signed-certs", false,
@@ -123,6 +129,9 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.canaryPercent < 0 || o.canaryPercent > 100 {
 		return fmt.Errorf("--validation-canary-percent: %d is not between 0 and 100", o.canaryPercent)
+	}
+	if o.evalMemoryMiB < 8 || o.evalConcurrency < 1 {
+		return fmt.Errorf("--eval-memory-mib must be at least 8 (is %d) and --eval-concurrency at least 1 (is %d)", o.evalMemoryMiB, o.evalConcurrency)
 	}
 	if o.authzCacheTTL < 0 || o.authzCacheTTL > authority.MaxAllowedFor {
 		return fmt.Errorf("--authorization-cache-ttl: %s is not between 0 and %s", o.authzCacheTTL, authority.MaxAllowedFor)
@@ -172,7 +181,9 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("webhook certificates: %w", err)
 		}
 	}
-	engine := conditions.NewEngine(conditions.Options{EvalDeadline: o.evalDeadline})
+	engine := conditions.NewEngine(conditions.Options{
+		EvalDeadline: o.evalDeadline, MaxEvalMemory: uint64(o.evalMemoryMiB) << 20, MaxConcurrentEvals: o.evalConcurrency,
+	})
 	lib, err := library.New(ctx, engine)
 	if err != nil {
 		return err
