@@ -152,3 +152,44 @@ func procStatus(t *testing.T, key string) uint64 {
 	t.Fatalf("no %s in /proc/self/status", key)
 	return 0
 }
+
+// TestOneTenantLeavesOthersSlots fills every slot one tenant may hold with
+// policies that run until their deadline: another tenant's evaluation still runs
+// at once and decides while they are running.
+func TestOneTenantLeavesOthersSlots(t *testing.T) {
+	e := NewEngine(Options{EvalDeadline: 3 * time.Second, MaxConcurrentEvals: 4})
+	slow, err := e.Compile(context.Background(), "slow",
+		"package p\nimport rego.v1\nallow if {\n\tsome i in numbers.range(1, 100000)\n\tsome j in numbers.range(1, 100000)\n\ti == j + 1000000\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	quick, err := e.Compile(context.Background(), "quick", "package q\nimport rego.v1\nallow if input.ok\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noisy := WithTenant(context.Background(), "noisy")
+	var wg sync.WaitGroup
+	var noisyDone sync.WaitGroup
+	done := make(chan struct{})
+	for range 8 { // four times its share, twice all the slots
+		wg.Add(1)
+		noisyDone.Add(1)
+		go func() {
+			defer wg.Done()
+			defer noisyDone.Done()
+			e.Evaluate(noisy, slow, map[string]any{})
+		}()
+	}
+	go func() { noisyDone.Wait(); close(done) }()
+	time.Sleep(100 * time.Millisecond) // let the noisy tenant take what it may
+	got := e.Evaluate(WithTenant(context.Background(), "quiet"), quick, map[string]any{"ok": true})
+	select {
+	case <-done:
+		t.Fatal("the noisy tenant's evaluations ended first: the test proves nothing")
+	default:
+	}
+	if !got.Passed() {
+		t.Fatalf("the quiet tenant's policy: %s (%s: %s)", got.Outcome, got.Reason, got.Message)
+	}
+	wg.Wait()
+}

@@ -37,9 +37,13 @@ const (
 type governor struct {
 	slots   chan struct{}
 	trigger uint64
+	// perTenant is how many slots one tenant (a namespace: WithTenant) may hold,
+	// so that one namespace's slow policies leave the others slots to run in.
+	perTenant int
 
 	mu       sync.Mutex
 	inflight map[*watch]struct{}
+	tenants  map[string]*tenantSlots
 	wake     chan struct{}
 	start    sync.Once
 }
@@ -54,12 +58,53 @@ type watch struct {
 	limited    atomic.Bool
 }
 
+// tenantSlots are the slots one tenant holds, and how many evaluations of it
+// wait for or hold one (the entry goes when none does).
+type tenantSlots struct {
+	held  chan struct{}
+	users int
+}
+
 func newGovernor(maxMemory uint64, concurrent int) *governor {
 	return &governor{
-		slots:    make(chan struct{}, concurrent),
-		trigger:  maxMemory / 4,
-		inflight: map[*watch]struct{}{},
-		wake:     make(chan struct{}, 1),
+		slots:     make(chan struct{}, concurrent),
+		trigger:   maxMemory / 4,
+		perTenant: max(1, concurrent/2),
+		inflight:  map[*watch]struct{}{},
+		tenants:   map[string]*tenantSlots{},
+		wake:      make(chan struct{}, 1),
+	}
+}
+
+type tenantKey struct{}
+
+// WithTenant marks the evaluations under ctx as a tenant's (the namespace of the
+// run): one tenant holds at most half of the evaluation slots.
+func WithTenant(ctx context.Context, tenant string) context.Context {
+	return context.WithValue(ctx, tenantKey{}, tenant)
+}
+
+// tenant returns ctx's tenant's slots, and a function to call when done with them;
+// nil for an evaluation of no tenant (the manager's own safety policies).
+func (g *governor) tenant(ctx context.Context) (*tenantSlots, func()) {
+	name, _ := ctx.Value(tenantKey{}).(string)
+	if name == "" {
+		return nil, func() {}
+	}
+	g.mu.Lock()
+	t := g.tenants[name]
+	if t == nil {
+		t = &tenantSlots{held: make(chan struct{}, g.perTenant)}
+		g.tenants[name] = t
+	}
+	t.users++
+	g.mu.Unlock()
+	return t, func() {
+		g.mu.Lock()
+		if t.users--; t.users == 0 {
+			delete(g.tenants, name)
+		}
+		g.mu.Unlock()
 	}
 }
 
@@ -67,9 +112,25 @@ func newGovernor(maxMemory uint64, concurrent int) *governor {
 // when it is over. The returned context is cancelled when the evaluation reaches
 // the memory limit (then w.limited is set).
 func (g *governor) begin(ctx context.Context) (_ context.Context, w *watch, end func(), err error) {
+	t, leave := g.tenant(ctx)
+	if t != nil {
+		select {
+		case t.held <- struct{}{}:
+		case <-ctx.Done():
+			leave()
+			return ctx, nil, func() {}, ctx.Err()
+		}
+	}
+	release := func() {
+		if t != nil {
+			<-t.held
+		}
+		leave()
+	}
 	select {
 	case g.slots <- struct{}{}:
 	case <-ctx.Done():
+		release()
 		return ctx, nil, func() {}, ctx.Err()
 	}
 	g.start.Do(func() { go g.run() })
@@ -89,6 +150,7 @@ func (g *governor) begin(ctx context.Context) (_ context.Context, w *watch, end 
 		g.mu.Unlock()
 		cancel()
 		<-g.slots
+		release()
 	}, nil
 }
 

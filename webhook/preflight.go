@@ -10,6 +10,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/metrics"
@@ -19,7 +20,7 @@ import (
 // is now, within the preflight budget, and returns a warning for each that would
 // fail. Only dry-run requests pay for it.
 func (w *Webhooks) preflightWorkflow(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) []string {
-	ctx, cancel := context.WithTimeout(ctx, w.preflightBudget())
+	ctx, cancel := context.WithTimeout(conditions.WithTenant(ctx, wfe.Namespace), w.preflightBudget())
 	defer cancel()
 	skip := commonv1alpha1.OverriddenConditions(wfe.Annotations)
 	var warnings []string
@@ -36,7 +37,7 @@ func (w *Webhooks) preflightWorkflow(ctx context.Context, wfe *workflowv1alpha1.
 
 // preflightExecution is preflightWorkflow for one action.
 func (w *Webhooks) preflightExecution(ctx context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) []string {
-	ctx, cancel := context.WithTimeout(ctx, w.preflightBudget())
+	ctx, cancel := context.WithTimeout(conditions.WithTenant(ctx, ke.Namespace), w.preflightBudget())
 	defer cancel()
 	warnings, _ := w.preflight(ctx, "", ke.Spec.Action, rawOf(ke.Spec.Parameters), ke.Spec.PreConditions, commonv1alpha1.OverriddenConditions(ke.Annotations))
 	return warnings

@@ -100,6 +100,10 @@ func (s *Service) Run(ctx context.Context, r Round) ([]Outcome, error) {
 // all of them, at most Parallelism at a time, and returns the outcomes in the order
 // of r.Conditions.
 func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []Outcome {
+	// The run's namespace is the tenant whose share of evaluation slots it uses.
+	if ns, ok := r.Parameters[facts.NamespaceParam].(string); ok {
+		ctx = conditions.WithTenant(ctx, ns)
+	}
 	outcomes := make([]Outcome, len(r.Conditions))
 	input, err := conditions.NewInput(doc)
 	if err != nil {
