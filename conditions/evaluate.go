@@ -44,7 +44,7 @@ const (
 // MaxMessageBytes caps a Result's Message. A policy's error_message, message and deny
 // set are text a requester can write (inline Rego in a CR); status, Events and
 // admission warnings copy the message, so it is capped once, here, for all of them.
-const MaxMessageBytes = 1024
+const MaxMessageBytes = text.MaxMessageBytes
 
 // Result is the outcome of one evaluation of a policy.
 type Result struct {
@@ -107,7 +107,7 @@ func (e *Engine) evaluate(ctx context.Context, p *Policy, input Input) Result {
 // CapMessage cuts a message about a condition to MaxMessageBytes of valid UTF-8. The
 // condition service uses it for the results it makes without evaluating (a policy
 // that does not compile), whose errors can quote the requester's Rego.
-func CapMessage(s string) string { return text.Truncate(s, MaxMessageBytes) }
+func CapMessage(s string) string { return text.CapMessage(s) }
 
 func decide(ctx context.Context, p *Policy, input Input, deadline time.Duration) Result {
 	rs, err := p.allow.Eval(ctx, rego.EvalParsedInput(input.value))

@@ -39,6 +39,13 @@ const (
 	minInterval = time.Second
 	// A required postcondition given less than this rarely sees pods settle.
 	shortPostconditionTimeout = 10 * time.Second
+	// maxConditions bounds a workflow's preconditions and postconditions across its
+	// steps, those the mutating webhook injected included (this webhook sees the
+	// object after it): each is evaluated and keeps a result in status, and 256
+	// results of about 1.3 KiB (a 1 KiB message and the fields around it) leave the
+	// status well within its budget (statuspatch.MaxStatusBytes). The schema alone
+	// allows 50 steps of 32 and 32.
+	maxConditions = 256
 )
 
 type workflowValidator struct{ w *Webhooks }
@@ -67,8 +74,10 @@ func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1al
 	r.checkSpec = func(spec *field.Path) (errs field.ErrorList, warnings admission.Warnings, demands []demand) {
 		steps := wfe.Spec.WorkflowDefinition.Steps
 		stepsPath := spec.Child("workflowDefinition", "steps")
+		tooMany := countConditions(steps, stepsPath)
+		errs = append(errs, tooMany...)
 		for i := range steps {
-			e, w, d := v.w.validateStep(ctx, &steps[i], wfe.Namespace, stepsPath.Index(i))
+			e, w, d := v.w.validateStep(ctx, &steps[i], wfe.Namespace, stepsPath.Index(i), len(tooMany) == 0)
 			errs, warnings, demands = append(errs, e...), append(warnings, w...), append(demands, d...)
 		}
 		errs = append(errs, validateDependencies(steps, stepsPath)...)
@@ -192,12 +201,17 @@ func (w *Webhooks) decide(ctx context.Context, r review) (admission.Warnings, er
 	return warnings, nil
 }
 
-// validateStep checks one step: its action and parameters, its conditions and its
-// rollback, and returns what the step's action and its rollback need.
-func (w *Webhooks) validateStep(ctx context.Context, step *workflowv1alpha1.WorkflowStep, namespace string, path *field.Path) (field.ErrorList, admission.Warnings, []demand) {
+// validateStep checks one step: its action and parameters, its conditions (unless
+// checkConditions is false) and its rollback, and returns what the step's action
+// and its rollback need.
+func (w *Webhooks) validateStep(ctx context.Context, step *workflowv1alpha1.WorkflowStep, namespace string, path *field.Path, checkConditions bool) (field.ErrorList, admission.Warnings, []demand) {
 	errs, demands := w.validateAction(step.Action, step.Parameters, namespace, path)
-	e, warnings := w.validateConditions(ctx, step.PreConditions, step.PostConditions, path)
-	errs = append(errs, e...)
+	var warnings admission.Warnings
+	if checkConditions {
+		var e field.ErrorList
+		e, warnings = w.validateConditions(ctx, step.PreConditions, step.PostConditions, path)
+		errs = append(errs, e...)
+	}
 	if r := step.RollbackSpec; r != nil {
 		e, d := w.validateAction(r.Action, r.Parameters, namespace, path.Child("rollbackSpec"))
 		errs, demands = append(errs, e...), append(demands, d...)
@@ -289,6 +303,27 @@ func (w *Webhooks) validateCondition(ctx context.Context, c *commonv1alpha1.Vali
 			path(), c.Type, timeout))
 	}
 	return errs, warnings
+}
+
+// countConditions refuses more than maxConditions conditions across the steps.
+// The conditions of a workflow over the limit are not compiled: that is the cost
+// the limit bounds.
+func countConditions(steps []workflowv1alpha1.WorkflowStep, path *field.Path) field.ErrorList {
+	n, injected := 0, 0
+	for _, s := range steps {
+		for _, c := range slices.Concat(s.PreConditions, s.PostConditions) {
+			n++
+			if c.Injected {
+				injected++
+			}
+		}
+	}
+	if n <= maxConditions {
+		return nil
+	}
+	return field.ErrorList{field.Invalid(path, field.OmitValueType{}, fmt.Sprintf(
+		"the steps have %d preconditions and postconditions (%d of them added from the action catalog), more than the %d a workflow may have: "+
+			"split it into several workflows", n, injected, maxConditions))}
 }
 
 // validateDependencies checks that dependsOn names other, existing steps and that

@@ -10,6 +10,16 @@ import (
 // Marker ends a string that Truncate cut.
 const Marker = "… (truncated)"
 
+// MaxMessageBytes caps every message the manager writes to status (status.message,
+// step messages, condition messages, check and condition results) or to an Event. An
+// Event's note may not exceed 1 KiB (the API server refuses a longer one), and the
+// messages quote text a requester controls (policy messages, refusals), so one cap
+// keeps every copy of it small and the status far from etcd's object size limit.
+const MaxMessageBytes = 1024
+
+// CapMessage cuts s to MaxMessageBytes of valid UTF-8, as Truncate does.
+func CapMessage(s string) string { return Truncate(s, MaxMessageBytes) }
+
 // Truncate returns s as valid UTF-8 of at most n bytes. A string that fits is returned
 // as is; a longer one is cut on a rune boundary and ends with Marker, within the n
 // bytes (when n is too small for Marker, the cut has none). Invalid bytes become

@@ -67,3 +67,14 @@ func BenchmarkTruncateHuge(b *testing.B) {
 		Truncate(huge, 1024)
 	}
 }
+
+func TestCapMessage(t *testing.T) {
+	if got := CapMessage("short"); got != "short" {
+		t.Errorf("CapMessage(short) = %q", got)
+	}
+	got := CapMessage(strings.Repeat("é", MaxMessageBytes))
+	if len(got) > MaxMessageBytes || !utf8.ValidString(got) || !strings.HasSuffix(got, Marker) {
+		t.Errorf("CapMessage of %d bytes = %d bytes, valid UTF-8 %v, ends with the marker %v",
+			2*MaxMessageBytes, len(got), utf8.ValidString(got), strings.HasSuffix(got, Marker))
+	}
+}

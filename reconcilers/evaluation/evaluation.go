@@ -19,6 +19,7 @@ import (
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
+	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 )
@@ -212,7 +213,8 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 		// Final failure.
 		failure := Failure{Type: c.Type, Message: step.Message}
 		if post {
-			results[i].ErrorMessage = step.Message
+			// The timeout's message quotes the last one, already capped: cap again.
+			results[i].ErrorMessage = text.CapMessage(step.Message)
 		}
 		if step.Action == conditions.TimedOut && post {
 			report.TimedOut = append(report.TimedOut, c.Type)

@@ -208,3 +208,36 @@ func TestOverrideExpiry(t *testing.T) {
 		t.Fatalf("record = %+v; want who, why, where and when it expires", r)
 	}
 }
+
+// However often the reconciler runs, a postcondition is evaluated at most
+// ceil(timeout/interval)+1 times, at least interval apart but for the last, at the
+// timeout: the bound the interval field's documentation gives.
+func TestPostconditionsAttemptsBound(t *testing.T) {
+	svc := service(t)
+	ctx := context.Background()
+	start := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	e := NewEnforcement(mode.Enforce, nil, nil, start)
+	c := cond("never", denies, true)
+	c.Timeout, c.Interval = &metav1.Duration{Duration: 10 * time.Second}, &metav1.Duration{Duration: 3 * time.Second}
+	r := round(facts.Post, c)
+
+	var results []commonv1alpha1.ConditionResult
+	var evaluated []time.Duration
+	for at := start; ; at = at.Add(100 * time.Millisecond) { // a reconcile every 100ms
+		report, err := Postconditions(ctx, svc, e, r, results, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(results) == 0 || report.Results[0].Attempts != results[0].Attempts {
+			evaluated = append(evaluated, at.Sub(start))
+		}
+		results = report.Results
+		if report.Done {
+			break
+		}
+	}
+	want := []time.Duration{0, 3 * time.Second, 6 * time.Second, 9 * time.Second, 10 * time.Second} // ceil(10/3)+1 = 5
+	if !slices.Equal(evaluated, want) || results[0].Attempts != int32(len(want)) {
+		t.Fatalf("evaluated at %v (%d attempts), want %v", evaluated, results[0].Attempts, want)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 )
@@ -153,7 +154,7 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 	affected.After = after
 	msg := fmt.Sprintf("%s acted on %s %s", action.Name, affected.Kind, objectName(affected))
 	s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionTrue, commonv1alpha1.ExecutedReason, msg)
-	r.Recorder.Eventf(ke, nil, "Normal", commonv1alpha1.ExecutedReason, "Act", "%s", msg)
+	r.Recorder.Eventf(ke, nil, "Normal", commonv1alpha1.ExecutedReason, "Act", "%s", text.CapMessage(msg))
 	s.transition(r, kev1alpha1.ExecutionVerifying, commonv1alpha1.RunningReason, "verifying the postconditions")
 	return ctrl.Result{}, nil // the status write brings the first verification
 }

@@ -38,6 +38,7 @@ import (
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
@@ -196,7 +197,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if err == nil {
 			ke.Status.ObservedGeneration = ke.Generation
 		}
-		err = errors.Join(err, statuspatch.Write(ctx, r.Client, ke, orig))
+		err = errors.Join(err, statuspatch.Write(ctx, r.Client, ke, orig, budget(ke)))
 	}()
 	return r.advance(ctx, s)
 }
@@ -280,7 +281,7 @@ func (r *Reconciler) release(ctx context.Context, ke *kev1alpha1.KubernetesExecu
 		if ke.Status.Phase == kev1alpha1.ExecutionExecuting || ke.Status.Phase == kev1alpha1.ExecutionVerifying {
 			note += "; what the action changed is not undone: see status.executionResults and status.rollbackInformation"
 		}
-		r.Recorder.Eventf(ke, nil, corev1.EventTypeWarning, "Abandoned", "Delete", "%s", note)
+		r.Recorder.Eventf(ke, nil, corev1.EventTypeWarning, "Abandoned", "Delete", "%s", text.CapMessage(note))
 	}
 	controllerutil.RemoveFinalizer(ke, Finalizer)
 	if err := r.Client.Update(ctx, ke); err != nil && !apierrors.IsNotFound(err) {

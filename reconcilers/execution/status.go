@@ -10,6 +10,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	"kubernaut.io/stepvalidation/internal/text"
+	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
 
 // scope is one reconcile of one execution.
@@ -21,6 +22,7 @@ type scope struct {
 // transition moves the run to a non-final phase, with an Event when the phase
 // changes.
 func (s *scope) transition(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
+	message = text.CapMessage(message)
 	changed := s.ke.Status.Phase != phase
 	s.ke.Status.Phase = phase
 	s.ke.Status.Message = message
@@ -33,6 +35,7 @@ func (s *scope) transition(r *Reconciler, phase kev1alpha1.ExecutionPhase, reaso
 // finish moves the run to a final phase: Succeeded True for completed, False
 // otherwise.
 func (s *scope) finish(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
+	message = text.CapMessage(message)
 	r.retryAt.Delete(s.ke.UID)
 	s.ke.Status.Phase = phase
 	s.ke.Status.Message = message
@@ -50,13 +53,14 @@ func (s *scope) finish(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, m
 // for an override (reconsider), so Succeeded stays Unknown and PreconditionsPassed
 // is False, for kubectl wait --for=condition=PreconditionsPassed=false.
 func (s *scope) block(r *Reconciler, message string) {
+	message = text.CapMessage(message)
 	changed := s.ke.Status.Phase != kev1alpha1.ExecutionBlocked
 	s.ke.Status.Phase = kev1alpha1.ExecutionBlocked
 	s.ke.Status.Message = message
 	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, message)
 	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.PreconditionFailedReason, message)
 	if changed {
-		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, "Block", "%s", truncate(message, 1024))
+		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, "Block", "%s", message)
 	}
 }
 
@@ -66,7 +70,7 @@ func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus
 		Type:               conditionType,
 		Status:             status,
 		Reason:             reason,
-		Message:            truncate(message, 32768),
+		Message:            text.CapMessage(message),
 		ObservedGeneration: s.ke.Generation,
 	})
 }
@@ -74,7 +78,7 @@ func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus
 // check records one of the validation checks (parameters, RBAC, safety, dry run).
 func (s *scope) check(passed bool, message string) *kev1alpha1.CheckResult {
 	now := metav1.NewTime(s.now)
-	return &kev1alpha1.CheckResult{Passed: passed, Message: truncate(message, 4096), Time: &now}
+	return &kev1alpha1.CheckResult{Passed: passed, Message: text.CapMessage(message), Time: &now}
 }
 
 func (s *scope) results() *kev1alpha1.ValidationResults {
@@ -84,5 +88,39 @@ func (s *scope) results() *kev1alpha1.ValidationResults {
 	return s.ke.Status.ValidationResults
 }
 
-// truncate cuts s to n bytes of valid UTF-8, on a rune boundary.
-func truncate(s string, n int) string { return text.Truncate(s, n) }
+// budget lets statuspatch keep the status within its size budget. Only messages
+// go, never a result: the results of the preconditions are what an override lifts
+// a block by, and those of the postconditions are the state of their polling.
+// First the messages of what passed, then of the preconditions, the postconditions
+// and last the failed checks.
+func budget(ke *kev1alpha1.KubernetesExecution) statuspatch.Budget {
+	return statuspatch.Budget{
+		Status: &ke.Status,
+		Drops:  func() []statuspatch.Drop { return drops(ke.Status.ValidationResults) },
+		Note:   statuspatch.Truncated(&ke.Status.Conditions, ke.Generation),
+	}
+}
+
+func drops(v *kev1alpha1.ValidationResults) []statuspatch.Drop {
+	if v == nil {
+		return nil
+	}
+	checks := func(passed bool) int {
+		saved := 0
+		for _, c := range []*kev1alpha1.CheckResult{v.Parameters, v.RBAC, v.Safety, v.DryRun} {
+			if c != nil && c.Passed == passed && c.Message != "" {
+				saved += statuspatch.Size(c.Message)
+				c.Message = ""
+			}
+		}
+		return saved
+	}
+	return []statuspatch.Drop{
+		{What: "errorMessage of passed precondition results", Do: func() int { return statuspatch.DropMessages(v.PreConditionResults, true) }},
+		{What: "errorMessage of passed postcondition results", Do: func() int { return statuspatch.DropMessages(v.PostConditionResults, true) }},
+		{What: "message of passed checks", Do: func() int { return checks(true) }},
+		{What: "errorMessage of precondition results", Do: func() int { return statuspatch.DropMessages(v.PreConditionResults, false) }},
+		{What: "errorMessage of postcondition results", Do: func() int { return statuspatch.DropMessages(v.PostConditionResults, false) }},
+		{What: "message of failed checks", Do: func() int { return checks(false) }},
+	}
+}

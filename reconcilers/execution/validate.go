@@ -22,6 +22,7 @@ import (
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
@@ -230,7 +231,7 @@ func (r *Reconciler) observeApprovals(s *scope) {
 	records, fresh := approval.Observe(s.ke.Status.Approvals, s.ke.Spec.Approvals, s.now)
 	s.ke.Status.Approvals = records
 	for _, a := range fresh {
-		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeNormal, approval.EventReason(a), "Approve", "%s", approval.Describe(a))
+		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeNormal, approval.EventReason(a), "Approve", "%s", text.CapMessage(approval.Describe(a)))
 	}
 }
 
@@ -329,7 +330,7 @@ func (r *Reconciler) enforcement(ctx context.Context, s *scope) (evaluation.Enfo
 	}
 	e := evaluation.NewEnforcement(m, sources, overrides, s.now)
 	for _, o := range evaluation.NewOverrides(ke.Status.Overrides, e.Overrides) {
-		r.Recorder.Eventf(ke, nil, corev1.EventTypeNormal, commonv1alpha1.OverriddenReason, "Override", "%s", truncate(evaluation.Describe([]commonv1alpha1.OverrideRecord{o}), 1024))
+		r.Recorder.Eventf(ke, nil, corev1.EventTypeNormal, commonv1alpha1.OverriddenReason, "Override", "%s", text.CapMessage(evaluation.Describe([]commonv1alpha1.OverrideRecord{o})))
 	}
 	ke.Status.Overrides = e.Overrides
 	return e, nil
@@ -344,7 +345,7 @@ func (r *Reconciler) warn(s *scope, reason string, failures []evaluation.Failure
 	if m == mode.Warn {
 		note = "validation mode warn, not enforced: " + note
 	}
-	r.Recorder.Eventf(s.ke, nil, corev1.EventTypeWarning, reason, "Evaluate", "%s", truncate(note, 1024))
+	r.Recorder.Eventf(s.ke, nil, corev1.EventTypeWarning, reason, "Evaluate", "%s", text.CapMessage(note))
 }
 
 func preconditionsMessage(report evaluation.Report, m mode.Mode) string {

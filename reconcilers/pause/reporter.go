@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 )
 
@@ -72,14 +73,14 @@ func (r *Reporter) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result
 	case obj != nil && !was:
 		r.known[req.NamespacedName] = switchState{reason: reason, obj: obj}
 		metrics.SetPaused(scope, namespace, true)
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, commonv1alpha1.PausedReason, "Pause", "new kubernaut actions are paused: %s", reason)
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, commonv1alpha1.PausedReason, "Pause", "%s", text.CapMessage("new kubernaut actions are paused: "+reason))
 	case obj != nil && before.reason != reason:
 		r.known[req.NamespacedName] = switchState{reason: reason, obj: obj}
-		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, commonv1alpha1.PausedReason, "Pause", "new kubernaut actions stay paused: %s", reason)
+		r.Recorder.Eventf(obj, nil, corev1.EventTypeWarning, commonv1alpha1.PausedReason, "Pause", "%s", text.CapMessage("new kubernaut actions stay paused: "+reason))
 	case obj == nil && was:
 		delete(r.known, req.NamespacedName)
 		metrics.SetPaused(scope, namespace, false)
-		r.Recorder.Eventf(before.obj, nil, corev1.EventTypeNormal, commonv1alpha1.ResumedReason, "Resume", "kubernaut actions resumed (paused for: %s)", before.reason)
+		r.Recorder.Eventf(before.obj, nil, corev1.EventTypeNormal, commonv1alpha1.ResumedReason, "Resume", "%s", text.CapMessage("kubernaut actions resumed (paused for: "+before.reason+")"))
 	}
 	return ctrl.Result{}, nil
 }

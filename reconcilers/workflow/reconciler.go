@@ -144,7 +144,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			wfe.Status.ObservedGeneration = wfe.Generation
 		}
 		wfe.Status.Progress = progress(wfe)
-		err = errors.Join(err, statuspatch.Write(ctx, r.Client, wfe, orig))
+		err = errors.Join(err, statuspatch.Write(ctx, r.Client, wfe, orig, budget(wfe)))
 	}()
 	return r.advance(ctx, s)
 }

@@ -88,7 +88,7 @@ func (r *Reconciler) rollBack(ctx context.Context, s *scope) (ctrl.Result, error
 		switch ke.Status.Phase {
 		case kev1alpha1.ExecutionCompleted:
 			st := s.stepStatus(u.step)
-			st.Status, st.Message = workflowv1alpha1.StepRolledBack, "rolled back by "+name+" (was: "+st.Message+")"
+			setStep(st, workflowv1alpha1.StepRolledBack, "rolled back by "+name+" (was: "+st.Message+")")
 			s.stepEvent(r, corev1.EventTypeNormal, commonv1alpha1.RolledBackReason, u.step, "rolled back by %s", name)
 			continue
 		case kev1alpha1.ExecutionBlocked:

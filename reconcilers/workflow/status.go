@@ -1,9 +1,11 @@
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +19,7 @@ import (
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
 
 // scope is one reconcile of one workflow.
@@ -45,13 +48,13 @@ func (r *Reconciler) newScope(ctx context.Context, wfe *workflowv1alpha1.Workflo
 	s.enforcement = evaluation.NewEnforcement(m, sources, wfe.Spec.ConditionOverrides, s.now)
 	for _, o := range evaluation.NewOverrides(wfe.Status.Overrides, s.enforcement.Overrides) {
 		r.Recorder.Eventf(wfe, nil, corev1.EventTypeNormal, commonv1alpha1.OverriddenReason, "Override", "%s",
-			truncate(evaluation.Describe([]commonv1alpha1.OverrideRecord{o}), 1024))
+			text.CapMessage(evaluation.Describe([]commonv1alpha1.OverrideRecord{o})))
 	}
 	wfe.Status.Overrides = s.enforcement.Overrides
 	records, fresh := approval.Observe(wfe.Status.Approvals, wfe.Spec.Approvals, s.now)
 	wfe.Status.Approvals = records
 	for _, a := range fresh {
-		r.Recorder.Eventf(wfe, nil, corev1.EventTypeNormal, approval.EventReason(a), "Approve", "%s", approval.Describe(a))
+		r.Recorder.Eventf(wfe, nil, corev1.EventTypeNormal, approval.EventReason(a), "Approve", "%s", text.CapMessage(approval.Describe(a)))
 	}
 	return s, nil
 }
@@ -84,6 +87,7 @@ func (s *scope) stepStatus(n int32) *workflowv1alpha1.StepStatus {
 // transition moves the workflow to a non-final phase, with an Event when the phase
 // changes.
 func (s *scope) transition(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
+	message = text.CapMessage(message)
 	changed := s.wfe.Status.Phase != phase
 	s.wfe.Status.Phase = phase
 	s.wfe.Status.Message = message
@@ -97,6 +101,7 @@ func (s *scope) transition(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, 
 // execution. The run is not over: it waits for an override up to blockedTimeout,
 // so Succeeded stays Unknown and PreconditionsPassed is False.
 func (s *scope) block(r *Reconciler, message string) {
+	message = text.CapMessage(message)
 	changed := s.wfe.Status.Phase != workflowv1alpha1.WorkflowBlocked
 	s.wfe.Status.Phase = workflowv1alpha1.WorkflowBlocked
 	s.wfe.Status.Message = message
@@ -109,6 +114,7 @@ func (s *scope) block(r *Reconciler, message string) {
 
 // finish moves the workflow to completed or failed.
 func (s *scope) finish(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
+	message = text.CapMessage(message)
 	s.wfe.Status.Phase = phase
 	s.wfe.Status.Message = message
 	now := metav1.NewTime(s.now)
@@ -126,14 +132,20 @@ func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus
 		Type:               conditionType,
 		Status:             status,
 		Reason:             reason,
-		Message:            truncate(message, 32768),
+		Message:            text.CapMessage(message),
 		ObservedGeneration: s.wfe.Generation,
 	})
 }
 
 // stepEvent records an Event about one step.
 func (s *scope) stepEvent(r *Reconciler, eventType, reason string, n int32, format string, args ...any) {
-	r.Recorder.Eventf(s.wfe, nil, eventType, reason, "Step", "%s", truncate(fmt.Sprintf("step %d: ", n)+fmt.Sprintf(format, args...), 1024))
+	r.Recorder.Eventf(s.wfe, nil, eventType, reason, "Step", "%s", text.CapMessage(fmt.Sprintf("step %d: ", n)+fmt.Sprintf(format, args...)))
+}
+
+// setStep moves a step to state with message, capped: it may quote an execution's
+// message or a policy's.
+func setStep(st *workflowv1alpha1.StepStatus, state workflowv1alpha1.StepState, message string) {
+	st.Status, st.Message = state, text.CapMessage(message)
 }
 
 // progress reads "2/3": steps completed of all.
@@ -147,5 +159,77 @@ func progress(wfe *workflowv1alpha1.WorkflowExecution) string {
 	return fmt.Sprintf("%d/%d", done, len(wfe.Spec.WorkflowDefinition.Steps))
 }
 
-// truncate cuts s to n bytes of valid UTF-8, on a rune boundary.
-func truncate(s string, n int) string { return text.Truncate(s, n) }
+// budget lets statuspatch keep the status within its size budget. What goes first
+// is what a reader misses least: the errorMessage of passed condition results, then
+// the errorMessage and then the results of finished steps, oldest first; as a last
+// resort the errorMessage of unfinished steps' results and the messages of finished
+// steps. The results of an unfinished step stay: an override lifts a block by them,
+// and a postcondition's polling goes on from them.
+func budget(wfe *workflowv1alpha1.WorkflowExecution) statuspatch.Budget {
+	return statuspatch.Budget{
+		Status: &wfe.Status,
+		Drops:  func() []statuspatch.Drop { return drops(wfe.Status.StepStatuses) },
+		Note:   statuspatch.Truncated(&wfe.Status.Conditions, wfe.Generation),
+	}
+}
+
+func drops(statuses []workflowv1alpha1.StepStatus) []statuspatch.Drop {
+	finished, unfinished := byAge(statuses)
+	var out []statuspatch.Drop
+	add := func(what string, steps []*workflowv1alpha1.StepStatus, do func(*workflowv1alpha1.StepStatus) int) {
+		for _, st := range steps {
+			out = append(out, statuspatch.Drop{What: what, Of: strconv.Itoa(int(st.StepNumber)), Do: func() int { return do(st) }})
+		}
+	}
+	add("errorMessage of passed condition results of steps", slices.Concat(finished, unfinished), func(st *workflowv1alpha1.StepStatus) int {
+		return statuspatch.DropMessages(st.PreConditionResults, true) + statuspatch.DropMessages(st.PostConditionResults, true)
+	})
+	allMessages := func(st *workflowv1alpha1.StepStatus) int {
+		return statuspatch.DropMessages(st.PreConditionResults, false) + statuspatch.DropMessages(st.PostConditionResults, false)
+	}
+	add("errorMessage of the condition results of finished steps", finished, allMessages)
+	add("condition results of finished steps", finished, func(st *workflowv1alpha1.StepStatus) int {
+		saved := statuspatch.Size(st.PreConditionResults) + statuspatch.Size(st.PostConditionResults)
+		st.PreConditionResults, st.PostConditionResults = nil, nil
+		return saved
+	})
+	add("errorMessage of the condition results of unfinished steps", unfinished, allMessages)
+	add("message of finished steps", finished, func(st *workflowv1alpha1.StepStatus) int {
+		saved := statuspatch.Size(st.Message)
+		st.Message = ""
+		return saved
+	})
+	return out
+}
+
+// byAge splits the steps into those that finished, by end time, and the others,
+// by start time: oldest first, then by step number.
+func byAge(statuses []workflowv1alpha1.StepStatus) (finished, unfinished []*workflowv1alpha1.StepStatus) {
+	for i := range statuses {
+		switch st := &statuses[i]; st.Status {
+		case workflowv1alpha1.StepCompleted, workflowv1alpha1.StepFailed, workflowv1alpha1.StepSkipped, workflowv1alpha1.StepRolledBack:
+			finished = append(finished, st)
+		default:
+			unfinished = append(unfinished, st)
+		}
+	}
+	oldest := func(at func(*workflowv1alpha1.StepStatus) *metav1.Time) func(a, b *workflowv1alpha1.StepStatus) int {
+		return func(a, b *workflowv1alpha1.StepStatus) int {
+			if c := timeOf(at(a)).Compare(timeOf(at(b))); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.StepNumber, b.StepNumber)
+		}
+	}
+	slices.SortStableFunc(finished, oldest(func(st *workflowv1alpha1.StepStatus) *metav1.Time { return st.EndTime }))
+	slices.SortStableFunc(unfinished, oldest(func(st *workflowv1alpha1.StepStatus) *metav1.Time { return st.StartTime }))
+	return finished, unfinished
+}
+
+// timeOf is t, or the zero time (the oldest) when unset: a skipped step has no end.
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}

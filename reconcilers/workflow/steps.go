@@ -143,8 +143,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 		case workflowv1alpha1.StepCompleted:
 			continue
 		case workflowv1alpha1.StepFailed, workflowv1alpha1.StepSkipped, workflowv1alpha1.StepRolledBack:
-			st.Status = workflowv1alpha1.StepSkipped
-			st.Message = fmt.Sprintf("skipped: step %d it depends on did not complete", dep)
+			setStep(st, workflowv1alpha1.StepSkipped, fmt.Sprintf("skipped: step %d it depends on did not complete", dep))
 			s.stepEvent(r, corev1.EventTypeWarning, "StepSkipped", step.StepNumber, "%s", st.Message)
 			return time.Time{}, nil
 		default:
@@ -185,8 +184,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 		for _, f := range report.Blocking {
 			metrics.RecordBlocked(step.Action, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
 		}
-		st.Status = workflowv1alpha1.StepBlocked
-		st.Message = "blocked by required precondition: " + evaluation.Summary(report.Blocking)
+		setStep(st, workflowv1alpha1.StepBlocked, "blocked by required precondition: "+evaluation.Summary(report.Blocking))
 		s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, step.StepNumber, "%s", st.Message)
 		return time.Time{}, nil
 	}
@@ -195,7 +193,8 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 		return time.Time{}, err
 	}
 	now := metav1.NewTime(s.now)
-	st.Status, st.StartTime, st.Message = workflowv1alpha1.StepExecuting, &now, "running "+name
+	st.StartTime = &now
+	setStep(st, workflowv1alpha1.StepExecuting, "running "+name)
 	st.K8sExecutionRef = &workflowv1alpha1.ExecutionReference{Name: name}
 	s.stepEvent(r, corev1.EventTypeNormal, "StepStarted", step.StepNumber, "preconditions passed; created KubernetesExecution %s", name)
 	return stepDeadline(step, st), nil
@@ -219,12 +218,12 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 	case kev1alpha1.ExecutionBlocked:
 		// The execution waits for an override; so does the step, and the workflow.
 		if st.Status != workflowv1alpha1.StepBlocked {
-			st.Status, st.Message = workflowv1alpha1.StepBlocked, fmt.Sprintf("%s blocked: %s", ke.Name, ke.Status.Message)
+			setStep(st, workflowv1alpha1.StepBlocked, fmt.Sprintf("%s blocked: %s", ke.Name, ke.Status.Message))
 			s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, step.StepNumber, "%s", st.Message)
 		}
 		return time.Time{}, nil
 	case kev1alpha1.ExecutionCompleted:
-		st.Status, st.Message = workflowv1alpha1.StepVerifying, "verifying the step's postconditions"
+		setStep(st, workflowv1alpha1.StepVerifying, "verifying the step's postconditions")
 		return r.verifyStep(ctx, s, step, st)
 	case kev1alpha1.ExecutionFailed:
 		if st.RetriesAttempted < maxRetries(s.wfe, step) && retryable(ke) {
@@ -234,7 +233,7 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 				return time.Time{}, err
 			}
 			st.K8sExecutionRef = &workflowv1alpha1.ExecutionReference{Name: name}
-			st.Message = fmt.Sprintf("retry %d: %s failed: %s; running %s", st.RetriesAttempted, ke.Name, ke.Status.Message, name)
+			setStep(st, st.Status, fmt.Sprintf("retry %d: %s failed: %s; running %s", st.RetriesAttempted, ke.Name, ke.Status.Message, name))
 			s.stepEvent(r, corev1.EventTypeWarning, "StepRetried", step.StepNumber, "%s", st.Message)
 			return stepDeadline(step, st), nil
 		}
@@ -242,13 +241,13 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 	case kev1alpha1.ExecutionDenied, kev1alpha1.ExecutionRollbackReady:
 		r.failStep(s, st, fmt.Sprintf("%s %s: %s", ke.Name, ke.Status.Phase, ke.Status.Message))
 	case kev1alpha1.ExecutionPaused:
-		st.Status, st.Message = workflowv1alpha1.StepExecuting, ke.Name+" paused: "+ke.Status.Message
+		setStep(st, workflowv1alpha1.StepExecuting, ke.Name+" paused: "+ke.Status.Message)
 		s.held = ke.Status.Message
 		s.heldSteps = append(s.heldSteps, st.StepNumber)
 	default:
 		if st.Status == workflowv1alpha1.StepBlocked {
 			// An override lifted the execution's block: it runs again.
-			st.Status, st.Message = workflowv1alpha1.StepExecuting, "running "+ke.Name+" again: "+ke.Status.Message
+			setStep(st, workflowv1alpha1.StepExecuting, "running "+ke.Name+" again: "+ke.Status.Message)
 		}
 	}
 	return stepDeadline(step, st), nil
@@ -307,16 +306,19 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 		return time.Time{}, nil
 	}
 	now := metav1.NewTime(s.now)
-	st.Status, st.EndTime, st.Message = workflowv1alpha1.StepCompleted, &now, "completed"
+	st.EndTime = &now
+	setStep(st, workflowv1alpha1.StepCompleted, "completed")
 	s.stepEvent(r, corev1.EventTypeNormal, "StepCompleted", step.StepNumber, "%s completed; %d postconditions verified", step.Action, len(report.Results))
 	return time.Time{}, nil
 }
 
 // failStep ends a step as failed. Its message may quote many refusals (one per
-// missing permission of a refused execution): status keeps the first 4 KiB.
+// missing permission of a refused execution): status keeps the first
+// text.MaxMessageBytes.
 func (r *Reconciler) failStep(s *scope, st *workflowv1alpha1.StepStatus, message string) {
 	now := metav1.NewTime(s.now)
-	st.Status, st.EndTime, st.Message = workflowv1alpha1.StepFailed, &now, truncate(message, 4096)
+	st.EndTime = &now
+	setStep(st, workflowv1alpha1.StepFailed, message)
 	s.stepEvent(r, corev1.EventTypeWarning, "StepFailed", st.StepNumber, "%s", message)
 }
 
@@ -409,7 +411,8 @@ func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, err
 	for i := range s.wfe.Status.StepStatuses {
 		st := &s.wfe.Status.StepStatuses[i]
 		if st.Status == workflowv1alpha1.StepBlocked && st.K8sExecutionRef == nil && evaluation.Lifted(st.PreConditionResults, s.enforcement) {
-			st.Status, st.Message, st.PreConditionResults = workflowv1alpha1.StepPending, "", nil
+			setStep(st, workflowv1alpha1.StepPending, "")
+			st.PreConditionResults = nil
 		}
 	}
 	res, err := r.runSteps(ctx, s)

@@ -21,6 +21,10 @@ const (
 	// PostconditionsVerifiedCondition is True when every required postcondition
 	// allowed before its timeout.
 	PostconditionsVerifiedCondition = "PostconditionsVerified"
+	// StatusTruncatedCondition is True once the manager dropped detail (messages of
+	// condition results, the results of finished steps) to keep the status within
+	// its size budget; the message says what went. It never turns back.
+	StatusTruncatedCondition = "StatusTruncated"
 )
 
 // Reasons of the conditions above. They are also the reasons of the Events the
@@ -85,4 +89,8 @@ const (
 	RolledBackReason = "RolledBack"
 	// RollbackFailedReason: a failure triggered the rollback, and it failed too.
 	RollbackFailedReason = "RollbackFailed"
+
+	// BudgetExceededReason: the status outgrew its size budget, so detail was
+	// dropped (StatusTruncated).
+	BudgetExceededReason = "BudgetExceeded"
 )

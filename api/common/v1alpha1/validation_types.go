@@ -58,7 +58,9 @@ type ValidationCondition struct {
 
 	// interval is how often a postcondition is evaluated again until it passes or
 	// its timeout runs out: at least 1s, at most the timeout (default 5s).
-	// Preconditions ignore it.
+	// Evaluations are at least interval apart, but for the last, at the timeout, so
+	// a postcondition is evaluated at most ceil(timeout/interval)+1 times (25 with
+	// the defaults). Preconditions ignore it.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`

@@ -37,7 +37,9 @@ type WorkflowExecutionSpec struct {
 
 // WorkflowDefinition is the list of steps of a workflow.
 type WorkflowDefinition struct {
-	// steps of the workflow, each identified by its unique stepNumber.
+	// steps of the workflow, each identified by its unique stepNumber. Together
+	// they may have at most 256 preConditions and postConditions, counting those
+	// the admission webhook adds from the action catalog.
 	// +required
 	// +listType=map
 	// +listMapKey=stepNumber
