@@ -61,6 +61,10 @@ const (
 	// retryLaterDelay is how long an executor that asked to wait (an eviction a
 	// PodDisruptionBudget refused) waits before the next try.
 	retryLaterDelay = 5 * time.Second
+	// DefaultMaxRunsPerNamespace is MaxRunsPerNamespace when unset.
+	DefaultMaxRunsPerNamespace = 20
+	// queuedRetry is how often a queued run looks for a free place.
+	queuedRetry = 2 * time.Second
 )
 
 // Reconciler runs KubernetesExecutions.
@@ -81,6 +85,11 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// AllowSelfApproval counts the requester's own approval (--allow-self-approval).
 	AllowSelfApproval bool
+	// MaxRunsPerNamespace bounds the executions of one namespace that validate,
+	// act or verify at once (DefaultMaxRunsPerNamespace when 0, none when
+	// negative): one namespace's many runs cannot fill the workers every
+	// namespace shares. Others wait, unstarted, with reason Queued.
+	MaxRunsPerNamespace int
 	// Namespace is the manager's: the action ServiceAccounts live there, and the
 	// protected_namespaces safety policy protects it.
 	Namespace      string
@@ -207,6 +216,9 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 	ke := s.ke
 	r.observeApprovals(s)
 	if ke.Status.Phase == "" {
+		if res, queued, err := r.queue(ctx, s); err != nil || queued {
+			return res, err
+		}
 		return r.start(s), nil
 	}
 	if res, done := r.enforceTimeout(s); done {
@@ -239,6 +251,37 @@ func (r *Reconciler) start(s *scope) ctrl.Result {
 	s.ke.Status.ValidationResults = &kev1alpha1.ValidationResults{}
 	s.transition(r, kev1alpha1.ExecutionValidating, commonv1alpha1.RunningReason, "validating the action")
 	return ctrl.Result{}
+}
+
+// queue keeps a new run from starting while its namespace has MaxRunsPerNamespace
+// runs validating, acting or verifying: it waits, unstarted, with reason Queued.
+// Its own timeout does not run while it waits; it starts as soon as a place is
+// free.
+func (r *Reconciler) queue(ctx context.Context, s *scope) (ctrl.Result, bool, error) {
+	limit := r.MaxRunsPerNamespace
+	if limit == 0 {
+		limit = DefaultMaxRunsPerNamespace
+	}
+	if limit < 0 {
+		return ctrl.Result{}, false, nil
+	}
+	var list kev1alpha1.KubernetesExecutionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(s.ke.Namespace)); err != nil {
+		return ctrl.Result{}, false, fmt.Errorf("counting the namespace's runs in flight: %w", err)
+	}
+	running := 0
+	for i := range list.Items {
+		switch list.Items[i].Status.Phase {
+		case kev1alpha1.ExecutionValidating, kev1alpha1.ExecutionExecuting, kev1alpha1.ExecutionVerifying:
+			running++
+		}
+	}
+	if running < limit {
+		return ctrl.Result{}, false, nil
+	}
+	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.QueuedReason, fmt.Sprintf(
+		"namespace %s has %d runs in flight, its limit (--max-runs-per-namespace); this run starts when one ends", s.ke.Namespace, running))
+	return ctrl.Result{RequeueAfter: queuedRetry}, true, nil
 }
 
 // enforceTimeout fails a run that outlived spec.timeout. A run waiting for a

@@ -74,6 +74,9 @@ const (
 	PausedReason = "Paused"
 	// ResumedReason: the pause ended; the run goes on.
 	ResumedReason = "Resumed"
+	// QueuedReason: the run's namespace has as many runs in flight as it may; the
+	// run has not started and starts when one ends.
+	QueuedReason = "Queued"
 	// ExecutedReason: the action acted.
 	ExecutedReason = "Executed"
 	// ExecutionFailedReason: the action's call to the API server failed.
