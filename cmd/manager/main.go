@@ -44,9 +44,13 @@ type options struct {
 	certDir         string
 	namespace       string
 	leaderElect     bool
+	leaseDuration   time.Duration
+	renewDeadline   time.Duration
+	retryPeriod     time.Duration
 	evalDeadline    time.Duration
 	evalMemoryMiB   int
 	evalConcurrency int
+	runsPerNS       int
 	preflightBudget time.Duration
 
 	metricsSecure     bool
@@ -81,12 +85,20 @@ func main() {
 	flag.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", library.DefaultNamespace),
 		"namespace of the policy library ConfigMaps ("+library.ConditionsConfigMap+", "+library.SafetyConfigMap+")")
 	flag.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader among replicas (for the reconcilers; webhooks serve on every replica)")
+	flag.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"how long a replica waits, after the leader last renewed the lease, before it may take the lead (--leader-elect)")
+	flag.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"how long the leader keeps trying to renew the lease before it gives up the lead and exits; less than the lease duration (--leader-elect)")
+	flag.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second,
+		"how often replicas try to take or renew the lease (--leader-elect)")
 	flag.StringVar(&o.validationMode, "validation-mode", string(mode.Enforce),
 		"enforce: required conditions block; warn: every condition only warns; off: conditions are not evaluated. The namespace label "+mode.NamespaceLabel+" overrides it")
 	flag.IntVar(&o.canaryPercent, "validation-canary-percent", 100,
 		"share of runs, by UID hash, that --validation-mode applies to; the others run with validation off")
 	flag.IntVar(&o.replicaCeiling, "replica-ceiling", execution.DefaultReplicaCeiling, "most replicas an action may set (the replica_ceiling safety policy)")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "workflows and executions each reconciled at once")
+	flag.IntVar(&o.runsPerNS, "max-runs-per-namespace", execution.DefaultMaxRunsPerNamespace,
+		"executions of one namespace that validate, act or verify at once; more wait unstarted with reason Queued (-1: no limit)")
 	flag.DurationVar(&o.authzCacheTTL, "authorization-cache-ttl", authority.MaxAllowedFor,
 		"how long a requester's allowed SubjectAccessReview is reused (at most 1m; a denial never is): a revoked permission stops pending runs within this")
 	flag.StringVar(&o.managerUser, "manager-username", "",
@@ -133,6 +145,10 @@ func run(ctx context.Context, o options) error {
 	if o.evalMemoryMiB < 8 || o.evalConcurrency < 1 {
 		return fmt.Errorf("--eval-memory-mib must be at least 8 (is %d) and --eval-concurrency at least 1 (is %d)", o.evalMemoryMiB, o.evalConcurrency)
 	}
+	if o.leaderElect && (o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod || o.leaseDuration <= o.renewDeadline) {
+		return fmt.Errorf("leader election needs 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) < --leader-election-lease-duration (%s)",
+			o.retryPeriod, o.renewDeadline, o.leaseDuration)
+	}
 	if o.authzCacheTTL < 0 || o.authzCacheTTL > authority.MaxAllowedFor {
 		return fmt.Errorf("--authorization-cache-ttl: %s is not between 0 and %s", o.authzCacheTTL, authority.MaxAllowedFor)
 	}
@@ -162,6 +178,9 @@ func run(ctx context.Context, o options) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "kubernaut-manager.kubernaut.io",
 		LeaderElectionNamespace: o.namespace,
+		LeaseDuration:           &o.leaseDuration,
+		RenewDeadline:           &o.renewDeadline,
+		RetryPeriod:             &o.retryPeriod,
 		WebhookServer:           webhookServer,
 		// The cache holds only the library's own ConfigMaps (the library watches
 		// them); the client reads other ConfigMaps (update_configmap's target) and
@@ -215,7 +234,7 @@ func run(ctx context.Context, o options) error {
 	pauses := &pause.Resolver{Reader: mgr.GetClient(), Namespace: o.namespace}
 	executions := &execution.Reconciler{
 		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Namespace: o.namespace,
-		ReplicaCeiling: o.replicaCeiling, AllowSelfApproval: o.allowSelfApproval,
+		ReplicaCeiling: o.replicaCeiling, AllowSelfApproval: o.allowSelfApproval, MaxRunsPerNamespace: o.runsPerNS,
 	}
 	if err := executions.SetupWithManager(mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the execution reconciler: %w", err)
