@@ -142,7 +142,8 @@ func run(ctx context.Context, o options) error {
 	if o.canaryPercent < 0 || o.canaryPercent > 100 {
 		return fmt.Errorf("--validation-canary-percent: %d is not between 0 and 100", o.canaryPercent)
 	}
-	if o.evalMemoryMiB < 8 || o.evalConcurrency < 1 {
+	// Zero leaves the engine's defaults (as options built in Go, not from flags, do).
+	if o.evalMemoryMiB < 0 || (o.evalMemoryMiB > 0 && o.evalMemoryMiB < 8) || o.evalConcurrency < 0 {
 		return fmt.Errorf("--eval-memory-mib must be at least 8 (is %d) and --eval-concurrency at least 1 (is %d)", o.evalMemoryMiB, o.evalConcurrency)
 	}
 	if o.leaderElect && (o.retryPeriod <= 0 || o.renewDeadline <= o.retryPeriod || o.leaseDuration <= o.renewDeadline) {

@@ -16,6 +16,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/text"
 )
 
 // undo is the rollback of one step: its rollbackSpec, else the inverse its
@@ -38,7 +39,7 @@ func (u undo) String() string {
 // onCriticalFailure reacts to a failed critical step as the rollback strategy says:
 // automatic rolls back, manual stops with what the rollback would be, none stops.
 func (r *Reconciler) onCriticalFailure(s *scope, failed *workflowv1alpha1.StepStatus) {
-	cause := fmt.Sprintf("critical step %d failed: %s", failed.StepNumber, failed.Message)
+	cause := causeOf(failed)
 	plan, cannot := s.rollbackPlan()
 	switch s.wfe.Spec.ExecutionStrategy.RollbackStrategy {
 	case workflowv1alpha1.RollbackNone:
@@ -58,15 +59,20 @@ func (r *Reconciler) onCriticalFailure(s *scope, failed *workflowv1alpha1.StepSt
 	}
 }
 
+// causeOf says which critical step failed and why, in at most half of a status
+// message: what the rollback did is said after it and must not be cut off.
+func causeOf(failed *workflowv1alpha1.StepStatus) string {
+	if failed == nil {
+		return "a critical step failed"
+	}
+	return text.Truncate(fmt.Sprintf("critical step %d failed: %s", failed.StepNumber, failed.Message), text.MaxMessageBytes/2)
+}
+
 // rollBack runs the undos of the plan one at a time, newest step first, each as a
 // KubernetesExecution <workflow>-rollback-<step>; then fails the workflow with what
 // happened.
 func (r *Reconciler) rollBack(ctx context.Context, s *scope) (ctrl.Result, error) {
-	failed := s.criticalFailure()
-	cause := "a critical step failed"
-	if failed != nil {
-		cause = fmt.Sprintf("critical step %d failed: %s", failed.StepNumber, failed.Message)
-	}
+	cause := causeOf(s.criticalFailure())
 	plan, cannot := s.rollbackPlan()
 	for _, u := range plan {
 		name := childName(s.wfe.Name, "rollback-"+strconv.Itoa(int(u.step)))
