@@ -6,6 +6,17 @@ GOLANGCI_LINT := $(BIN)/golangci-lint
 # Test flags, e.g. make test GOTEST_FLAGS='-run TestAPI -v'.
 GOTEST_FLAGS ?=
 
+# How long make fuzz (and so make test) runs each fuzz target; 0 skips fuzzing.
+FUZZTIME ?= 8s
+# The fuzz targets, as package:Target: go test fuzzes one target per package per run.
+FUZZ_TARGETS := \
+	./conditions:FuzzCompile \
+	./conditions:FuzzEvaluate \
+	./executors:FuzzExecutors \
+	./webhook:FuzzValidateWorkflow \
+	./webhook:FuzzValidatingWebhookAnswersAsTheBuilders \
+	./webhook:FuzzAdmission
+
 .DEFAULT_GOAL := help
 SHELL := /usr/bin/env bash -o pipefail
 
@@ -57,8 +68,31 @@ build: ## Build every package.
 ##@ Test
 
 .PHONY: test
-test: tools verify-generated vet ## Run every test against a real API server (builds the tools first).
+test: tools verify-generated vet ## Run every test against a real API server (builds the tools first), then make fuzz.
 	KUBEBUILDER_ASSETS=$(BIN) go test $(GOTEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Each target starts from its seeds (testdata/fuzz/<Target>, which go test also runs as
+# tests) and what earlier runs on this machine found. Inputs are not minimized, to keep
+# the time fixed. A failing input is written to <package>/testdata/fuzz/<Target>/ and
+# printed here, so that a failure in CI can be reproduced: add the file and run
+# go test -run '<Target>/<file>' <package>.
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 8s, about 75s in all; FUZZTIME=0 skips), failing on what they find.
+	@case "$(FUZZTIME)" in 0|0s|0x) echo "fuzzing skipped (FUZZTIME=$(FUZZTIME))"; exit 0;; esac; \
+	started=$$SECONDS; failed=; stamp=$$(mktemp); trap 'rm -f "$$stamp"' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; target=$${t##*:}; \
+		echo "fuzzing $$target ($$pkg) for $(FUZZTIME)"; \
+		if ! go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $$pkg; then \
+			failed="$$failed $$target"; \
+			find "$$pkg/testdata/fuzz/$$target" -type f -newer "$$stamp" 2>/dev/null | while read -r f; do \
+				echo "--- failing input $$f:"; cat "$$f"; \
+			done; \
+		fi; \
+	done; \
+	echo "fuzzing took $$((SECONDS - started))s"; \
+	if [ -n "$$failed" ]; then echo "fuzzing failed:$$failed" >&2; exit 1; fi
 
 ##@ Tools
 

@@ -44,7 +44,10 @@ func validatingPair(t testing.TB) (ours, builders map[string]http.Handler) {
 		t.Fatal(err)
 	}
 	cluster := fake.NewClientBuilder().WithScheme(scheme).Build()
-	hooks := &Webhooks{Conditions: &check.Service{Engine: engine, Library: lib, Reader: cluster}, Client: cluster}
+	// The fake client cannot answer SubjectAccessReviews: each would fail, and the
+	// first of the failures, whichever it is, would name the request's error.
+	hooks := &Webhooks{Conditions: &check.Service{Engine: engine, Library: lib, Reader: cluster}, Client: cluster,
+		Authority: memoryReviewer()}
 	ours, err = hooks.validatingWebhooks(scheme)
 	if err != nil {
 		t.Fatal(err)
