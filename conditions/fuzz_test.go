@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 )
+
+// fuzzEvalDeadline bounds one evaluation of a fuzzed policy.
+const fuzzEvalDeadline = 50 * time.Millisecond
 
 // FuzzCompile compiles arbitrary text: it may be rejected, never panic, and what
 // compiles must evaluate without panicking.
@@ -15,7 +19,9 @@ func FuzzCompile(f *testing.F) {
 	}
 	f.Add("package p\nallow { input.x }")
 	f.Add("package p\nallow if http.send({})")
-	e := NewEngine(Options{CacheSize: 64})
+	// A short deadline keeps every input quick: go's fuzzing fails a run whose
+	// time ends while an input still evaluates ("context deadline exceeded").
+	e := NewEngine(Options{CacheSize: 64, EvalDeadline: fuzzEvalDeadline})
 	f.Fuzz(func(t *testing.T, source string) {
 		p, err := e.Compile(context.Background(), "fuzz", source)
 		if err != nil {
@@ -39,7 +45,7 @@ func FuzzEvaluate(f *testing.F) {
 	f.Add(healthy)
 	f.Add([]byte(`{"available_cpu": 5, "pods": "none", "conditions": []}`))
 	f.Add([]byte(`{}`))
-	e := NewEngine(Options{})
+	e := NewEngine(Options{EvalDeadline: fuzzEvalDeadline})
 	var policies []*Policy
 	for name, source := range EmbeddedPolicies() {
 		policies = append(policies, mustCompile(f, e, name, source))
