@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,7 +21,6 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
-	"kubernaut.io/stepvalidation/test/harness"
 )
 
 // slowPolicy iterates until the evaluation's deadline, holding nothing: every
@@ -55,35 +52,9 @@ func BenchmarkFairness(b *testing.B) {
 	noisyRuns := envInt(b, "PERF_NOISY", 100)
 	ctx := b.Context()
 	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-	cluster, err := harness.Start(ctx, harness.Options{Webhooks: true, Nodes: nodes()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := cluster.Stop(); err != nil {
-			b.Error(err)
-		}
-	})
-	c, _, err := unthrottled(cluster)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}}); err != nil {
-		b.Fatal(err)
-	}
-	if err := kubectl(cluster, "apply", "-f", "../../config/rbac/actions.yaml"); err != nil {
-		b.Fatal(err)
-	}
+	cluster, c, _, binary := setUp(b)
 	const warmup, alone, loaded, noisy = "fair-warmup", "fair-alone", "fair-loaded", "fair-noisy"
 	if err := createTargets(ctx, c, []string{warmup, alone, loaded, noisy}); err != nil {
-		b.Fatal(err)
-	}
-	binary := os.Getenv("PERF_MANAGER")
-	if binary == "" {
-		if binary, err = buildManager(b.TempDir()); err != nil {
-			b.Fatal(err)
-		}
-	} else if binary, err = filepath.Abs(binary); err != nil {
 		b.Fatal(err)
 	}
 	m, err := startManager(ctx, cluster, binary, 0, false, append([]string{"--zap-log-level=error"}, strings.Fields(os.Getenv("PERF_MANAGER_ARGS"))...)...)

@@ -11,7 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/test/harness"
 )
@@ -227,4 +233,42 @@ func kubectl(cluster *harness.Harness, args ...string) error {
 		return fmt.Errorf("kubectl %v: %w\n%s", args, err, out)
 	}
 	return nil
+}
+
+// setUp starts a local cluster for a benchmark (stopped when it ends), with the
+// manager's namespace and the actions' RBAC, and returns an unthrottled client and
+// the manager binary: PERF_MANAGER, or cmd/manager built for this run.
+func setUp(b *testing.B) (*harness.Harness, client.Client, *rest.Config, string) {
+	b.Helper()
+	ctx := b.Context()
+	cluster, err := harness.Start(ctx, harness.Options{Webhooks: true, Nodes: nodes()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := cluster.Stop(); err != nil {
+			b.Error(err)
+		}
+	})
+	c, cfg, err := unthrottled(cluster)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}}); err != nil {
+		b.Fatal(err)
+	}
+	for _, f := range []string{"../../config/rbac/actions.yaml", "../../config/rbac/condition-override-clusterrole.yaml"} {
+		if err := kubectl(cluster, "apply", "-f", f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	binary := os.Getenv("PERF_MANAGER")
+	if binary == "" {
+		if binary, err = buildManager(b.TempDir()); err != nil {
+			b.Fatal(err)
+		}
+	} else if binary, err = filepath.Abs(binary); err != nil {
+		b.Fatal(err)
+	}
+	return cluster, c, cfg, binary
 }

@@ -30,8 +30,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -39,7 +37,6 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
-	"kubernaut.io/stepvalidation/test/harness"
 )
 
 // BenchmarkWorkflows200 creates 200 namespaces, each with a Deployment of 3 ready
@@ -108,35 +105,7 @@ func BenchmarkWorkflows200(b *testing.B) {
 	ctrllog.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 
 	setupStart := time.Now()
-	cluster, err := harness.Start(ctx, harness.Options{Webhooks: true, Nodes: nodes()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		if err := cluster.Stop(); err != nil {
-			b.Error(err)
-		}
-	})
-	c, cfg, err := unthrottled(cluster)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNamespace}}); err != nil {
-		b.Fatal(err)
-	}
-	for _, f := range []string{"../../config/rbac/actions.yaml", "../../config/rbac/condition-override-clusterrole.yaml"} {
-		if err := kubectl(cluster, "apply", "-f", f); err != nil {
-			b.Fatal(err)
-		}
-	}
-	binary := os.Getenv("PERF_MANAGER")
-	if binary == "" {
-		if binary, err = buildManager(b.TempDir()); err != nil {
-			b.Fatal(err)
-		}
-	} else if binary, err = filepath.Abs(binary); err != nil {
-		b.Fatal(err)
-	}
+	cluster, c, cfg, binary := setUp(b)
 
 	namespaces := make([]string, n)
 	for i := range namespaces {
