@@ -78,7 +78,7 @@ test: tools verify-generated vet ## Run every test against a real API server (bu
 # printed here, so that a failure in CI can be reproduced: add the file and run
 # go test -run '<Target>/<file>' <package>.
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (default 8s, about 75s in all; FUZZTIME=0 skips), failing on what they find.
+fuzz: ## Run each fuzz target for FUZZTIME (default 8s, about 80s in all once built; FUZZTIME=0 skips), failing on what they find.
 	@case "$(FUZZTIME)" in 0|0s|0x) echo "fuzzing skipped (FUZZTIME=$(FUZZTIME))"; exit 0;; esac; \
 	started=$$SECONDS; failed=; stamp=$$(mktemp); trap 'rm -f "$$stamp"' EXIT; \
 	for t in $(FUZZ_TARGETS); do \
