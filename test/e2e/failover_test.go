@@ -293,6 +293,28 @@ func (s *replicaSet) killLeader(ctx context.Context, kill func(*replica)) time.D
 	return takeover
 }
 
+// replaceExited drops the running replicas that exited, as one that could not
+// renew the lease does (its pod would restart), and starts as many new ones. It
+// returns the names of those that exited.
+func (s *replicaSet) replaceExited(ctx context.Context) []string {
+	GinkgoHelper()
+	var exited []string
+	var running []*replica
+	for _, r := range s.running {
+		if r.process.Exited() != nil {
+			exited = append(exited, r.name)
+			s.balancer.remove(r.webhookPort)
+			continue
+		}
+		running = append(running, r)
+	}
+	s.running = running
+	for range exited {
+		s.start(ctx)
+	}
+	return exited
+}
+
 func leaseHolder(ctx context.Context, g Gomega) string {
 	var lease coordinationv1.Lease
 	g.Expect(k8s.Get(ctx, client.ObjectKey{Namespace: managerNamespace, Name: leaseName}, &lease)).To(Succeed())
@@ -610,6 +632,63 @@ var _ = Describe("Manager failover", Label("failover"), Serial, Ordered, func() 
 		admitted, refused := tap.actions()
 		Expect(refused).To(Equal(1), "the rollback's write in flight when the leader died")
 		Expect(admitted).To(Equal([]int32{4, 3}), "one scale, one scale back: %+v", tap.Patches())
+		expectSpecChanges(ctx, ns, "web", gen0, 2)
+	})
+
+	It("with the API server restarted mid-verification: a replica leads again, the step completes, the next runs, each scaling once", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		reportOnFailure(ns)
+		createGatedDeployment(ctx, ns, "web", 3)
+		gen0, _ := deploymentRecord(ctx, ns, "web")
+		tap := startScaleTap(ctx, ns)
+
+		wfe := scaleWorkflow(ns, "two-scales", "web", 5)
+		wfe.Annotations = map[string]string{commonv1alpha1.InjectConditionsAnnotation: "false"}
+		first := &wfe.Spec.WorkflowDefinition.Steps[0]
+		first.PreConditions = nil
+		first.PostConditions = []commonv1alpha1.ValidationCondition{
+			condition("desired_replicas_running", samples.SeedDesiredReplicasRunning, true, 3*time.Minute)}
+		second := scaleWorkflow(ns, "unused", "web", 6).Spec.WorkflowDefinition.Steps[0]
+		second.StepNumber, second.Name, second.DependsOn = 2, "scale-again", []int32{1}
+		second.PreConditions, second.PostConditions = nil, nil
+		wfe.Spec.WorkflowDefinition.Steps = append(wfe.Spec.WorkflowDefinition.Steps, second)
+		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+
+		stepState := func(g Gomega) workflowv1alpha1.StepState {
+			var cur workflowv1alpha1.WorkflowExecution
+			g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(wfe), &cur)).To(Succeed())
+			g.Expect(cur.Status.StepStatuses).NotTo(BeEmpty())
+			return cur.Status.StepStatuses[0].Status
+		}
+		Eventually(stepState).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).
+			Should(Equal(workflowv1alpha1.StepVerifying))
+		Eventually(func() []types.UID { return podUIDs(ctx, ns, "web") }).WithContext(ctx).
+			WithTimeout(30*time.Second).WithPolling(200*time.Millisecond).Should(HaveLen(5), "the ReplicaSet creates the new pods")
+
+		// Down for longer than the renew deadline: the leader cannot renew the
+		// lease, gives up the lead and exits, as its pod would restart.
+		before, _ := set.leader(ctx)
+		down := renewDeadline + 2*time.Second
+		Expect(cluster.RestartAPIServer(down)).To(Succeed())
+		upAt := time.Now()
+		Eventually(before.process.Exited).WithContext(ctx).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).
+			ShouldNot(Succeed(), "the leader that could not renew its lease exits")
+		exited := set.replaceExited(ctx)
+		Expect(exited).To(Equal([]string{before.name}), "the follower keeps running")
+		GinkgoWriter.Printf("the API server was down for %s; %s exited\n", down, before.name)
+		leader, _ := set.leader(ctx)
+		GinkgoWriter.Printf("%s leads %s after the API server came back\n", leader.name, time.Since(upAt).Round(10*time.Millisecond))
+
+		Expect(stepState(Default)).To(Equal(workflowv1alpha1.StepVerifying), "the pods are still gated")
+		openGates(ctx, ns)
+
+		done := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowCompleted, 2*time.Minute)
+		Expect(done.Status.StepStatuses).To(HaveEach(HaveField("Status", workflowv1alpha1.StepCompleted)))
+		Expect(names(executions(ctx, ns))).To(ConsistOf("two-scales-step-1", "two-scales-step-2"))
+		Expect(replicas(ctx, ns, "web")).To(Equal(int32(6)))
+		admitted, refused := tap.actions()
+		Expect(refused).To(BeZero())
+		Expect(admitted).To(Equal([]int32{5, 6}), "one scale per step: %+v", tap.Patches())
 		expectSpecChanges(ctx, ns, "web", gen0, 2)
 	})
 

@@ -106,16 +106,26 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// A folder of our own for the API server's certificates, so that
+	// RestartAPIServer keeps them (envtest regenerates a folder it made itself).
+	certDir := filepath.Join(dir, "apiserver-certs")
+	if err := os.Mkdir(certDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the API server's folder: %w", err)
+	}
 	h.env = &envtest.Environment{
 		BinaryAssetsDirectory: bin,
 		ControlPlane: envtest.ControlPlane{
 			Etcd:      &envtest.Etcd{Path: etcd},
-			APIServer: &envtest.APIServer{Path: apiserver},
+			APIServer: &envtest.APIServer{Path: apiserver, CertDir: certDir},
 		},
 		CRDDirectoryPaths:     []string{filepath.Join(root, "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		Scheme:                h.Scheme,
 	}
+	// Without it, a graceful stop waits for open watches up to the request
+	// timeout (60 s); with it, the API server ends them, as kubelets' and
+	// controllers' watches are ended when a real one restarts.
+	h.env.ControlPlane.APIServer.Configure().Set("shutdown-watch-termination-grace-period", "2s")
 	if opts.Webhooks {
 		h.env.WebhookInstallOptions.Paths = []string{filepath.Join(root, "config", "webhook")}
 		if err := h.presentWebhookClientCertificate(); err != nil {
@@ -163,6 +173,23 @@ func (h *Harness) Stop() error {
 		h.dir = ""
 	}
 	return errors.Join(errs...)
+}
+
+// RestartAPIServer stops kube-apiserver gracefully, leaves it down for down, and
+// starts it again, as a control plane upgrade does. etcd
+// keeps running, and the API server comes back on the same address with the same
+// serving certificate and client CA, so every client (the cluster components, the
+// manager, Client) reconnects on its own.
+func (h *Harness) RestartAPIServer(down time.Duration) error {
+	apiserver := h.env.ControlPlane.APIServer
+	if err := apiserver.Stop(); err != nil {
+		return fmt.Errorf("stopping kube-apiserver: %w", err)
+	}
+	time.Sleep(down)
+	if err := apiserver.Start(); err != nil {
+		return fmt.Errorf("starting kube-apiserver again: %w", err)
+	}
+	return nil
 }
 
 // WebhookServing returns where the installed webhook configurations expect the

@@ -117,3 +117,26 @@ var _ = Describe("Cluster mode", func() {
 		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 	})
 })
+
+var _ = Describe("RestartAPIServer", Serial, func() {
+	It("brings the API server back with its data, and clients and controllers carry on", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		d := deployment(ns, "web", 2, "100m")
+		Expect(cluster.Client.Create(ctx, d)).To(Succeed())
+		readyReplicas := func(g Gomega) int32 {
+			g.Expect(cluster.Client.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+			return d.Status.ReadyReplicas
+		}
+		Eventually(readyReplicas).WithContext(ctx).WithTimeout(time.Minute).Should(BeEquivalentTo(2))
+
+		Expect(cluster.RestartAPIServer(time.Second)).To(Succeed())
+
+		// The same client, unchanged, reads what was there and writes again; the
+		// controller-manager and kwok, which lost their watches, act on the write.
+		Eventually(readyReplicas).WithContext(ctx).WithTimeout(30 * time.Second).Should(BeEquivalentTo(2))
+		patch := client.MergeFrom(d.DeepCopy())
+		d.Spec.Replicas = new(int32(3))
+		Expect(cluster.Client.Patch(ctx, d, patch)).To(Succeed())
+		Eventually(readyReplicas).WithContext(ctx).WithTimeout(time.Minute).Should(BeEquivalentTo(3))
+	})
+})
