@@ -33,6 +33,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/execution"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/wake"
 	"kubernaut.io/stepvalidation/reconcilers/workflow"
 	admissionwebhook "kubernaut.io/stepvalidation/webhook"
 )
@@ -172,6 +173,8 @@ func run(ctx context.Context, o options) error {
 		// The server waits for the first certificate the rotator writes.
 		webhookServer = rotator.Gate(webhookServer)
 	}
+	// Read one at a time around the cache: see Cache below.
+	uncached := []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme.New(),
 		Metrics:                 metricsOptions(o),
@@ -190,7 +193,7 @@ func run(ctx context.Context, o options) error {
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
 		}},
-		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: uncached}},
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
@@ -233,15 +236,17 @@ func run(ctx context.Context, o options) error {
 	}
 	modes := &mode.Resolver{Default: validationMode, CanaryPercent: o.canaryPercent, Reader: mgr.GetClient()}
 	pauses := &pause.Resolver{Reader: mgr.GetClient(), Namespace: o.namespace}
+	// Facts read uncached wake nothing: the manager does not watch them.
+	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), uncached...)
 	executions := &execution.Reconciler{
-		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Namespace: o.namespace,
+		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, Namespace: o.namespace,
 		ReplicaCeiling: o.replicaCeiling, AllowSelfApproval: o.allowSelfApproval, MaxRunsPerNamespace: o.runsPerNS,
 	}
 	if err := executions.SetupWithManager(mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the execution reconciler: %w", err)
 	}
 	workflows := &workflow.Reconciler{
-		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, AllowSelfApproval: o.allowSelfApproval,
+		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, AllowSelfApproval: o.allowSelfApproval,
 	}
 	if err := workflows.SetupWithManager(ctx, mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the workflow reconciler: %w", err)

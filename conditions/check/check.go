@@ -76,6 +76,10 @@ type Round struct {
 	// Conditions to evaluate, with Required already resolved (overrides,
 	// validation mode) by the caller.
 	Conditions []commonv1alpha1.ValidationCondition
+	// Reader, when set, is where this round's facts are read from instead of the
+	// service's Reader: one that notes what the round read, to be woken when it
+	// changes (package wake).
+	Reader client.Reader
 }
 
 // Outcome is the evaluation of one condition of a round.
@@ -89,7 +93,11 @@ type Outcome struct {
 // error means the facts could not be read; a condition that cannot be resolved or
 // decided is an Errored outcome, not an error.
 func (s *Service) Run(ctx context.Context, r Round) ([]Outcome, error) {
-	doc, err := facts.Gather(ctx, s.Reader, r.Action, r.Parameters, r.Phase)
+	reader := s.Reader
+	if r.Reader != nil {
+		reader = r.Reader
+	}
+	doc, err := facts.Gather(ctx, reader, r.Action, r.Parameters, r.Phase)
 	if err != nil {
 		return nil, err
 	}

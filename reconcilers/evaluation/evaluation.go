@@ -14,6 +14,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	"kubernaut.io/stepvalidation/conditions"
@@ -90,6 +91,12 @@ type Round struct {
 	Parameters map[string]any
 	Phase      facts.Phase
 	Conditions []commonv1alpha1.ValidationCondition
+	// Reader, when set, is where the facts are read from (check.Round.Reader).
+	Reader client.Reader
+	// Changed says that an object the postconditions' facts were read from has
+	// changed since (package wake): every postcondition not yet decided is
+	// evaluated now, before its interval.
+	Changed bool
 }
 
 // Report is the state of a round after an evaluation.
@@ -162,13 +169,14 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 		} else {
 			polls[i] = polling(c, commonv1alpha1.ConditionResult{})
 		}
-		if !post || conditions.NextStep(polls[i], now).Action == conditions.EvaluateNow {
+		next := conditions.NextStep(polls[i], now)
+		if !post || next.Action == conditions.EvaluateNow || (r.Changed && !next.Final()) {
 			due = append(due, i)
 		}
 	}
 
 	if len(due) > 0 {
-		round := check.Round{Service: r.Service, Action: r.Action, Parameters: r.Parameters, Phase: r.Phase}
+		round := check.Round{Service: r.Service, Action: r.Action, Parameters: r.Parameters, Phase: r.Phase, Reader: r.Reader}
 		for _, i := range due {
 			round.Conditions = append(round.Conditions, r.Conditions[i])
 		}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
@@ -22,6 +23,7 @@ import (
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
 
 // recordIntent captures the target as it is now and records, in status, that the
@@ -178,9 +180,11 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 		before = a.Before
 	}
 	results := s.results()
+	waiting := wake.Key{Controller: ControllerName, Request: reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ke)}, Round: "postconditions"}
 	report, err := evaluation.Postconditions(ctx, r.Conditions, enforcement, evaluation.Round{
 		Service: metrics.ServiceExecution, Action: action.Name, Parameters: factParams(params, ke, before),
 		Phase: facts.Post, Conditions: ke.Spec.PostConditions,
+		Reader: r.Waker.Reader(waiting, r.Conditions.Reader), Changed: r.Waker.Changed(waiting),
 	}, results.PostConditionResults, s.now)
 	if err != nil {
 		return ctrl.Result{}, err

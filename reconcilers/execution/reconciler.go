@@ -42,7 +42,11 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
+	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
+
+// ControllerName names the controller, in logs, metrics and wake.Key.
+const ControllerName = "kubernetesexecution"
 
 // Finalizer keeps a KubernetesExecution until its reconciler has recorded how far
 // the run got.
@@ -81,7 +85,10 @@ type Reconciler struct {
 	Authority *authority.Reviewer
 	Modes     *mode.Resolver
 	// Pauses says whether an administrator paused new actions.
-	Pauses   *pause.Resolver
+	Pauses *pause.Resolver
+	// Waker reconciles a verifying run when an object its postconditions read
+	// changes; without one, postconditions are evaluated at their interval only.
+	Waker    *wake.Waker
 	Recorder events.EventRecorder
 	// AllowSelfApproval counts the requester's own approval (--allow-self-approval).
 	AllowSelfApproval bool
@@ -127,12 +134,15 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 		r.ReplicaCeiling = DefaultReplicaCeiling
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named("kubernetesexecution").
+		Named(ControllerName).
 		For(&kev1alpha1.KubernetesExecution{}).
 		// An override or a decision on a workflow reaches its waiting executions.
 		Watches(&workflowv1alpha1.WorkflowExecution{}, handler.EnqueueRequestsFromMapFunc(r.executionsOf),
 			builder.WithPredicates(predicate.Or(predicate.AnnotationChangedPredicate{}, predicate.GenerationChangedPredicate{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency})
+	if r.Waker != nil {
+		b = b.WatchesRawSource(r.Waker.Source(ControllerName))
+	}
 	return r.Pauses.Watch(b, r.paused).Complete(r)
 }
 
@@ -185,8 +195,17 @@ func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.R
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	ke := &kev1alpha1.KubernetesExecution{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ke); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Waker.Forget(ControllerName, req)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	defer func() {
+		// Only a verifying run waits on the cluster.
+		if ke.Status.Phase != kev1alpha1.ExecutionVerifying || !ke.DeletionTimestamp.IsZero() {
+			r.Waker.Forget(ControllerName, req)
+		}
+	}()
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("execution", klog.KObj(ke), "action", ke.Spec.Action))
 
 	if !ke.DeletionTimestamp.IsZero() {

@@ -35,7 +35,11 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
+	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
+
+// ControllerName names the controller, in logs, metrics and wake.Key.
+const ControllerName = "workflowexecution"
 
 // Finalizer keeps a WorkflowExecution until its KubernetesExecutions are gone, so
 // that no action of a deleted workflow is still running.
@@ -56,7 +60,11 @@ type Reconciler struct {
 	Authority *authority.Reviewer
 	Modes     *mode.Resolver
 	// Pauses says whether an administrator paused new actions.
-	Pauses   *pause.Resolver
+	Pauses *pause.Resolver
+	// Waker reconciles a workflow when an object its verifying steps'
+	// postconditions read changes; without one, they are evaluated at their
+	// interval only.
+	Waker    *wake.Waker
 	Recorder events.EventRecorder
 	// AllowSelfApproval counts the requester's own approval (--allow-self-approval).
 	AllowSelfApproval bool
@@ -87,10 +95,13 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 		return fmt.Errorf("indexing executions by workflow: %w", err)
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
-		Named("workflowexecution").
+		Named(ControllerName).
 		For(&workflowv1alpha1.WorkflowExecution{}).
 		Owns(&kev1alpha1.KubernetesExecution{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency})
+	if r.Waker != nil {
+		b = b.WatchesRawSource(r.Waker.Source(ControllerName))
+	}
 	return r.Pauses.Watch(b, r.paused).Complete(r)
 }
 
@@ -119,8 +130,16 @@ func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.R
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
 	wfe := &workflowv1alpha1.WorkflowExecution{}
 	if err := r.Client.Get(ctx, req.NamespacedName, wfe); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Waker.Forget(ControllerName, req)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	defer func() {
+		if finished(wfe.Status.Phase) || !wfe.DeletionTimestamp.IsZero() {
+			r.Waker.Forget(ControllerName, req)
+		}
+	}()
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("workflow", klog.KObj(wfe)))
 
 	if !wfe.DeletionTimestamp.IsZero() {
@@ -130,7 +149,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		controllerutil.AddFinalizer(wfe, Finalizer)
 		return ctrl.Result{}, r.Client.Update(ctx, wfe)
 	}
-	if wfe.Status.Phase == workflowv1alpha1.WorkflowCompleted || wfe.Status.Phase == workflowv1alpha1.WorkflowFailed {
+	if finished(wfe.Status.Phase) {
 		return ctrl.Result{}, nil
 	}
 
@@ -268,4 +287,9 @@ func (r *Reconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
+}
+
+// finished reports whether a workflow's phase is final.
+func finished(p workflowv1alpha1.WorkflowPhase) bool {
+	return p == workflowv1alpha1.WorkflowCompleted || p == workflowv1alpha1.WorkflowFailed
 }

@@ -20,6 +20,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
@@ -30,6 +31,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
 
 // runSteps advances every step that can move, then decides the workflow's phase
@@ -267,6 +269,13 @@ func (r *Reconciler) heldByPause(ctx context.Context, s *scope, action *catalog.
 
 // verifyStep polls the step's postconditions, within the step's timeout.
 func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1alpha1.WorkflowStep, st *workflowv1alpha1.StepStatus) (time.Time, error) {
+	waiting := wake.Key{Controller: ControllerName, Request: reconcile.Request{NamespacedName: client.ObjectKeyFromObject(s.wfe)},
+		Round: fmt.Sprintf("step-%d", step.StepNumber)}
+	defer func() {
+		if st.Status != workflowv1alpha1.StepVerifying {
+			r.Waker.ForgetRound(waiting)
+		}
+	}()
 	deadline := stepDeadline(step, st)
 	if !deadline.IsZero() && !s.now.Before(deadline) {
 		r.failStep(s, st, fmt.Sprintf("timed out after %s while verifying its postconditions", step.Timeout.Duration))
@@ -286,6 +295,7 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{
 		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: params,
 		Phase: facts.Post, Conditions: step.PostConditions,
+		Reader: r.Waker.Reader(waiting, r.Conditions.Reader), Changed: r.Waker.Changed(waiting),
 	}, st.PostConditionResults, s.now)
 	if err != nil {
 		return time.Time{}, err
