@@ -56,11 +56,13 @@ type ValidationCondition struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
-	// interval is how often a postcondition is evaluated again until it passes or
-	// its timeout runs out: at least 1s, at most the timeout (default 5s).
-	// Evaluations are at least interval apart, but for the last, at the timeout, so
-	// a postcondition is evaluated at most ceil(timeout/interval)+1 times (25 with
-	// the defaults). Preconditions ignore it.
+	// interval is the longest a postcondition waits before it is evaluated again,
+	// until it passes or its timeout runs out: at least 1s, at most the timeout
+	// (default 5s). It is also evaluated as soon as an object its facts were read
+	// from changes (one read by name, or listed in one namespace), with the changes
+	// of 100ms taken together. Without such changes it is evaluated at most
+	// ceil(timeout/interval)+1 times (25 with the defaults). Preconditions ignore
+	// it.
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
