@@ -95,7 +95,9 @@ type Round struct {
 	Reader client.Reader
 	// Changed says that an object the postconditions' facts were read from has
 	// changed since (package wake): every postcondition not yet decided is
-	// evaluated now, before its interval.
+	// evaluated now, before its interval. Such an early evaluation is recorded only
+	// when its verdict differs from the last recorded one, so that a change that
+	// decides nothing writes no status; the interval counts from the recorded one.
 	Changed bool
 }
 
@@ -155,6 +157,8 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 	polls := make([]conditions.Polling, len(r.Conditions))
 	warnOnly := make([]bool, len(r.Conditions))
 	var due []int
+	// early marks the postconditions due only because what they read changed.
+	early := make([]bool, len(r.Conditions))
 	r.Conditions = slices.Clone(r.Conditions)
 	for i := range r.Conditions {
 		c, downgraded := e.apply(r.Conditions[i])
@@ -170,8 +174,11 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 			polls[i] = polling(c, commonv1alpha1.ConditionResult{})
 		}
 		next := conditions.NextStep(polls[i], now)
-		if !post || next.Action == conditions.EvaluateNow || (r.Changed && !next.Final()) {
+		switch {
+		case !post || next.Action == conditions.EvaluateNow:
 			due = append(due, i)
+		case r.Changed && !next.Final():
+			due, early[i] = append(due, i), true
 		}
 	}
 
@@ -186,8 +193,13 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 		}
 		for k, i := range due {
 			o := outcomes[k]
-			polls[i] = polls[i].Record(o.Result, now)
-			results[i] = status(o, polls[i], warnOnly[i])
+			p := polls[i].Record(o.Result, now)
+			result := status(o, p, warnOnly[i])
+			if early[i] && sameVerdict(result, results[i]) {
+				// Nothing to write: the interval counts from the recorded one.
+				continue
+			}
+			polls[i], results[i] = p, result
 		}
 	}
 
@@ -300,6 +312,11 @@ func overriddenResult(c commonv1alpha1.ValidationCondition, now time.Time) commo
 		EvaluationTime: metav1.NewTime(now),
 		ErrorMessage:   "skipped: listed in the " + commonv1alpha1.OverrideConditionAnnotation + " annotation",
 	}
+}
+
+// sameVerdict reports whether two results of a condition say the same.
+func sameVerdict(a, b commonv1alpha1.ConditionResult) bool {
+	return a.Evaluated == b.Evaluated && a.Passed == b.Passed && a.ErrorMessage == b.ErrorMessage
 }
 
 func find(results []commonv1alpha1.ConditionResult, conditionType string) (commonv1alpha1.ConditionResult, bool) {

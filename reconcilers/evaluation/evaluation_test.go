@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -239,5 +240,62 @@ func TestPostconditionsAttemptsBound(t *testing.T) {
 	want := []time.Duration{0, 3 * time.Second, 6 * time.Second, 9 * time.Second, 10 * time.Second} // ceil(10/3)+1 = 5
 	if !slices.Equal(evaluated, want) || results[0].Attempts != int32(len(want)) {
 		t.Fatalf("evaluated at %v (%d attempts), want %v", evaluated, results[0].Attempts, want)
+	}
+}
+
+// TestPostconditionsWokenByChange: a change evaluates an undecided postcondition
+// before its interval, but records it only when its verdict changed.
+func TestPostconditionsWokenByChange(t *testing.T) {
+	reader := fake.NewClientBuilder().Build()
+	svc := service(t)
+	svc.Reader = reader
+	ctx := context.Background()
+	start := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	e := NewEnforcement(mode.Enforce, nil, nil, start)
+	found := cond("found", "package t.found\nimport rego.v1\nallow if input.deployment_found\n", true)
+	r := round(facts.Post, cond("ok", allows, true), found)
+
+	first, err := Postconditions(ctx, svc, e, r, nil, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Done || first.Results[1].Passed {
+		t.Fatalf("found passed without a Deployment: %+v", first.Results[1])
+	}
+
+	r.Changed = true
+	same, err := Postconditions(ctx, svc, e, r, first.Results, start.Add(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(same.Results, first.Results) || !same.NextAt.Equal(first.NextAt) {
+		t.Fatalf("a change that decided nothing was recorded: %+v, next at %v; want %+v, next at %v",
+			same.Results, same.NextAt, first.Results, first.NextAt)
+	}
+
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod"}}
+	if err := reader.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	r.Changed = false
+	waits, err := Postconditions(ctx, svc, e, r, first.Results, start.Add(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waits.Done || waits.Results[1].Attempts != 1 {
+		t.Fatalf("evaluated before its interval without a change: %+v", waits.Results[1])
+	}
+
+	r.Changed = true
+	passed, err := Postconditions(ctx, svc, e, r, first.Results, start.Add(600*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := passed.Results[1]
+	if !passed.Done || !got.Passed || got.Attempts != 2 || !got.EvaluationTime.Time.Equal(start.Add(600*time.Millisecond)) {
+		t.Fatalf("after the Deployment appeared: done %v, %+v; want passed at the second attempt, at +600ms", passed.Done, got)
+	}
+	if passed.Results[0].Attempts != 1 {
+		t.Fatalf("ok, already verified, was evaluated again: %+v", passed.Results[0])
 	}
 }

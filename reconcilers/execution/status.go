@@ -19,18 +19,24 @@ type scope struct {
 	now time.Time
 }
 
-// transition moves the run to a non-final phase, with an Event when the phase
-// changes.
+// transition moves the run to a non-final phase. An Event marks the start of a
+// run of its own and a change of phase a person cares about (waiting for an
+// approval, paused, resumed, overridden), not the hops of a run going its way
+// (reason Running).
 func (s *scope) transition(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
 	message = text.CapMessage(message)
-	changed := s.ke.Status.Phase != phase
+	changed, started := s.ke.Status.Phase != phase, s.ke.Status.Phase == ""
 	s.ke.Status.Phase = phase
 	s.ke.Status.Message = message
 	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, reason, message)
-	if changed {
+	if changed && (reason != commonv1alpha1.RunningReason || started && !s.ownedByWorkflow()) {
 		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeNormal, reason, string(phase), "%s", message)
 	}
 }
+
+// ownedByWorkflow reports whether the run is a workflow's step: the workflow's
+// own Events say when it starts and completes.
+func (s *scope) ownedByWorkflow() bool { return metav1.GetControllerOf(s.ke) != nil }
 
 // finish moves the run to a final phase: Succeeded True for completed, False
 // otherwise.
@@ -46,7 +52,9 @@ func (s *scope) finish(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, m
 		status, eventType = metav1.ConditionTrue, corev1.EventTypeNormal
 	}
 	s.setCondition(commonv1alpha1.SucceededCondition, status, reason, message)
-	r.Recorder.Eventf(s.ke, nil, eventType, reason, string(phase), "%s", message)
+	if eventType == corev1.EventTypeWarning || !s.ownedByWorkflow() {
+		r.Recorder.Eventf(s.ke, nil, eventType, reason, string(phase), "%s", message)
+	}
 }
 
 // block stops the run at a required precondition. The run is not over: it waits

@@ -84,15 +84,16 @@ func (s *scope) stepStatus(n int32) *workflowv1alpha1.StepStatus {
 	return &s.wfe.Status.StepStatuses[len(s.wfe.Status.StepStatuses)-1]
 }
 
-// transition moves the workflow to a non-final phase, with an Event when the phase
-// changes.
+// transition moves the workflow to a non-final phase. An Event marks its start
+// and a change of phase a person cares about (waiting for an approval, paused,
+// rolling back), not the hops of a workflow going its way (reason Running).
 func (s *scope) transition(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
 	message = text.CapMessage(message)
-	changed := s.wfe.Status.Phase != phase
+	changed, started := s.wfe.Status.Phase != phase, s.wfe.Status.Phase == ""
 	s.wfe.Status.Phase = phase
 	s.wfe.Status.Message = message
 	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, reason, message)
-	if changed {
+	if changed && (started || reason != commonv1alpha1.RunningReason) {
 		r.Recorder.Eventf(s.wfe, nil, corev1.EventTypeNormal, reason, string(phase), "%s", message)
 	}
 }

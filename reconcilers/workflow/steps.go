@@ -198,7 +198,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 	st.StartTime = &now
 	setStep(st, workflowv1alpha1.StepExecuting, "running "+name)
 	st.K8sExecutionRef = &workflowv1alpha1.ExecutionReference{Name: name}
-	s.stepEvent(r, corev1.EventTypeNormal, "StepStarted", step.StepNumber, "preconditions passed; created KubernetesExecution %s", name)
+	// No Event: the execution's own says what it did, and the step's end is one.
 	return stepDeadline(step, st), nil
 }
 
