@@ -8,6 +8,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
@@ -24,8 +25,9 @@ var (
 // workflowDefaulter writes out what a workflow leaves implicit (each step's
 // dependsOn, each condition's required, timeout and interval) and injects the
 // step-level conditions the catalog suggests for each step's action; running it
-// twice changes nothing the second time. With w set it also records the
-// requester (on CREATE) and stamps who set the override annotations. It runs on
+// twice changes nothing the second time. On CREATE it adds the reconciler's
+// finalizer. With w set it also records the requester (on CREATE) and stamps who
+// set the override annotations. It runs on
 // CREATE and UPDATE, but leaves the spec of a started run as it is: the
 // validator refuses any change to it.
 type workflowDefaulter struct{ w *Webhooks }
@@ -43,6 +45,9 @@ func (d *workflowDefaulter) Default(ctx context.Context, wfe *workflowv1alpha1.W
 		if err := d.w.mark(ctx, wfe, before, old != nil); err != nil {
 			return err
 		}
+	}
+	if old == nil {
+		controllerutil.AddFinalizer(wfe, workflowv1alpha1.Finalizer)
 	}
 	if old != nil && old.Status.Phase != "" {
 		return nil
@@ -84,6 +89,9 @@ func (d *executionDefaulter) Default(ctx context.Context, ke *kubernetesexecutio
 		if err := d.w.mark(ctx, ke, before, old != nil); err != nil {
 			return err
 		}
+	}
+	if old == nil {
+		controllerutil.AddFinalizer(ke, kubernetesexecutionv1alpha1.Finalizer)
 	}
 	if old != nil && old.Status.Phase != "" {
 		return nil

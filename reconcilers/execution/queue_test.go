@@ -53,8 +53,10 @@ func TestNewRunsQueueBehindTheirNamespacesLimit(t *testing.T) {
 	if queued.Status.Phase != "" || cond == nil || cond.Reason != commonv1alpha1.QueuedReason || queued.Status.StartTime != nil {
 		t.Fatalf("with 2 runs in flight of 2: phase %q, condition %+v; want unstarted and Queued", queued.Status.Phase, cond)
 	}
-	if started := reconcile("quiet"); started.Status.Phase != kev1alpha1.ExecutionValidating {
-		t.Fatalf("another namespace's run: phase %q, want validating", started.Status.Phase)
+	// A run starts and validates in one reconcile (these fail: they have no
+	// parameters).
+	if started := reconcile("quiet"); started.Status.StartTime == nil || started.Status.Phase == "" {
+		t.Fatalf("another namespace's run: phase %q, want started", started.Status.Phase)
 	}
 
 	var a kev1alpha1.KubernetesExecution
@@ -65,7 +67,7 @@ func TestNewRunsQueueBehindTheirNamespacesLimit(t *testing.T) {
 	if err := c.Status().Update(ctx, &a); err != nil {
 		t.Fatal(err)
 	}
-	if started := reconcile("noisy"); started.Status.Phase != kev1alpha1.ExecutionValidating {
-		t.Fatalf("once a place is free: phase %q, want validating", started.Status.Phase)
+	if started := reconcile("noisy"); started.Status.StartTime == nil || started.Status.Phase == "" {
+		t.Fatalf("once a place is free: phase %q, want started", started.Status.Phase)
 	}
 }

@@ -50,7 +50,7 @@ const ControllerName = "kubernetesexecution"
 
 // Finalizer keeps a KubernetesExecution until its reconciler has recorded how far
 // the run got.
-const Finalizer = "kubernaut.io/execution"
+const Finalizer = kev1alpha1.Finalizer
 
 // Defaults of a run's limits.
 const (
@@ -238,7 +238,8 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 		if res, queued, err := r.queue(ctx, s); err != nil || queued {
 			return res, err
 		}
-		return r.start(s), nil
+		// Validation needs nothing written first: one status write does both.
+		r.start(s)
 	}
 	if res, done := r.enforceTimeout(s); done {
 		return res, nil
@@ -261,7 +262,7 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 }
 
 // start moves a new execution to validating.
-func (r *Reconciler) start(s *scope) ctrl.Result {
+func (r *Reconciler) start(s *scope) {
 	now := metav1.NewTime(s.now)
 	s.ke.Status.StartTime = &now
 	if who, err := authority.Recorded(s.ke.Annotations); err == nil {
@@ -269,7 +270,6 @@ func (r *Reconciler) start(s *scope) ctrl.Result {
 	}
 	s.ke.Status.ValidationResults = &kev1alpha1.ValidationResults{}
 	s.transition(r, kev1alpha1.ExecutionValidating, commonv1alpha1.RunningReason, "validating the action")
-	return ctrl.Result{}
 }
 
 // queue keeps a new run from starting while its namespace has MaxRunsPerNamespace

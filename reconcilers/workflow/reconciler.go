@@ -21,9 +21,12 @@ import (
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
@@ -43,7 +46,7 @@ const ControllerName = "workflowexecution"
 
 // Finalizer keeps a WorkflowExecution until its KubernetesExecutions are gone, so
 // that no action of a deleted workflow is still running.
-const Finalizer = "kubernaut.io/workflow"
+const Finalizer = workflowv1alpha1.Finalizer
 
 // ownerIndex indexes KubernetesExecutions by the name of their controlling
 // WorkflowExecution.
@@ -97,12 +100,27 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		For(&workflowv1alpha1.WorkflowExecution{}).
-		Owns(&kev1alpha1.KubernetesExecution{}).
+		Owns(&kev1alpha1.KubernetesExecution{}, builder.WithPredicates(executionMoved)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency})
 	if r.Waker != nil {
 		b = b.WatchesRawSource(r.Waker.Source(ControllerName))
 	}
 	return r.Pauses.Watch(b, r.paused).Complete(r)
+}
+
+// executionMoved passes the changes of an execution its workflow acts on: a new
+// phase or message (what watchStep and the rollback read), and its deletion; not
+// the writes of results while it verifies.
+var executionMoved = predicate.TypedFuncs[client.Object]{
+	UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
+		before, okBefore := e.ObjectOld.(*kev1alpha1.KubernetesExecution)
+		after, okAfter := e.ObjectNew.(*kev1alpha1.KubernetesExecution)
+		if !okBefore || !okAfter {
+			return true
+		}
+		return before.Status.Phase != after.Status.Phase || before.Status.Message != after.Status.Message ||
+			!before.DeletionTimestamp.Equal(after.DeletionTimestamp)
+	},
 }
 
 // paused lists the paused workflows in namespace ("" for all), for when a pause

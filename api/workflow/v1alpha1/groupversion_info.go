@@ -21,3 +21,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
+
+// Finalizer keeps a WorkflowExecution until its KubernetesExecutions are gone, so that no action of a deleted workflow is still running. The admission webhook adds it on create, so
+// that a new run needs no write of its own before it starts.
+const Finalizer = "kubernaut.io/workflow"
