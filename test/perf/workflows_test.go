@@ -335,7 +335,7 @@ type report struct {
 	// API server; events the manager's Events in the batch's namespaces, and
 	// eventOccurrences the same counting each Event's series.
 	statusWrites, events, eventOccurrences float64
-	soloCost                     stepCost
+	soloCost                               stepCost
 }
 
 // readLog sums the reconciles of each step, and of the solo workflow's, from the
