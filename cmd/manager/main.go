@@ -190,7 +190,7 @@ func run(ctx context.Context, o options) error {
 		// them); the client reads other ConfigMaps (update_configmap's target) and
 		// image pull secrets one at a time, uncached, so the manager holds neither
 		// the cluster's ConfigMaps nor any Secret in memory.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+		Cache: cache.Options{DefaultTransform: leanCache(), ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{o.namespace: {}}},
 		}},
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: uncached}},

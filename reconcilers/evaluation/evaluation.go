@@ -314,9 +314,12 @@ func overriddenResult(c commonv1alpha1.ValidationCondition, now time.Time) commo
 	}
 }
 
-// sameVerdict reports whether two results of a condition say the same.
+// sameVerdict reports whether two results of a condition decide the same: both
+// passed, both failed, or both could not decide. A message that changed (3 of
+// 5 pods ready, then 4) is not worth a status write of its own: the next
+// recorded evaluation brings it.
 func sameVerdict(a, b commonv1alpha1.ConditionResult) bool {
-	return a.Evaluated == b.Evaluated && a.Passed == b.Passed && a.ErrorMessage == b.ErrorMessage
+	return a.Evaluated == b.Evaluated && a.Passed == b.Passed
 }
 
 func find(results []commonv1alpha1.ConditionResult, conditionType string) (commonv1alpha1.ConditionResult, bool) {
