@@ -340,6 +340,16 @@ func orDash(s string) string {
 	return s
 }
 
+// took is how long a run took, from its start to its end, to the second as
+// status records times: a scale is verified as soon as its pods are ready, not
+// at the next poll.
+func took(wfe *workflowv1alpha1.WorkflowExecution) string {
+	if wfe.Status.StartTime == nil || wfe.Status.CompletionTime == nil {
+		return "-"
+	}
+	return wfe.Status.CompletionTime.Sub(wfe.Status.StartTime.Time).String()
+}
+
 // summary prints a table of both workflows and returns an error unless each
 // ended in its expected phase and web-app has 5 ready replicas.
 func (c *Cluster) summary(ctx context.Context, runs []demoRun, final map[string]*workflowv1alpha1.WorkflowExecution) error {
@@ -347,7 +357,7 @@ func (c *Cluster) summary(ctx context.Context, runs []demoRun, final map[string]
 	_, _ = fmt.Fprintln(out)
 	c.opts.progress("Summary")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "WORKFLOW\tREQUESTED-BY\tEXPECTED\tGOT\tPRE\tPOST\tREASON\tRESULT")
+	_, _ = fmt.Fprintln(tw, "WORKFLOW\tREQUESTED-BY\tEXPECTED\tGOT\tTOOK\tPRE\tPOST\tREASON\tRESULT")
 	var errs []error
 	for _, r := range runs {
 		wfe := final[r.wfe.Name]
@@ -363,8 +373,8 @@ func (c *Cluster) summary(ctx context.Context, runs []demoRun, final map[string]
 			result = "UNEXPECTED"
 			errs = append(errs, fmt.Errorf("workflow %s ended %s, expected %s: %s", wfe.Name, orDash(string(wfe.Status.Phase)), r.expect, wfe.Status.Message))
 		}
-		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wfe.Name, orDash(wfe.Status.RequestedBy), r.expect,
-			orDash(string(wfe.Status.Phase)), pre, post, orDash(reason), result)
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", wfe.Name, orDash(wfe.Status.RequestedBy), r.expect,
+			orDash(string(wfe.Status.Phase)), took(wfe), pre, post, orDash(reason), result)
 	}
 	_ = tw.Flush()
 	var d appsv1.Deployment
