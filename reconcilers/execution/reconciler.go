@@ -109,6 +109,8 @@ type Reconciler struct {
 	// retryAt holds, by UID, when an executor that asked to wait may be called
 	// again: in memory only, since after a restart trying at once is harmless.
 	retryAt sync.Map
+	// versions tells a stale copy in the cache from the latest.
+	versions statuspatch.Versions
 }
 
 // SetupWithManager registers the reconciler. It reconciles on every change of a
@@ -200,10 +202,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.versions.Stale(ke) {
+		return ctrl.Result{}, nil // see statuspatch.Versions
+	}
 	defer func() {
 		// Only a verifying run waits on the cluster.
 		if ke.Status.Phase != kev1alpha1.ExecutionVerifying || !ke.DeletionTimestamp.IsZero() {
 			r.Waker.Forget(ControllerName, req)
+		}
+		if terminal(ke.Status.Phase) || !ke.DeletionTimestamp.IsZero() {
+			r.versions.Forget(ke)
 		}
 	}()
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("execution", klog.KObj(ke), "action", ke.Spec.Action))
@@ -225,7 +233,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if err == nil {
 			ke.Status.ObservedGeneration = ke.Generation
 		}
-		err = errors.Join(err, statuspatch.Write(ctx, r.Client, ke, orig, budget(ke)))
+		err = errors.Join(err, statuspatch.Write(ctx, r.Client, ke, orig, budget(ke), &r.versions))
 	}()
 	return r.advance(ctx, s)
 }

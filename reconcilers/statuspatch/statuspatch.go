@@ -17,7 +17,8 @@ import (
 // Write patches the status of obj from orig, obj as the reconcile read it, when it
 // changed. It first fits the status into MaxStatusBytes (see Fit). A conflict is not
 // an error: the newer version's event brings another reconcile, which decides again.
-func Write(ctx context.Context, c client.Client, obj, orig client.Object, b Budget) error {
+// A write that succeeds is recorded in versions (which may be nil).
+func Write(ctx context.Context, c client.Client, obj, orig client.Object, b Budget, versions *Versions) error {
 	if equality.Semantic.DeepEqual(orig, obj) {
 		return nil
 	}
@@ -35,5 +36,6 @@ func Write(ctx context.Context, c client.Client, obj, orig client.Object, b Budg
 	case err != nil:
 		return fmt.Errorf("writing status: %w", err)
 	}
+	versions.wrote(orig)
 	return nil
 }

@@ -73,6 +73,9 @@ type Reconciler struct {
 	AllowSelfApproval bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// versions tells a stale copy in the cache from the latest.
+	versions statuspatch.Versions
 }
 
 // SetupWithManager registers the reconciler and the index it lists a workflow's
@@ -153,9 +156,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.versions.Stale(wfe) {
+		return ctrl.Result{}, nil // see statuspatch.Versions
+	}
 	defer func() {
 		if finished(wfe.Status.Phase) || !wfe.DeletionTimestamp.IsZero() {
 			r.Waker.Forget(ControllerName, req)
+			r.versions.Forget(wfe)
 		}
 	}()
 	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("workflow", klog.KObj(wfe)))
@@ -181,7 +188,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			wfe.Status.ObservedGeneration = wfe.Generation
 		}
 		wfe.Status.Progress = progress(wfe)
-		err = errors.Join(err, statuspatch.Write(ctx, r.Client, wfe, orig, budget(wfe)))
+		err = errors.Join(err, statuspatch.Write(ctx, r.Client, wfe, orig, budget(wfe), &r.versions))
 	}()
 	return r.advance(ctx, s)
 }
