@@ -44,6 +44,9 @@ type Reviewer struct {
 
 	mu      sync.Mutex
 	allowed map[answer]time.Time // expiry of each allowed answer
+	// notEverywhere holds, with its expiry, the cluster-wide permissions a
+	// requester was found not to hold everywhere: ask in the namespace then.
+	notEverywhere map[answer]time.Time
 }
 
 type answer struct {
@@ -65,6 +68,9 @@ func (r *Reviewer) Missing(ctx context.Context, who Requester, perms []Permissio
 			continue
 		}
 		g.Go(func() error {
+			if everywhere, err := r.everywhere(ctx, who, key, p, now); err != nil || everywhere {
+				return err
+			}
 			ok, err := r.review(ctx, who, p)
 			if err != nil {
 				return err
@@ -88,6 +94,41 @@ func (r *Reviewer) Missing(ctx context.Context, who Requester, perms []Permissio
 		}
 	}
 	return missing, nil
+}
+
+// everywhere reports whether who holds p in every namespace and for every name,
+// as a ClusterRoleBinding grants it: then one review serves every namespace and
+// object, for a platform team's operators and the actions' ServiceAccounts alike.
+// That it does not is remembered as long as an allowed answer would be; it only
+// sends the review to the namespace, so it never denies anything by itself.
+func (r *Reviewer) everywhere(ctx context.Context, who Requester, key string, p Permission, now time.Time) (bool, error) {
+	wide := p
+	wide.Namespace, wide.Name = "", ""
+	if wide == p || r.AllowedFor < 0 {
+		return false, nil
+	}
+	a := answer{key, wide}
+	if r.fresh(a, now) {
+		return true, nil
+	}
+	r.mu.Lock()
+	known := now.Before(r.notEverywhere[a])
+	r.mu.Unlock()
+	if known {
+		return false, nil
+	}
+	ok, err := r.review(ctx, who, wide)
+	if err != nil {
+		return false, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ok {
+		r.allowed = keep(r.allowed, a, now.Add(r.allowedFor()), now)
+	} else {
+		r.notEverywhere = keep(r.notEverywhere, a, now.Add(r.allowedFor()), now)
+	}
+	return ok, nil
 }
 
 // review asks whether who holds p.
@@ -124,20 +165,27 @@ func (r *Reviewer) fresh(a answer, now time.Time) bool {
 func (r *Reviewer) remember(a answer, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.allowed == nil {
-		r.allowed = map[answer]time.Time{}
+	r.allowed = keep(r.allowed, a, now.Add(r.allowedFor()), now)
+}
+
+// keep adds a to m until expires, within maxRemembered entries: past it, the
+// expired go, then all.
+func keep(m map[answer]time.Time, a answer, expires, now time.Time) map[answer]time.Time {
+	if m == nil {
+		m = map[answer]time.Time{}
 	}
-	if len(r.allowed) >= maxRemembered {
-		for k, expires := range r.allowed {
-			if !now.Before(expires) {
-				delete(r.allowed, k)
+	if len(m) >= maxRemembered {
+		for k, e := range m {
+			if !now.Before(e) {
+				delete(m, k)
 			}
 		}
-		if len(r.allowed) >= maxRemembered {
-			clear(r.allowed)
+		if len(m) >= maxRemembered {
+			clear(m)
 		}
 	}
-	r.allowed[a] = now.Add(r.allowedFor())
+	m[a] = expires
+	return m
 }
 
 func (r *Reviewer) now() time.Time {

@@ -1,0 +1,113 @@
+package authority_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"kubernaut.io/stepvalidation/authority"
+	"kubernaut.io/stepvalidation/test/harness"
+)
+
+// TestReviewerAsksOnceForWhatIsGrantedEverywhere runs against a real API server:
+// a permission granted by a ClusterRoleBinding costs one review for every
+// namespace; one granted by a RoleBinding is asked in each namespace, is
+// refused where it is not granted, and counts as soon as it is; a revoked one
+// stops counting once its answer is no longer reused.
+func TestReviewerAsksOnceForWhatIsGrantedEverywhere(t *testing.T) {
+	ctx := t.Context()
+	cluster, err := harness.Start(ctx, harness.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Stop() })
+	api := cluster.Client
+	var reviews atomic.Int32
+	counting, err := client.NewWithWatch(cluster.Config, client.Options{Scheme: cluster.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := interceptor.NewClient(counting, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			if _, ok := obj.(*authorizationv1.SubjectAccessReview); ok {
+				reviews.Add(1)
+			}
+			return c.Create(ctx, obj, opts...)
+		},
+	})
+	const allowedFor = 2 * time.Second
+	r := &authority.Reviewer{Client: counted, AllowedFor: allowedFor}
+
+	for _, ns := range []string{"a", "b"} {
+		create(t, api, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	}
+	create(t, api, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "deployment-reader"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get"}}}})
+	role := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "deployment-reader"}
+	everywhere := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "platform-reads"}, RoleRef: role,
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "platform"}}}
+	create(t, api, everywhere)
+	create(t, api, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenant-reads", Namespace: "a"}, RoleRef: role,
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "tenant"}}})
+
+	get := func(ns, name string) []authority.Permission {
+		return []authority.Permission{{Verb: "get", Group: "apps", Resource: "deployments", Namespace: ns, Name: name}}
+	}
+	platform, tenant := authority.Requester{Username: "platform"}, authority.Requester{Username: "tenant"}
+	expect := func(who authority.Requester, perms []authority.Permission, wantMissing bool, wantReviews int32) {
+		t.Helper()
+		reviews.Store(0)
+		missing, err := r.Missing(ctx, who, perms)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(missing) > 0) != wantMissing || reviews.Load() != wantReviews {
+			t.Fatalf("%s, %s: missing %v after %d reviews; want missing %t after %d", who, perms[0], missing, reviews.Load(), wantMissing, wantReviews)
+		}
+	}
+
+	expect(platform, get("a", "web"), false, 1)
+	expect(platform, get("b", "api"), false, 0) // the cluster-wide answer serves every namespace
+	expect(tenant, get("a", "web"), false, 2)   // not everywhere, then in a
+	expect(tenant, get("b", "api"), true, 1)    // only in b: not everywhere is remembered
+	create(t, api, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "tenant-reads", Namespace: "b"}, RoleRef: role,
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "tenant"}}})
+	eventually(t, func() bool {
+		missing, err := r.Missing(ctx, tenant, get("b", "api"))
+		return err == nil && len(missing) == 0
+	}, "a RoleBinding granted in b counts")
+
+	if err := api.Delete(ctx, everywhere); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(allowedFor)
+	eventually(t, func() bool {
+		missing, err := r.Missing(ctx, platform, get("b", "other"))
+		return err == nil && len(missing) == 1
+	}, "a revoked ClusterRoleBinding stops counting")
+}
+
+func create(t *testing.T, c client.Client, o client.Object) {
+	t.Helper()
+	if err := c.Create(t.Context(), o); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually waits for RBAC changes to reach the API server's authorizer.
+func eventually(t *testing.T, ok func() bool, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not so after 10s: %s", what)
+		}
+	}
+}
