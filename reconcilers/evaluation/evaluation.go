@@ -95,10 +95,11 @@ type Round struct {
 	Reader client.Reader
 	// Changed says that an object the postconditions' facts were read from has
 	// changed since (package wake): every postcondition not yet decided is
-	// evaluated now, before its interval. Such an early evaluation is recorded only
-	// when its verdict differs from the last recorded one, so that a change that
-	// decides nothing writes no status; the interval counts from the recorded one.
+	// evaluated now, before its interval.
 	Changed bool
+	// Unwritten, when set, keeps the round's evaluations that status need not
+	// record; without it every evaluation is recorded.
+	Unwritten *Unwritten
 }
 
 // Report is the state of a round after an evaluation.
@@ -157,8 +158,6 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 	polls := make([]conditions.Polling, len(r.Conditions))
 	warnOnly := make([]bool, len(r.Conditions))
 	var due []int
-	// early marks the postconditions due only because what they read changed.
-	early := make([]bool, len(r.Conditions))
 	r.Conditions = slices.Clone(r.Conditions)
 	for i := range r.Conditions {
 		c, downgraded := e.apply(r.Conditions[i])
@@ -169,16 +168,13 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 		}
 		if last, ok := find(prev, c.Type); ok && post {
 			results[i] = last
-			polls[i] = polling(c, last)
+			polls[i] = r.Unwritten.add(c.Type, polling(c, last))
 		} else {
 			polls[i] = polling(c, commonv1alpha1.ConditionResult{})
 		}
 		next := conditions.NextStep(polls[i], now)
-		switch {
-		case !post || next.Action == conditions.EvaluateNow:
+		if !post || next.Action == conditions.EvaluateNow || (r.Changed && !next.Final()) {
 			due = append(due, i)
-		case r.Changed && !next.Final():
-			due, early[i] = append(due, i), true
 		}
 	}
 
@@ -193,13 +189,13 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 		}
 		for k, i := range due {
 			o := outcomes[k]
-			p := polls[i].Record(o.Result, now)
-			result := status(o, p, warnOnly[i])
-			if early[i] && sameVerdict(result, results[i]) {
-				// Nothing to write: the interval counts from the recorded one.
-				continue
+			before := polls[i]
+			polls[i] = polls[i].Record(o.Result, now)
+			result := status(o, polls[i], warnOnly[i])
+			if post && r.Unwritten.keep(r.Conditions[i].Type, before, polls[i], now) {
+				continue // status keeps the last recorded result
 			}
-			polls[i], results[i] = p, result
+			results[i] = result
 		}
 	}
 
@@ -312,14 +308,6 @@ func overriddenResult(c commonv1alpha1.ValidationCondition, now time.Time) commo
 		EvaluationTime: metav1.NewTime(now),
 		ErrorMessage:   "skipped: listed in the " + commonv1alpha1.OverrideConditionAnnotation + " annotation",
 	}
-}
-
-// sameVerdict reports whether two results of a condition decide the same: both
-// passed, both failed, or both could not decide. A message that changed (3 of
-// 5 pods ready, then 4) is not worth a status write of its own: the next
-// recorded evaluation brings it.
-func sameVerdict(a, b commonv1alpha1.ConditionResult) bool {
-	return a.Evaluated == b.Evaluated && a.Passed == b.Passed
 }
 
 func find(results []commonv1alpha1.ConditionResult, conditionType string) (commonv1alpha1.ConditionResult, bool) {

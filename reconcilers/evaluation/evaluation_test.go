@@ -254,6 +254,7 @@ func TestPostconditionsWokenByChange(t *testing.T) {
 	e := NewEnforcement(mode.Enforce, nil, nil, start)
 	found := cond("found", "package t.found\nimport rego.v1\nallow if input.deployment_found\n", true)
 	r := round(facts.Post, cond("ok", allows, true), found)
+	r.Unwritten = &Unwritten{}
 
 	first, err := Postconditions(ctx, svc, e, r, nil, start)
 	if err != nil {
@@ -268,9 +269,10 @@ func TestPostconditionsWokenByChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(same.Results, first.Results) || !same.NextAt.Equal(first.NextAt) {
-		t.Fatalf("a change that decided nothing was recorded: %+v, next at %v; want %+v, next at %v",
-			same.Results, same.NextAt, first.Results, first.NextAt)
+	// Kept in memory, not recorded; the interval counts from it.
+	if !slices.Equal(same.Results, first.Results) || !same.NextAt.Equal(start.Add(2300*time.Millisecond)) {
+		t.Fatalf("a change that decided nothing was recorded: %+v, next at %v; want %+v, next at +2.3s",
+			same.Results, same.NextAt, first.Results)
 	}
 
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "prod"}}
@@ -292,10 +294,43 @@ func TestPostconditionsWokenByChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := passed.Results[1]
-	if !passed.Done || !got.Passed || got.Attempts != 2 || !got.EvaluationTime.Time.Equal(start.Add(600*time.Millisecond)) {
-		t.Fatalf("after the Deployment appeared: done %v, %+v; want passed at the second attempt, at +600ms", passed.Done, got)
+	if !passed.Done || !got.Passed || got.Attempts != 3 || !got.EvaluationTime.Time.Equal(start.Add(600*time.Millisecond)) {
+		t.Fatalf("after the Deployment appeared: done %v, %+v; want passed at the third attempt (the second kept in memory), at +600ms", passed.Done, got)
 	}
 	if passed.Results[0].Attempts != 1 {
 		t.Fatalf("ok, already verified, was evaluated again: %+v", passed.Results[0])
+	}
+}
+
+// TestPostconditionsUnwrittenUntilFinal: with Unwritten, the evaluations that fail
+// as the last recorded one did are kept in memory; status records the first and
+// the final one, which counts them all.
+func TestPostconditionsUnwrittenUntilFinal(t *testing.T) {
+	svc := service(t)
+	ctx := context.Background()
+	start := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	e := NewEnforcement(mode.Enforce, nil, nil, start)
+	r := round(facts.Post, cond("never", denies, true))
+	r.Unwritten = &Unwritten{}
+
+	report, err := Postconditions(ctx, svc, e, r, nil, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := report.Results
+	for i := 0; i < 10 && !report.Done; i++ {
+		if report, err = Postconditions(ctx, svc, e, r, recorded, report.NextAt); err != nil {
+			t.Fatal(err)
+		}
+		if !report.Done && !slices.Equal(report.Results, recorded) {
+			t.Fatalf("poll %d was recorded: %+v", i+2, report.Results[0])
+		}
+	}
+	never := report.Results[0]
+	if !report.Done || never.Attempts != 6 || !never.EvaluationTime.Time.Equal(start.Add(10*time.Second)) {
+		t.Fatalf("done %v, %+v; want the timeout recorded at +10s after 6 attempts", report.Done, never)
+	}
+	if want := "Verification timeout: condition not met within 10s (6 attempts): no"; never.ErrorMessage != want {
+		t.Fatalf("message %q, want %q", never.ErrorMessage, want)
 	}
 }

@@ -184,7 +184,7 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 	report, err := evaluation.Postconditions(ctx, r.Conditions, enforcement, evaluation.Round{
 		Service: metrics.ServiceExecution, Action: action.Name, Parameters: factParams(params, ke, before),
 		Phase: facts.Post, Conditions: ke.Spec.PostConditions,
-		Reader: r.Waker.Reader(waiting, r.Conditions.Reader), Changed: r.Waker.Changed(waiting),
+		Reader: r.Waker.Reader(waiting, r.Conditions.Reader), Changed: r.Waker.Changed(waiting), Unwritten: r.Waker.Unwritten(waiting),
 	}, results.PostConditionResults, s.now)
 	if err != nil {
 		return ctrl.Result{}, err

@@ -32,6 +32,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 )
 
 // Coalesce is how long a wake waits for more changes before its run reconciles.
@@ -73,6 +75,8 @@ type Waker struct {
 	changed map[Key]bool
 	// rounds lists each run's rounds, to forget a run.
 	rounds map[run]map[string]bool
+	// unwritten holds each round's evaluations status does not record.
+	unwritten map[Key]*evaluation.Unwritten
 }
 
 // run is a Key without its round.
@@ -94,6 +98,8 @@ func New(informers cache.Informers, scheme *runtime.Scheme, uncached ...client.O
 		reads:   map[Key][]target{},
 		changed: map[Key]bool{},
 		rounds:  map[run]map[string]bool{},
+
+		unwritten: map[Key]*evaluation.Unwritten{},
 	}
 	for _, o := range uncached {
 		if gvk, err := apiutil.GVKForObject(o, scheme); err == nil {
@@ -123,6 +129,24 @@ func (w *Waker) Reader(key Key, base client.Reader) client.Reader {
 	return &reader{w: w, key: key, base: base}
 }
 
+// Unwritten returns the round's evaluations that status does not record (see
+// evaluation.Unwritten), kept as long as the round; nil from a nil Waker, which
+// records every evaluation.
+func (w *Waker) Unwritten(key Key) *evaluation.Unwritten {
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	u := w.unwritten[key]
+	if u == nil {
+		u = &evaluation.Unwritten{}
+		w.unwritten[key] = u
+		w.noteRound(key)
+	}
+	return u
+}
+
 // Changed reports whether an object the round read has changed since it read it.
 func (w *Waker) Changed(key Key) bool {
 	if w == nil {
@@ -142,7 +166,9 @@ func (w *Waker) Forget(controller string, request reconcile.Request) {
 	defer w.mu.Unlock()
 	r := run{controller, request}
 	for round := range w.rounds[r] {
-		w.forgetLocked(Key{Controller: controller, Request: request, Round: round})
+		key := Key{Controller: controller, Request: request, Round: round}
+		w.forgetLocked(key)
+		delete(w.unwritten, key)
 	}
 	delete(w.rounds, r)
 }
@@ -155,6 +181,7 @@ func (w *Waker) ForgetRound(key Key) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.forgetLocked(key)
+	delete(w.unwritten, key)
 	r := run{key.Controller, key.Request}
 	delete(w.rounds[r], key.Round)
 	if len(w.rounds[r]) == 0 {
@@ -195,11 +222,7 @@ func (w *Waker) note(key Key, t target, selector labels.Selector) {
 		keys = map[Key]labels.Selector{}
 		w.waiting[t] = keys
 	}
-	r := run{key.Controller, key.Request}
-	if w.rounds[r] == nil {
-		w.rounds[r] = map[string]bool{}
-	}
-	w.rounds[r][key.Round] = true
+	w.noteRound(key)
 	prev, seen := keys[key]
 	if !seen {
 		w.reads[key] = append(w.reads[key], t)
@@ -208,6 +231,15 @@ func (w *Waker) note(key Key, t target, selector labels.Selector) {
 		selector = nil
 	}
 	keys[key] = selector
+}
+
+// noteRound lists key among its run's rounds.
+func (w *Waker) noteRound(key Key) {
+	r := run{key.Controller, key.Request}
+	if w.rounds[r] == nil {
+		w.rounds[r] = map[string]bool{}
+	}
+	w.rounds[r][key.Round] = true
 }
 
 // begin starts a round's new reading.

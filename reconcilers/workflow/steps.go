@@ -295,7 +295,7 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{
 		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: params,
 		Phase: facts.Post, Conditions: step.PostConditions,
-		Reader: r.Waker.Reader(waiting, r.Conditions.Reader), Changed: r.Waker.Changed(waiting),
+		Reader: r.Waker.Reader(waiting, r.Conditions.Reader), Changed: r.Waker.Changed(waiting), Unwritten: r.Waker.Unwritten(waiting),
 	}, st.PostConditionResults, s.now)
 	if err != nil {
 		return time.Time{}, err
