@@ -128,7 +128,10 @@ type ConditionResult struct {
 	// +optional
 	ErrorMessage string `json:"errorMessage,omitempty"`
 
-	// evaluationTime is when the last evaluation finished.
+	// evaluationTime is when the last recorded evaluation finished. While a
+	// postcondition keeps failing the same way, its evaluations are not each
+	// written: status records the first, every change of verdict, an evaluation
+	// that could not decide, and the last.
 	// +required
 	EvaluationTime metav1.Time `json:"evaluationTime"`
 
@@ -157,7 +160,8 @@ type ConditionResult struct {
 	// +kubebuilder:validation:Minimum=0
 	ConsecutiveErrors int32 `json:"consecutiveErrors,omitempty"`
 
-	// attempts counts evaluations; postconditions are polled until they pass.
+	// attempts counts evaluations, as of the last recorded one (see
+	// evaluationTime); postconditions are evaluated until they pass.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	Attempts int32 `json:"attempts,omitempty"`
