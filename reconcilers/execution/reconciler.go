@@ -203,7 +203,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.versions.Stale(ke) {
-		return ctrl.Result{}, nil // see statuspatch.Versions
+		return ctrl.Result{RequeueAfter: statuspatch.Retry}, nil // see statuspatch.Versions
 	}
 	defer func() {
 		// Only a verifying run waits on the cluster.
@@ -233,7 +233,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if err == nil {
 			ke.Status.ObservedGeneration = ke.Generation
 		}
-		err = errors.Join(err, statuspatch.Write(ctx, r.Client, ke, orig, budget(ke), &r.versions))
+		// A conflict needs nothing more: the newer version's event reconciles it.
+		_, werr := statuspatch.Write(ctx, r.Client, ke, orig, budget(ke), &r.versions)
+		err = errors.Join(err, werr)
 	}()
 	return r.advance(ctx, s)
 }

@@ -7,6 +7,7 @@ package statuspatch
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,13 +15,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+// Retry is how soon a reconcile that read a stale copy, or whose write
+// conflicted, looks again.
+const Retry = 100 * time.Millisecond
+
 // Write patches the status of obj from orig, obj as the reconcile read it, when it
 // changed. It first fits the status into MaxStatusBytes (see Fit). A conflict is not
-// an error: the newer version's event brings another reconcile, which decides again.
-// A write that succeeds is recorded in versions (which may be nil).
-func Write(ctx context.Context, c client.Client, obj, orig client.Object, b Budget, versions *Versions) error {
+// an error: it returns conflicted, and the caller reconciles
+// again shortly (a controller may not watch its own status writes). A write that
+// succeeds is recorded in versions (which may be nil).
+func Write(ctx context.Context, c client.Client, obj, orig client.Object, b Budget, versions *Versions) (conflicted bool, _ error) {
 	if equality.Semantic.DeepEqual(orig, obj) {
-		return nil
+		return false, nil
 	}
 	if dropped, err := Fit(b, MaxStatusBytes); err != nil {
 		// Write it anyway: the API server, not the budget, has the last word.
@@ -32,10 +38,10 @@ func Write(ctx context.Context, c client.Client, obj, orig client.Object, b Budg
 	switch {
 	case apierrors.IsConflict(err):
 		ctrl.LoggerFrom(ctx).V(1).Info("status changed meanwhile; reconciling again")
-		return nil
+		return true, nil
 	case err != nil:
-		return fmt.Errorf("writing status: %w", err)
+		return false, fmt.Errorf("writing status: %w", err)
 	}
 	versions.wrote(orig)
-	return nil
+	return false, nil
 }

@@ -9,8 +9,8 @@ import (
 // Versions remembers, for each object, the resourceVersion its last status write
 // replaced. A reconcile that reads that version from the cache reads a copy older
 // than its own last write: redoing its work would repeat API calls (reviews,
-// creates) only for the write to conflict. It can stop instead, since the
-// write's own watch event brings the next reconcile. This happens whenever a
+// creates) only for the write to conflict. It can stop instead and look again
+// after Retry, when the cache has caught up. This happens whenever a
 // reconcile creates a child: the child's event may arrive before the parent's
 // status write reaches the cache. Safe for concurrent use; the zero value is
 // ready.

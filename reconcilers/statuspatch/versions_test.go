@@ -28,7 +28,7 @@ func TestVersionsTellTheCopyAWriteReplaced(t *testing.T) {
 	}
 	orig := read.DeepCopy()
 	read.Status.Phase = kev1alpha1.ExecutionValidating
-	if err := Write(ctx, c, read, orig, Budget{Status: read.Status}, &v); err != nil {
+	if _, err := Write(ctx, c, read, orig, Budget{Status: read.Status}, &v); err != nil {
 		t.Fatal(err)
 	}
 	if !v.Stale(orig) {

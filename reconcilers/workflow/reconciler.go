@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -102,13 +104,29 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&workflowv1alpha1.WorkflowExecution{}).
+		// Not its own status writes: whatever follows one, the reconcile that
+		// wrote it asked for (a requeue, or the executions it waits on).
+		For(&workflowv1alpha1.WorkflowExecution{}, builder.WithPredicates(notStatusOnly)).
 		Owns(&kev1alpha1.KubernetesExecution{}, builder.WithPredicates(executionMoved)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency})
 	if r.Waker != nil {
 		b = b.WatchesRawSource(r.Waker.Source(ControllerName))
 	}
 	return r.Pauses.Watch(b, r.paused).Complete(r)
+}
+
+// notStatusOnly passes the changes of a workflow but those of its status alone:
+// its spec (approvals), its metadata (override annotations, finalizers) and its
+// deletion.
+var notStatusOnly = predicate.TypedFuncs[client.Object]{
+	UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
+		before, after := e.ObjectOld, e.ObjectNew
+		return before.GetGeneration() != after.GetGeneration() ||
+			!before.GetDeletionTimestamp().Equal(after.GetDeletionTimestamp()) ||
+			!maps.Equal(before.GetAnnotations(), after.GetAnnotations()) ||
+			!maps.Equal(before.GetLabels(), after.GetLabels()) ||
+			!slices.Equal(before.GetFinalizers(), after.GetFinalizers())
+	},
 }
 
 // executionMoved passes the changes of an execution its workflow acts on: a new
@@ -148,7 +166,7 @@ func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.R
 // +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=get;list;watch;create;delete
 
 // Reconcile advances one WorkflowExecution.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	wfe := &workflowv1alpha1.WorkflowExecution{}
 	if err := r.Client.Get(ctx, req.NamespacedName, wfe); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -157,7 +175,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if r.versions.Stale(wfe) {
-		return ctrl.Result{}, nil // see statuspatch.Versions
+		return ctrl.Result{RequeueAfter: statuspatch.Retry}, nil // see statuspatch.Versions
 	}
 	defer func() {
 		if finished(wfe.Status.Phase) || !wfe.DeletionTimestamp.IsZero() {
@@ -188,7 +206,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 			wfe.Status.ObservedGeneration = wfe.Generation
 		}
 		wfe.Status.Progress = progress(wfe)
-		err = errors.Join(err, statuspatch.Write(ctx, r.Client, wfe, orig, budget(wfe), &r.versions))
+		conflicted, werr := statuspatch.Write(ctx, r.Client, wfe, orig, budget(wfe), &r.versions)
+		if err = errors.Join(err, werr); conflicted {
+			// The newer version may be a status write of ours, which the
+			// controller does not watch.
+			res = ctrl.Result{RequeueAfter: statuspatch.Retry}
+		}
 	}()
 	return r.advance(ctx, s)
 }
