@@ -238,7 +238,13 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 		return r.rollBack(ctx, s)
 	case workflowv1alpha1.WorkflowPlanning, workflowv1alpha1.WorkflowValidating, workflowv1alpha1.WorkflowPaused,
 		workflowv1alpha1.WorkflowExecuting, workflowv1alpha1.WorkflowMonitoring:
-		return r.runSteps(ctx, s)
+		res, err := r.runSteps(ctx, s)
+		if err != nil || wfe.Status.Phase != workflowv1alpha1.WorkflowRollingBack {
+			return res, err
+		}
+		// A critical step failed: the rollback starts in the same reconcile, since
+		// the workflow is not reconciled on its own status write.
+		return r.rollBack(ctx, s)
 	}
 	return ctrl.Result{}, nil
 }
