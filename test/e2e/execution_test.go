@@ -67,6 +67,9 @@ var _ = Describe("A KubernetesExecution on its own", func() {
 			binding.ResourceVersion, binding.UID = "", ""
 			Expect(k8s.Create(ctx, binding)).To(Succeed())
 		})
+		// The manager reuses the ServiceAccount's cluster-wide answer of an earlier
+		// spec for --authorization-cache-ttl (1s here), in every namespace.
+		time.Sleep(2 * time.Second)
 
 		ns := newNamespace(ctx)
 		createDeployment(ctx, ns, "web-app", 3, nil)
