@@ -147,11 +147,30 @@ func (g *governor) begin(ctx context.Context) (_ context.Context, w *watch, end 
 	return ctx, w, func() {
 		g.mu.Lock()
 		delete(g.inflight, w)
+		others := len(g.inflight) > 0
 		g.mu.Unlock()
 		cancel()
+		if w.limited.Load() && others {
+			g.rebase()
+		}
 		<-g.slots
 		release()
 	}, nil
+}
+
+// rebase measures the evaluations in flight from the live heap once a cancelled
+// one let its memory go. One that began while another held much memory has that
+// memory in its starting point: without this, it could grow by as much again
+// before it looked like growth.
+func (g *governor) rebase() {
+	runtime.GC()
+	heap, live := heapSizes()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for w := range g.inflight {
+		w.live = min(w.live, live)
+		w.heap = heap
+	}
 }
 
 // run samples the heap while evaluations are in flight, and sleeps otherwise.
