@@ -181,11 +181,10 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 	}
 	results := s.results()
 	waiting := wake.Key{Controller: ControllerName, Request: reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ke)}, Round: "postconditions"}
-	report, err := evaluation.Postconditions(ctx, r.Conditions, enforcement, evaluation.Round{
+	report, err := evaluation.Postconditions(ctx, r.Conditions, enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{
 		Service: metrics.ServiceExecution, Action: action.Name, Parameters: factParams(params, ke, before),
 		Phase: facts.Post, Conditions: ke.Spec.PostConditions,
-		Reader: r.Waker.Reader(waiting, r.Conditions.Reader), Changed: r.Waker.Changed(waiting), Unwritten: r.Waker.Unwritten(waiting),
-	}, results.PostConditionResults, s.now)
+	}), results.PostConditionResults, s.now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -129,6 +129,14 @@ func (w *Waker) Reader(key Key, base client.Reader) client.Reader {
 	return &reader{w: w, key: key, base: base}
 }
 
+// Round returns r set up to be woken as the round key: its facts read from
+// facts through Reader, Changed, and its Unwritten evaluations. A nil Waker
+// leaves r to read facts and to record every evaluation.
+func (w *Waker) Round(key Key, facts client.Reader, r evaluation.Round) evaluation.Round {
+	r.Reader, r.Changed, r.Unwritten = w.Reader(key, facts), w.Changed(key), w.Unwritten(key)
+	return r
+}
+
 // Unwritten returns the round's evaluations that status does not record (see
 // evaluation.Unwritten), kept as long as the round; nil from a nil Waker, which
 // records every evaluation.

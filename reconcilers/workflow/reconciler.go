@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -116,18 +115,15 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 }
 
 // notStatusOnly passes the changes of a workflow but those of its status alone:
-// its spec (approvals), its metadata (override annotations, finalizers) and its
-// deletion.
-var notStatusOnly = predicate.TypedFuncs[client.Object]{
-	UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
-		before, after := e.ObjectOld, e.ObjectNew
-		return before.GetGeneration() != after.GetGeneration() ||
-			!before.GetDeletionTimestamp().Equal(after.GetDeletionTimestamp()) ||
-			!maps.Equal(before.GetAnnotations(), after.GetAnnotations()) ||
-			!maps.Equal(before.GetLabels(), after.GetLabels()) ||
-			!slices.Equal(before.GetFinalizers(), after.GetFinalizers())
-	},
-}
+// its spec (approvals), its metadata (override annotations, labels, finalizers)
+// and its deletion.
+var notStatusOnly = predicate.Or[client.Object](
+	predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{},
+	predicate.TypedFuncs[client.Object]{UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
+		return !e.ObjectOld.GetDeletionTimestamp().Equal(e.ObjectNew.GetDeletionTimestamp()) ||
+			!slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers())
+	}},
+)
 
 // executionMoved passes the changes of an execution its workflow acts on: a new
 // phase or message (what watchStep and the rollback read), and its deletion; not

@@ -292,11 +292,10 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 			params[facts.BeforeParam] = a.Before
 		}
 	}
-	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{
+	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{
 		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: params,
 		Phase: facts.Post, Conditions: step.PostConditions,
-		Reader: r.Waker.Reader(waiting, r.Conditions.Reader), Changed: r.Waker.Changed(waiting), Unwritten: r.Waker.Unwritten(waiting),
-	}, st.PostConditionResults, s.now)
+	}), st.PostConditionResults, s.now)
 	if err != nil {
 		return time.Time{}, err
 	}
