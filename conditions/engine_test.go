@@ -363,3 +363,39 @@ deny contains msg if {
 		t.Errorf("a deny-only policy compiled as a condition: got %v", err)
 	}
 }
+
+func TestPolicyReads(t *testing.T) {
+	cases := []struct {
+		name, rego string
+		keys       []string
+		all        bool
+	}{
+		{"keys of every rule, helpers included", `package p
+allow if { input.ready_pods >= input.target_replicas; helper }
+helper if input.pods[_].ready
+message := sprintf("%v", [input.namespace])`, []string{"namespace", "pods", "ready_pods", "target_replicas"}, false},
+		{"a string index names its key", `package p
+allow if input["ready_pods"] > 0`, []string{"ready_pods"}, false},
+		{"a computed key may be any key", `package p
+allow if { some k; input[k] == 1 }`, nil, true},
+		{"input as a whole", `package p
+allow if { x := input; x.ready_pods > 0 }`, nil, true},
+		{"imported input", `package p
+import input.pods as ps
+allow if count(ps) > 0`, []string{"pods"}, false},
+		{"input replaced with", `package p
+allow if { data.q.ok with input as {"a": 1} }`, nil, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewEngine(Options{}).Compile(context.Background(), "t", tc.rego)
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys, all := p.Reads()
+			if all != tc.all || (!tc.all && strings.Join(keys, ",") != strings.Join(tc.keys, ",")) {
+				t.Errorf("Reads() = %v, all %v; want %v, all %v", keys, all, tc.keys, tc.all)
+			}
+		})
+	}
+}

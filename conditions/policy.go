@@ -35,6 +35,8 @@ type Policy struct {
 	allow     rego.PreparedEvalQuery // data.<package>.allow, or .deny for a safety policy
 	explain   *rego.PreparedEvalQuery
 	inputKeys []string // top-level input keys the deciding rules read, sorted
+	reads     []string // top-level input keys any rule reads, sorted
+	readsAll  bool     // some rule reads input as a whole, or by a computed key
 }
 
 // CompileError says why a policy does not compile: one Problem per error OPA found,
@@ -105,6 +107,7 @@ func compile(ctx context.Context, name, source string, safety bool) (*Policy, er
 		safety:    safety,
 		inputKeys: inputKeys(module, decider),
 	}
+	p.reads, p.readsAll = reads(module)
 
 	prepare := func(query string) (rego.PreparedEvalQuery, error) {
 		return rego.New(
@@ -171,6 +174,44 @@ func inputKeys(module *ast.Module, decider string) []string {
 	return keys
 }
 
+// reads lists the top-level keys of input that any part of module reads, or says
+// that it may read every key: input alone (passed on whole, imported, replaced
+// with `with`) or indexed by a computed key.
+func reads(module *ast.Module) (keys []string, all bool) {
+	ast.NewGenericVisitor(func(x any) bool {
+		switch t := x.(type) {
+		case ast.Ref:
+			if !t[0].Equal(ast.InputRootDocument) {
+				return false
+			}
+			if key, ok := readKey(t); ok {
+				if !slices.Contains(keys, key) {
+					keys = append(keys, key)
+				}
+			} else {
+				all = true
+			}
+			return true // not the input var at its head again
+		case ast.Var:
+			if t.Equal(ast.InputRootDocument.Value) {
+				all = true // input on its own, e.g. x := input
+			}
+		}
+		return false
+	}).Walk(module)
+	slices.Sort(keys)
+	return keys, all
+}
+
+// readKey returns the top-level key a reference into input reads, when it names one.
+func readKey(ref ast.Ref) (string, bool) {
+	if len(ref) < 2 {
+		return "", false
+	}
+	key, ok := ref[1].Value.(ast.String)
+	return string(key), ok
+}
+
 // undefinedFunction finds the name in OPA's "undefined function NAME" message.
 var undefinedFunction = regexp.MustCompile(`undefined function ([\w.]+)`)
 
@@ -199,3 +240,8 @@ func compileError(conditionType string, err error) *CompileError {
 
 // InputKeys returns the top-level input keys the policy's deciding rules read.
 func (p *Policy) InputKeys() []string { return slices.Clone(p.inputKeys) }
+
+// Reads returns the top-level input keys the policy may read, sorted; all is true
+// when it may read any of them. The facts a round gathers can skip what no policy
+// of the round reads.
+func (p *Policy) Reads() (keys []string, all bool) { return slices.Clone(p.reads), p.readsAll }

@@ -179,6 +179,7 @@ func run(ctx context.Context, o options) error {
 		Scheme:                  scheme.New(),
 		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.probeAddr,
+		PprofBindAddress:        o.pprofAddr,
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        "kubernaut-manager.kubernaut.io",
 		LeaderElectionNamespace: o.namespace,

@@ -97,11 +97,31 @@ func (s *Service) Run(ctx context.Context, r Round) ([]Outcome, error) {
 	if r.Reader != nil {
 		reader = r.Reader
 	}
-	doc, err := facts.Gather(ctx, reader, r.Action, r.Parameters, r.Phase)
+	doc, err := facts.Gather(ctx, reader, r.Action, r.Parameters, r.Phase, s.wanted(ctx, r.Conditions))
 	if err != nil {
 		return nil, err
 	}
 	return s.Evaluate(ctx, r, doc), nil
+}
+
+// wanted returns the input keys the policies of conds read, nil when one may read
+// any. A condition without a policy reads nothing: it errors whatever the facts.
+func (s *Service) wanted(ctx context.Context, conds []commonv1alpha1.ValidationCondition) facts.Wanted {
+	want := facts.Wanted{}
+	for i := range conds {
+		resolved, err := s.Resolve(ctx, &conds[i])
+		if err != nil {
+			continue
+		}
+		keys, all := resolved.Policy.Reads()
+		if all {
+			return nil
+		}
+		for _, k := range keys {
+			want[k] = true
+		}
+	}
+	return want
 }
 
 // Evaluate evaluates the round's conditions on a facts document, converted once for

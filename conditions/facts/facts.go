@@ -11,6 +11,7 @@ package facts
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -72,16 +73,35 @@ func Has(action string) bool {
 	return ok
 }
 
+// Wanted names the top-level keys a round's policies read (conditions.Policy.Reads);
+// nil wants every key. A provider may leave out a key that is not wanted, when
+// computing it costs more than reading its target: the free capacity of the
+// cluster's nodes sums the requests of every pod.
+type Wanted map[string]bool
+
+// Has reports whether key is wanted.
+func (w Wanted) Has(key string) bool { return w == nil || w[key] }
+
+// wantedKey carries a Gather's Wanted to its provider.
+type wantedKey struct{}
+
+// wants reports whether the Gather that called the provider wants any of keys.
+func wants(ctx context.Context, keys ...string) bool {
+	w, _ := ctx.Value(wantedKey{}).(Wanted)
+	return slices.ContainsFunc(keys, w.Has)
+}
+
 // Gather returns the facts document of action: what its provider reads, plus
 // action, parameters and phase. A fact that cannot be known (the target does not
 // exist, so neither do its pods) is left out, so that policies reading it report a
-// missing fact instead of deciding on a made-up value.
-func Gather(ctx context.Context, r client.Reader, action string, params map[string]any, phase Phase) (map[string]any, error) {
+// missing fact instead of deciding on a made-up value; so may a costly fact that
+// want does not name.
+func Gather(ctx context.Context, r client.Reader, action string, params map[string]any, phase Phase, want Wanted) (map[string]any, error) {
 	provide, ok := providers[action]
 	if !ok {
 		return nil, fmt.Errorf("no facts provider for action %q", action)
 	}
-	doc, err := provide(ctx, r, params)
+	doc, err := provide(context.WithValue(ctx, wantedKey{}, want), r, params)
 	if err != nil {
 		return nil, fmt.Errorf("gathering the facts of %s: %w", action, err)
 	}

@@ -138,7 +138,7 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 		})).To(Succeed())
 		runDeployment(ctx, ns, "web", "a", 3, "100m", "128Mi", "regcred")
 
-		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "web", 5), facts.Pre)
+		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "web", 5), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("deployment_found", true))
 		Expect(doc).To(HaveKeyWithValue("current_replicas", BeEquivalentTo(3)))
@@ -171,11 +171,25 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 			}
 			Expect(r.Outcome).To(Equal(conditions.Passed), "%s: %s", name, r.Message)
 		}
+
+		// A round whose policies do not read the nodes' free capacity does not sum
+		// the requests of every pod in the cluster for it.
+		lean, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "web", 5), facts.Post,
+			facts.Wanted{"ready_pods": true, "target_replicas": true})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lean).To(HaveKeyWithValue("ready_pods", 3))
+		for _, key := range []string{"available_cpu", "available_memory", "matching_nodes", "ready_nodes"} {
+			Expect(lean).NotTo(HaveKey(key))
+		}
+		withCapacity, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "web", 5), facts.Pre,
+			facts.Wanted{"ready_nodes": true})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(withCapacity).To(HaveKeyWithValue("available_cpu", "3700m"))
 	})
 
 	It("say a missing Deployment is missing, and leave out what cannot be known", func(ctx context.Context) {
 		ns := newNamespace(ctx, k8s)
-		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "ghost", 2), facts.Pre)
+		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "ghost", 2), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("deployment_found", false))
 		Expect(doc).NotTo(HaveKey("running_pods"))
@@ -193,7 +207,7 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 		ns := newNamespace(ctx, k8s)
 		runDeployment(ctx, ns, "small", "b", 1, "100m", "64Mi")
 
-		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "small", 5), facts.Pre)
+		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "small", 5), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("matching_nodes", 1))
 		Expect(doc).To(HaveKeyWithValue("available_cpu", "300m"))     // 1000m - 600m - 100m
@@ -205,7 +219,7 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 	It("report an image pull secret that does not exist", func(ctx context.Context) {
 		ns := newNamespace(ctx, k8s)
 		runDeployment(ctx, ns, "private", "a", 1, "10m", "16Mi", "missing-secret")
-		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "private", 2), facts.Pre)
+		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "private", 2), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("image_pull_secrets_exist", false))
 		Expect(evaluateAll(ctx, doc)["image_pull_secrets_valid"].Outcome).To(Equal(conditions.Failed))

@@ -80,7 +80,7 @@ var _ = Describe("node facts", Ordered, func() {
 	// gather gathers the facts of action on node from the cache and checks that
 	// every fact of the action's catalog entry is there.
 	gather := func(ctx context.Context, g Gomega, action string, params map[string]any, phase facts.Phase) map[string]any {
-		doc, err := facts.Gather(ctx, nodeReader, action, params, phase)
+		doc, err := facts.Gather(ctx, nodeReader, action, params, phase, nil)
 		g.Expect(err).NotTo(HaveOccurred())
 		a, ok := catalog.Lookup(action)
 		g.Expect(ok).To(BeTrue())
@@ -617,16 +617,16 @@ var _ = Describe("node facts", Ordered, func() {
 			pod("done", "cart", corev1.PodSucceeded, false),
 		).Build()
 
-		doc, err := facts.Gather(ctx, reader, "uncordon_node", nodeFactsParams("worker-1"), facts.Pre)
+		doc, err := facts.Gather(ctx, reader, "uncordon_node", nodeFactsParams("worker-1"), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("node_ready", true))
-		doc, err = facts.Gather(ctx, reader, "uncordon_node", nodeFactsParams("worker-2"), facts.Pre)
+		doc, err = facts.Gather(ctx, reader, "uncordon_node", nodeFactsParams("worker-2"), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("node_ready", false))
 		Expect(nodeFactsEvaluate(ctx, "uncordon_node", doc)).To(HaveKeyWithValue("node_ready", And(HaveField("Outcome", conditions.Failed),
 			HaveField("Message", "Node worker-2 is not Ready: keep it cordoned until it is"))))
 
-		doc, err = facts.Gather(ctx, reader, "drain_node", nodeFactsParams("worker-1"), facts.Pre)
+		doc, err = facts.Gather(ctx, reader, "drain_node", nodeFactsParams("worker-1"), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("node_unschedulable", true))
 		Expect(doc).To(HaveKeyWithValue("other_schedulable_nodes", 1)) // worker-3; worker-2 is NotReady

@@ -454,7 +454,7 @@ func podRecord(pod *corev1.Pod) map[string]string {
 
 func podGather(ctx context.Context, action string, params map[string]any, phase facts.Phase) map[string]any {
 	GinkgoHelper()
-	doc, err := facts.Gather(ctx, podCached, action, params, phase)
+	doc, err := facts.Gather(ctx, podCached, action, params, phase, nil)
 	Expect(err).NotTo(HaveOccurred())
 	return doc
 }

@@ -53,14 +53,16 @@ func scaleDeployment(ctx context.Context, r client.Reader, params map[string]any
 	doc["required_cpu_per_pod"] = cpuFact(cpu)
 	doc["required_memory_per_pod"] = memoryFact(memory)
 
-	nodes, err := nodesFor(ctx, r, template.NodeSelector)
-	if err != nil {
-		return nil, err
+	if wants(ctx, "available_cpu", "available_memory", "matching_nodes", "ready_nodes") {
+		nodes, err := nodesFor(ctx, r, template.NodeSelector)
+		if err != nil {
+			return nil, err
+		}
+		doc["available_cpu"] = cpuFact(nodes.freeCPU)
+		doc["available_memory"] = memoryFact(nodes.freeMemory)
+		doc["matching_nodes"] = nodes.matching
+		doc["ready_nodes"] = nodes.ready
 	}
-	doc["available_cpu"] = cpuFact(nodes.freeCPU)
-	doc["available_memory"] = memoryFact(nodes.freeMemory)
-	doc["matching_nodes"] = nodes.matching
-	doc["ready_nodes"] = nodes.ready
 
 	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {

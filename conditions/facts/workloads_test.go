@@ -34,7 +34,7 @@ func workloadTarget(ns, name string) map[string]any {
 // workloadGather gathers the facts of action and, when its target exists, checks
 // that every fact the catalog lists for the action is there.
 func workloadGather(ctx context.Context, g Gomega, r client.Reader, action string, params map[string]any, phase facts.Phase) map[string]any {
-	doc, err := facts.Gather(ctx, r, action, params, phase)
+	doc, err := facts.Gather(ctx, r, action, params, phase, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	a, ok := catalog.Lookup(action)
 	g.Expect(ok).To(BeTrue())

@@ -26,11 +26,10 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
 
-// recordIntent captures the target as it is now and records, in status, that the
-// action is about to act and how to undo it. It does not act: the status write this
-// reconcile ends with is what the next reconcile acts on, so a crash before it
-// leaves nothing done, and a crash after it finds the values the idempotent
-// executor needs.
+// recordIntent captures the target as it is now, records in status that the
+// action is about to act and how to undo it, writes that status, and only then
+// acts, in the same reconcile: a crash before the write leaves nothing done, and
+// one after it finds the values the idempotent executor needs.
 func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (ctrl.Result, error) {
 	exec, _ := executors.For(action.Name)
 	c, err := r.clientFor(action.Name)
@@ -61,7 +60,10 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 	}
 	s.transition(r, kev1alpha1.ExecutionExecuting, commonv1alpha1.RunningReason,
 		fmt.Sprintf("acting on %s as %s", target, executors.ServiceAccountName(action.Name)))
-	return ctrl.Result{}, nil
+	if written, err := s.persist(ctx, r); err != nil || !written {
+		return ctrl.Result{}, err
+	}
+	return r.act(ctx, s)
 }
 
 // recheck repeats, right before the executor runs, the checks that status alone
@@ -69,6 +71,9 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 // Role stops a pending run) and the safety policies still allow it. denied means
 // the run ended here.
 func (r *Reconciler) recheck(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (denied bool, _ error) {
+	if s.checked {
+		return false, nil
+	}
 	refused, err := r.Authority.Check(ctx, s.ke.Annotations, action, params, s.ke.Namespace)
 	if err != nil {
 		return false, err
@@ -89,6 +94,7 @@ func (r *Reconciler) recheck(ctx context.Context, s *scope, action *catalog.Acti
 		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.SafetyPolicyDeniedReason, msg)
 		return true, nil
 	}
+	s.checked = true
 	return false, nil
 }
 
@@ -114,8 +120,10 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 		// Woken by our own status write, before the executor's delay is over.
 		return ctrl.Result{RequeueAfter: at.(time.Time).Sub(s.now)}, nil
 	}
-	if current, err := r.isCurrent(ctx, ke); err != nil || !current {
-		return ctrl.Result{}, err
+	if !s.persisted {
+		if current, err := r.isCurrent(ctx, ke); err != nil || !current {
+			return ctrl.Result{}, err
+		}
 	}
 	if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
 		return ctrl.Result{}, err

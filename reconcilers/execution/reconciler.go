@@ -227,14 +227,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		return ctrl.Result{}, nil
 	}
 
-	s := &scope{ke: ke, now: r.now()}
-	orig := ke.DeepCopy()
+	s := &scope{ke: ke, orig: ke.DeepCopy(), now: r.now()}
 	defer func() {
 		if err == nil {
 			ke.Status.ObservedGeneration = ke.Generation
 		}
 		// A conflict needs nothing more: the newer version's event reconciles it.
-		_, werr := statuspatch.Write(ctx, r.Client, ke, orig, budget(ke), &r.versions)
+		_, werr := statuspatch.Write(ctx, r.Client, ke, s.orig, budget(ke), &r.versions)
 		err = errors.Join(err, werr)
 	}()
 	return r.advance(ctx, s)

@@ -1,6 +1,7 @@
 package execution
 
 import (
+	"context"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,8 +16,29 @@ import (
 
 // scope is one reconcile of one execution.
 type scope struct {
-	ke  *kev1alpha1.KubernetesExecution
-	now time.Time
+	ke *kev1alpha1.KubernetesExecution
+	// orig is ke as the API server last had it: as read, or as persist wrote it.
+	orig *kev1alpha1.KubernetesExecution
+	now  time.Time
+	// checked says that this reconcile found the requester authorized and the
+	// safety policies allowing the action: acting right after needs no recheck.
+	checked bool
+	// persisted says that this reconcile wrote ke itself: it is the latest version.
+	persisted bool
+}
+
+// persist writes the status now rather than at the end of the reconcile: what
+// follows (the action) must not happen before the API server holds it. It
+// reports whether the write went through; after a conflict the reconcile stops,
+// and the newer version's event starts the next one.
+func (s *scope) persist(ctx context.Context, r *Reconciler) (bool, error) {
+	s.ke.Status.ObservedGeneration = s.ke.Generation
+	conflicted, err := statuspatch.Write(ctx, r.Client, s.ke, s.orig, budget(s.ke), &r.versions)
+	if err != nil || conflicted {
+		return false, err
+	}
+	s.orig, s.persisted = s.ke.DeepCopy(), true
+	return true, nil
 }
 
 // transition moves the run to a non-final phase. An Event marks the start of a

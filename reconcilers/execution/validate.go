@@ -84,6 +84,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 		return ctrl.Result{}, nil
 	}
 	results.Safety = s.check(true, fmt.Sprintf("%d safety policies allow the action", len(r.Conditions.Library.SafetyPolicies())))
+	s.checked = true
 
 	enforcement, err := r.enforcement(ctx, s)
 	if err != nil {
