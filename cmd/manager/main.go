@@ -236,7 +236,9 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	modes := &mode.Resolver{Default: validationMode, CanaryPercent: o.canaryPercent, Reader: mgr.GetClient()}
-	pauses := &pause.Resolver{Reader: mgr.GetClient(), Namespace: o.namespace}
+	// The pause switch is in the manager's namespace, whose ConfigMaps the cache
+	// holds: read there, not from the API server on every run.
+	pauses := &pause.Resolver{Reader: mgr.GetCache(), Namespace: o.namespace}
 	// Facts read uncached wake nothing: the manager does not watch them.
 	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), uncached...)
 	executions := &execution.Reconciler{

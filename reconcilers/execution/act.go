@@ -31,12 +31,7 @@ import (
 // acts, in the same reconcile: a crash before the write leaves nothing done, and
 // one after it finds the values the idempotent executor needs.
 func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (ctrl.Result, error) {
-	exec, _ := executors.For(action.Name)
-	c, err := r.clientFor(action.Name)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	target, before, err := exec.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
+	target, before, err := r.capture(ctx, s, action, params)
 	if err != nil {
 		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.ExecutionFailedReason, "reading the target before acting: "+err.Error())
 		return ctrl.Result{}, nil
@@ -64,6 +59,20 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 		return ctrl.Result{}, err
 	}
 	return r.act(ctx, s)
+}
+
+// capture reads the target as it is before acting, or takes what the dry run of
+// this same reconcile read a moment ago.
+func (r *Reconciler) capture(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (executors.Target, map[string]string, error) {
+	if s.captured != nil {
+		return s.captured.target, s.captured.before, nil
+	}
+	exec, _ := executors.For(action.Name)
+	c, err := r.clientFor(action.Name)
+	if err != nil {
+		return executors.Target{}, nil, err
+	}
+	return exec.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
 }
 
 // recheck repeats, right before the executor runs, the checks that status alone
@@ -117,7 +126,7 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 		return r.recordIntent(ctx, s, action, params)
 	}
 	if at, waiting := r.retryAt.Load(ke.UID); waiting && s.now.Before(at.(time.Time)) {
-		// Woken by our own status write, before the executor's delay is over.
+		// Woken by a change, before the executor's delay is over.
 		return ctrl.Result{RequeueAfter: at.(time.Time).Sub(s.now)}, nil
 	}
 	if !s.persisted {
@@ -166,7 +175,9 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 	s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionTrue, commonv1alpha1.ExecutedReason, msg)
 	r.Recorder.Eventf(ke, nil, "Normal", commonv1alpha1.ExecutedReason, "Act", "%s", text.CapMessage(msg))
 	s.transition(r, kev1alpha1.ExecutionVerifying, commonv1alpha1.RunningReason, "verifying the postconditions")
-	return ctrl.Result{}, nil // the status write brings the first verification
+	// The first verification goes into the same status write: one that fails
+	// registers what it read, to be woken when that changes.
+	return r.verify(ctx, s)
 }
 
 // verify evaluates the postconditions that are due and decides: completed when

@@ -113,9 +113,9 @@ type Reconciler struct {
 	versions statuspatch.Versions
 }
 
-// SetupWithManager registers the reconciler. It reconciles on every change of a
-// KubernetesExecution, status included: the write that records intent is what
-// triggers the reconcile that acts.
+// SetupWithManager registers the reconciler. It does not reconcile on its own
+// status writes (statuspatch.NotStatusOnly): a reconcile goes on to the next
+// phase itself, or asks for a requeue.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
@@ -137,7 +137,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&kev1alpha1.KubernetesExecution{}).
+		For(&kev1alpha1.KubernetesExecution{}, builder.WithPredicates(statuspatch.NotStatusOnly)).
 		// An override or a decision on a workflow reaches its waiting executions.
 		Watches(&workflowv1alpha1.WorkflowExecution{}, handler.EnqueueRequestsFromMapFunc(r.executionsOf),
 			builder.WithPredicates(predicate.Or(predicate.AnnotationChangedPredicate{}, predicate.GenerationChangedPredicate{}))).
@@ -194,7 +194,7 @@ func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.R
 // kubernaut-action-impersonator (config/rbac/actions.yaml), for those names only.
 
 // Reconcile advances one KubernetesExecution by one phase.
-func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	ke := &kev1alpha1.KubernetesExecution{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ke); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -232,9 +232,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Re
 		if err == nil {
 			ke.Status.ObservedGeneration = ke.Generation
 		}
-		// A conflict needs nothing more: the newer version's event reconciles it.
-		_, werr := statuspatch.Write(ctx, r.Client, ke, s.orig, budget(ke), &r.versions)
-		err = errors.Join(err, werr)
+		conflicted, werr := statuspatch.Write(ctx, r.Client, ke, s.orig, budget(ke), &r.versions)
+		if err = errors.Join(err, werr); conflicted {
+			// The newer version may be a status write of ours, which the
+			// controller does not watch.
+			res = ctrl.Result{RequeueAfter: statuspatch.Retry}
+		}
 	}()
 	return r.advance(ctx, s)
 }

@@ -10,6 +10,7 @@ import (
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
@@ -25,6 +26,14 @@ type scope struct {
 	checked bool
 	// persisted says that this reconcile wrote ke itself: it is the latest version.
 	persisted bool
+	// captured is the target as this reconcile's dry run read it.
+	captured *capture
+}
+
+// capture is what an executor's Capture read.
+type capture struct {
+	target executors.Target
+	before map[string]string
 }
 
 // persist writes the status now rather than at the end of the reconcile: what

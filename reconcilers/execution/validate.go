@@ -154,7 +154,7 @@ func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, err
 	msg := "the blocking preconditions are overridden (" + evaluation.Describe(enforcement.Overrides) + "); validating again"
 	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionUnknown, commonv1alpha1.OverriddenReason, msg)
 	s.transition(r, kev1alpha1.ExecutionValidating, commonv1alpha1.OverriddenReason, msg)
-	return ctrl.Result{}, nil
+	return r.validate(ctx, s)
 }
 
 // awaitApproval waits for approvalsRequired approvers in spec.approvals, up to the
@@ -223,7 +223,7 @@ func (r *Reconciler) awaitResume(ctx context.Context, s *scope) (ctrl.Result, er
 		return ctrl.Result{RequeueAfter: pause.PollInterval}, nil
 	}
 	s.transition(r, kev1alpha1.ExecutionValidating, commonv1alpha1.ResumedReason, "the pause ended; validating again before acting")
-	return ctrl.Result{}, nil
+	return r.validate(ctx, s)
 }
 
 // observeApprovals records new entries of spec.approvals in status, with an Event
@@ -372,6 +372,7 @@ func (r *Reconciler) dryRun(ctx context.Context, s *scope, action string, params
 	if err != nil {
 		return err.Error(), false
 	}
+	s.captured = &capture{target: target, before: before}
 	if _, err := exec.Act(ctx, c, executorParams(params, s.ke), before, s.ke.Namespace, true); err != nil {
 		if errors.Is(err, executors.ErrRetryLater) {
 			return "the dry run passed, but acting will wait: " + err.Error(), true

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -105,7 +104,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 		Named(ControllerName).
 		// Not its own status writes: whatever follows one, the reconcile that
 		// wrote it asked for (a requeue, or the executions it waits on).
-		For(&workflowv1alpha1.WorkflowExecution{}, builder.WithPredicates(notStatusOnly)).
+		For(&workflowv1alpha1.WorkflowExecution{}, builder.WithPredicates(statuspatch.NotStatusOnly)).
 		Owns(&kev1alpha1.KubernetesExecution{}, builder.WithPredicates(executionMoved)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency})
 	if r.Waker != nil {
@@ -114,20 +113,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 	return r.Pauses.Watch(b, r.paused).Complete(r)
 }
 
-// notStatusOnly passes the changes of a workflow but those of its status alone:
-// its spec (approvals), its metadata (override annotations, labels, finalizers)
-// and its deletion.
-var notStatusOnly = predicate.Or[client.Object](
-	predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{},
-	predicate.TypedFuncs[client.Object]{UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
-		return !e.ObjectOld.GetDeletionTimestamp().Equal(e.ObjectNew.GetDeletionTimestamp()) ||
-			!slices.Equal(e.ObjectOld.GetFinalizers(), e.ObjectNew.GetFinalizers())
-	}},
-)
-
-// executionMoved passes the changes of an execution its workflow acts on: a new
-// phase or message (what watchStep and the rollback read), and its deletion; not
-// the writes of results while it verifies.
+// executionMoved passes the changes of an execution its workflow acts on: it
+// enters or leaves a phase its step mirrors (blocked, paused, or one that ends
+// the run), its message changes there, or it is being deleted. Not the hops of a
+// run going its way (validating, executing, verifying), nor its writes of results.
 var executionMoved = predicate.TypedFuncs[client.Object]{
 	UpdateFunc: func(e event.TypedUpdateEvent[client.Object]) bool {
 		before, okBefore := e.ObjectOld.(*kev1alpha1.KubernetesExecution)
@@ -135,9 +124,21 @@ var executionMoved = predicate.TypedFuncs[client.Object]{
 		if !okBefore || !okAfter {
 			return true
 		}
-		return before.Status.Phase != after.Status.Phase || before.Status.Message != after.Status.Message ||
+		was, is := mirrored(before.Status.Phase), mirrored(after.Status.Phase)
+		return (was || is) && before.Status.Phase != after.Status.Phase ||
+			is && before.Status.Message != after.Status.Message ||
 			!before.DeletionTimestamp.Equal(after.DeletionTimestamp)
 	},
+}
+
+// mirrored reports whether a step (or the rollback) acts on its execution
+// entering phase p: see watchStep and rollBack.
+func mirrored(p kev1alpha1.ExecutionPhase) bool {
+	switch p {
+	case kev1alpha1.ExecutionValidating, kev1alpha1.ExecutionExecuting, kev1alpha1.ExecutionVerifying, "":
+		return false
+	}
+	return true
 }
 
 // paused lists the paused workflows in namespace ("" for all), for when a pause
