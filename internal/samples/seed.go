@@ -38,7 +38,9 @@ allow if {
 // ScaleWorkflow is a one-step workflow in the shape of the seed's example: one
 // critical step that scales Deployment ns/deployment to replicas, guarded by the
 // seed's four conditions. cluster_capacity_available has no inline Rego and uses the
-// policy library's: the example leaves out its helper functions.
+// policy library's: the example leaves out its helper functions. As in the seed,
+// the postconditions keep the default interval (5s): a change of the Deployment
+// or of its pods wakes them sooner (reconcilers/wake).
 func ScaleWorkflow(ns, name, deployment string, replicas int) *workflowv1alpha1.WorkflowExecution {
 	return &workflowv1alpha1.WorkflowExecution{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
@@ -58,9 +60,9 @@ func ScaleWorkflow(ns, name, deployment string, replicas int) *workflowv1alpha1.
 				},
 				PostConditions: []commonv1alpha1.ValidationCondition{
 					{Type: "desired_replicas_running", Description: "All replicas must be running", Rego: SeedDesiredReplicasRunning,
-						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
+						Timeout: &metav1.Duration{Duration: 2 * time.Minute}},
 					{Type: "deployment_health_check", Description: "Deployment must be healthy", Rego: SeedDeploymentHealthCheck,
-						Timeout: &metav1.Duration{Duration: 2 * time.Minute}, Interval: &metav1.Duration{Duration: time.Second}},
+						Timeout: &metav1.Duration{Duration: 2 * time.Minute}},
 				},
 			}},
 		}},
