@@ -1,4 +1,5 @@
-// Package statuspatch writes a reconciler's status once, at the end of a reconcile:
+// Package statuspatch writes a reconciler's status, once at the end of a reconcile
+// (or also before a step that must follow a durable record, such as an action):
 // a merge patch from the object as it was read, with an optimistic lock, so that a
 // reconcile that read a stale copy from the cache never overwrites newer status.
 // Before writing it keeps the status within a budget (see Fit).
