@@ -142,6 +142,18 @@ func (m *managerProcess) memory() (rss, hwm int64, err error) {
 	return s["VmRSS"], s["VmHWM"], nil
 }
 
+// residentParts returns the manager's anonymous resident memory (heap, stacks)
+// and its file-backed resident memory (the pages of its binary it touched), in
+// kB: VmRSS is their sum, and only the first is the manager's own to give back.
+func (m *managerProcess) residentParts() (anon, file int64, err error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	s := procStatus(string(data))
+	return s["RssAnon"], s["RssFile"], nil
+}
+
 // cpu returns the CPU time the manager used so far.
 func (m *managerProcess) cpu() (time.Duration, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", m.pid))
