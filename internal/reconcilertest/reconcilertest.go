@@ -1,0 +1,182 @@
+// Package reconcilertest runs both reconcilers in the test's process against a
+// real API server (test/harness), wired as cmd/manager wires them but without the
+// webhooks: a test creates its objects as the mutating webhook would leave them,
+// with their requester recorded (Requested).
+package reconcilertest
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
+	"kubernaut.io/stepvalidation/conditions"
+	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/conditions/library"
+	"kubernaut.io/stepvalidation/reconcilers/execution"
+	"kubernaut.io/stepvalidation/reconcilers/mode"
+	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/wake"
+	"kubernaut.io/stepvalidation/reconcilers/workflow"
+	"kubernaut.io/stepvalidation/test/harness"
+)
+
+// ManagerNamespace holds the actions' ServiceAccounts (config/rbac/actions.yaml)
+// and the pause switch.
+const ManagerNamespace = "kubernaut-system"
+
+// Start starts an API server, installs the actions' ServiceAccounts and roles, and
+// runs both reconcilers until the test ends. It returns an admin client.
+func Start(t *testing.T) client.Client {
+	t.Helper()
+	ctx := t.Context()
+	cluster, err := harness.Start(ctx, harness.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Stop() })
+	c := cluster.Client
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ManagerNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := harness.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, self, _, _ := runtime.Caller(0)
+	actions := filepath.Join(filepath.Dir(self), "..", "..", "config", "rbac", "actions.yaml")
+	if out, err := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", cluster.KubeconfigPath,
+		"apply", "-f", actions).CombinedOutput(); err != nil {
+		t.Fatalf("installing the actions' RBAC: %v\n%s", err, out)
+	}
+
+	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
+		Scheme:                 cluster.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine := conditions.NewEngine(conditions.Options{})
+	lib, err := library.New(ctx, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviewer, err := authority.NewReviewer(cluster.Config, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()}
+	modes := &mode.Resolver{Default: mode.Enforce, CanaryPercent: 100, Reader: mgr.GetClient()}
+	pauses := &pause.Resolver{Reader: mgr.GetCache(), Namespace: ManagerNamespace}
+	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), &corev1.Secret{}, &corev1.ConfigMap{})
+	executions := &execution.Reconciler{
+		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, Namespace: ManagerNamespace,
+	}
+	if err := executions.SetupWithManager(mgr, 2); err != nil {
+		t.Fatal(err)
+	}
+	workflows := &workflow.Reconciler{Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker}
+	if err := workflows.SetupWithManager(ctx, mgr, 2); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	return c
+}
+
+// Namespace creates a namespace of the test's own.
+func Namespace(t *testing.T, c client.Client) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "run-"}}
+	Create(t, c, ns)
+	return ns.Name
+}
+
+// Create creates obj and fails the test when it cannot.
+func Create(t *testing.T, c client.Client, obj client.Object) {
+	t.Helper()
+	if err := c.Create(t.Context(), obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// Deployment creates Deployment ns/name of replicas. Without a
+// kube-controller-manager, it has no pods: facts about its spec only.
+func Deployment(t *testing.T, c client.Client, ns, name string, replicas int32) {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	Create(t, c, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}},
+			},
+		},
+	})
+}
+
+// Replicas returns spec.replicas of Deployment ns/name.
+func Replicas(t *testing.T, c client.Client, ns, name string) int32 {
+	t.Helper()
+	var d appsv1.Deployment
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
+		t.Fatal(err)
+	}
+	return *d.Spec.Replicas
+}
+
+// Requested returns annotations recording requester as the mutating webhook
+// does; admin is in system:masters, anyone else only authenticated.
+func Requested(requester string) map[string]string {
+	who := authority.Requester{Username: requester, Groups: []string{"system:authenticated"}}
+	if requester == "admin" {
+		who.Groups = append(who.Groups, "system:masters")
+	}
+	return map[string]string{commonv1alpha1.RequestedByAnnotation: who.Encode()}
+}
+
+// ScaleParameters are scale_deployment's parameters.
+func ScaleParameters(ns, deployment string, replicas int) []byte {
+	return fmt.Appendf(nil, `{"deployment":{"name":%q,"namespace":%q,"replicas":%d}}`, deployment, ns, replicas)
+}
+
+// Eventually calls done every 100ms until it reports true, for at most 30s; an
+// error from done (a final state other than the one awaited) fails the test at
+// once.
+func Eventually(t *testing.T, what string, done func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, err := done()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after 30s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
