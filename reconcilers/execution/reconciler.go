@@ -256,6 +256,13 @@ func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error)
 	if res, done := r.enforceTimeout(s); done {
 		return res, nil
 	}
+	res, err := r.runPhase(ctx, s)
+	return untilDeadline(s, res), err
+}
+
+// runPhase runs the phase the status is in.
+func (r *Reconciler) runPhase(ctx context.Context, s *scope) (ctrl.Result, error) {
+	ke := s.ke
 	switch ke.Status.Phase {
 	case kev1alpha1.ExecutionValidating:
 		return r.validate(ctx, s)
@@ -327,11 +334,7 @@ func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
 	if ke.Status.StartTime == nil || terminal(ke.Status.Phase) {
 		return ctrl.Result{}, false
 	}
-	limit := DefaultTimeout
-	if ke.Spec.Timeout != nil && ke.Spec.Timeout.Duration > 0 {
-		limit = ke.Spec.Timeout.Duration
-	}
-	deadline := ke.Status.StartTime.Add(limit)
+	deadline, limit := runDeadline(ke)
 	if s.now.Before(deadline) {
 		return ctrl.Result{}, false
 	}
@@ -342,6 +345,37 @@ func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
 		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.FailedReason, msg)
 	}
 	return ctrl.Result{}, true
+}
+
+// runDeadline is when a started run times out (spec.timeout), and its timeout.
+func runDeadline(ke *kev1alpha1.KubernetesExecution) (time.Time, time.Duration) {
+	limit := DefaultTimeout
+	if ke.Spec.Timeout != nil && ke.Spec.Timeout.Duration > 0 {
+		limit = ke.Spec.Timeout.Duration
+	}
+	if ke.Status.StartTime == nil {
+		return time.Time{}, limit
+	}
+	return ke.Status.StartTime.Add(limit), limit
+}
+
+// untilDeadline makes a run that validates, acts or verifies reconcile again at
+// its timeout at the latest, whatever it waits for (a postcondition's interval
+// may be longer).
+func untilDeadline(s *scope, res ctrl.Result) ctrl.Result {
+	switch s.ke.Status.Phase {
+	case kev1alpha1.ExecutionValidating, kev1alpha1.ExecutionExecuting, kev1alpha1.ExecutionVerifying:
+	default:
+		return res
+	}
+	deadline, _ := runDeadline(s.ke)
+	if deadline.IsZero() {
+		return res
+	}
+	if left := max(deadline.Sub(s.now), time.Millisecond); res.RequeueAfter == 0 || left < res.RequeueAfter {
+		res.RequeueAfter = left
+	}
+	return res
 }
 
 // release lets a deleted execution go, saying how far it got: an action that was

@@ -3,6 +3,7 @@ package execution_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,6 +63,60 @@ func TestReconciler(t *testing.T) {
 		}
 		if got := rt.Replicas(t, c, ns, "web"); got != 1 {
 			t.Errorf("Deployment scaled to %d by a denied run", got)
+		}
+	})
+
+	t.Run("a failing required precondition blocks the run before it acts, until its blockedTimeout", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
+		}}
+		ke.Spec.ExecutionStrategy.BlockedTimeout = &metav1.Duration{Duration: 2 * time.Second}
+		rt.Create(t, c, ke)
+		blocked := waitPhase(t, c, ke, kev1alpha1.ExecutionBlocked)
+		if r := blocked.Status.ValidationResults.PreConditionResults; len(r) != 1 || r[0].Passed {
+			t.Errorf("precondition results = %+v, want one that failed", r)
+		}
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
+		if done.Status.ExecutionResults != nil || rt.Replicas(t, c, ns, "web") != 1 {
+			t.Errorf("a blocked run acted: %+v", done.Status.ExecutionResults)
+		}
+	})
+
+	t.Run("a postcondition that never holds ends the run at its timeout, ready to roll back", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.PostConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "never", Rego: "package never\nallow if input.current_replicas == 99",
+			Timeout: &metav1.Duration{Duration: 2 * time.Second}, Interval: &metav1.Duration{Duration: time.Second},
+		}}
+		rt.Create(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionRollbackReady)
+		r := done.Status.ValidationResults.PostConditionResults
+		if len(r) != 1 || r[0].Passed || r[0].Attempts < 2 {
+			t.Errorf("postcondition results = %+v, want one that failed after evaluations at its interval", r)
+		}
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("the action did not act")
+		}
+	})
+
+	t.Run("a run still verifying at its own timeout ends then, whatever its postconditions' intervals", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.Timeout = &metav1.Duration{Duration: 3 * time.Second}
+		ke.Spec.PostConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "never", Rego: "package never\nallow if input.current_replicas == 99",
+			Timeout: &metav1.Duration{Duration: 2 * time.Hour}, Interval: &metav1.Duration{Duration: time.Hour},
+		}}
+		rt.Create(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionRollbackReady)
+		if !strings.Contains(done.Status.Message, "timeout") {
+			t.Errorf("message %q, want the run's timeout", done.Status.Message)
 		}
 	})
 

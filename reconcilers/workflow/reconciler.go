@@ -276,19 +276,25 @@ func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
 	case workflowv1alpha1.WorkflowWaitingApproval, workflowv1alpha1.WorkflowBlocked, workflowv1alpha1.WorkflowPaused:
 		return ctrl.Result{}, false // waiting for a person, with limits of its own
 	}
-	if wfe.Status.StartTime == nil {
-		return ctrl.Result{}, false
-	}
-	limit := DefaultTimeout
-	if t := wfe.Spec.ExecutionStrategy.Timeout; t != nil && t.Duration > 0 {
-		limit = t.Duration
-	}
-	if s.now.Before(wfe.Status.StartTime.Add(limit)) {
+	deadline, limit := workflowDeadline(wfe)
+	if deadline.IsZero() || s.now.Before(deadline) {
 		return ctrl.Result{}, false
 	}
 	s.finish(r, workflowv1alpha1.WorkflowFailed, "TimedOut",
 		fmt.Sprintf("the workflow did not finish within its timeout of %s (phase %s)", limit, wfe.Status.Phase))
 	return ctrl.Result{}, true
+}
+
+// workflowDeadline is when a started workflow times out, and its timeout.
+func workflowDeadline(wfe *workflowv1alpha1.WorkflowExecution) (time.Time, time.Duration) {
+	limit := DefaultTimeout
+	if t := wfe.Spec.ExecutionStrategy.Timeout; t != nil && t.Duration > 0 {
+		limit = t.Duration
+	}
+	if wfe.Status.StartTime == nil {
+		return time.Time{}, limit
+	}
+	return wfe.Status.StartTime.Add(limit), limit
 }
 
 // release deletes the workflow's executions and waits until they are gone, so

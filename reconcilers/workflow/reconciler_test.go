@@ -72,6 +72,35 @@ func TestReconciler(t *testing.T) {
 		}
 	})
 
+	t.Run("a workflow still running at its timeout fails, whatever its steps wait for", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "slow", "web", 2, "package never\nallow if input.current_replicas == 99", time.Hour)
+		wfe.Spec.ExecutionStrategy.Timeout = &metav1.Duration{Duration: 3 * time.Second}
+		rt.Create(t, c, wfe)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if reason := succeeded(done).Reason; reason != "TimedOut" {
+			t.Errorf("Succeeded reason %q (%s), want TimedOut", reason, done.Status.Message)
+		}
+	})
+
+	t.Run("a workflow that asks for an approval nobody gives fails at its approval timeout, before any step", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "unapproved", "web", 2, "package ok\nallow := true", time.Hour)
+		wfe.Spec.ExecutionStrategy.ApprovalRequired = true
+		wfe.Spec.ExecutionStrategy.ApprovalTimeout = &metav1.Duration{Duration: 2 * time.Second}
+		rt.Create(t, c, wfe)
+		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowWaitingApproval)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.ApprovalTimedOutReason {
+			t.Errorf("Succeeded reason %q (%s), want %s", reason, done.Status.Message, commonv1alpha1.ApprovalTimedOutReason)
+		}
+		if got := rt.Replicas(t, c, ns, "web"); got != 1 {
+			t.Errorf("an unapproved workflow scaled to %d", got)
+		}
+	})
+
 	t.Run("with rollbackStrategy none, a failed critical step stays as it acted", func(t *testing.T) {
 		ns := rt.Namespace(t, c)
 		rt.Deployment(t, c, ns, "web", 1)

@@ -70,6 +70,9 @@ func (r *Reconciler) runSteps(ctx context.Context, s *scope) (ctrl.Result, error
 		wake(at)
 	}
 	r.decide(s)
+	// Whatever the steps wait for, the workflow's own timeout ends the wait.
+	deadline, _ := workflowDeadline(s.wfe)
+	wake(deadline)
 	switch s.wfe.Status.Phase {
 	case workflowv1alpha1.WorkflowBlocked:
 		wake(blockedSince(s.wfe.Status.Conditions, s.now).Add(s.wfe.Spec.ExecutionStrategy.BlockedWait()))
