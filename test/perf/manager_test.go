@@ -134,24 +134,25 @@ func pidOf(binary string) int {
 
 // memory returns VmRSS and VmHWM of the manager, in kB.
 func (m *managerProcess) memory() (rss, hwm int64, err error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	s := procStatus(string(data))
-	return s["VmRSS"], s["VmHWM"], nil
+	s, err := m.status()
+	return s["VmRSS"], s["VmHWM"], err
 }
 
 // residentParts returns the manager's anonymous resident memory (heap, stacks)
 // and its file-backed resident memory (the pages of its binary it touched), in
 // kB: VmRSS is their sum, and only the first is the manager's own to give back.
 func (m *managerProcess) residentParts() (anon, file int64, err error) {
+	s, err := m.status()
+	return s["RssAnon"], s["RssFile"], err
+}
+
+// status reads the manager's /proc/<pid>/status.
+func (m *managerProcess) status() (map[string]int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.pid))
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	s := procStatus(string(data))
-	return s["RssAnon"], s["RssFile"], nil
+	return procStatus(string(data)), nil
 }
 
 // cpu returns the CPU time the manager used so far.
