@@ -23,6 +23,7 @@ import (
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
 
@@ -130,8 +131,14 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 		return ctrl.Result{RequeueAfter: at.(time.Time).Sub(s.now)}, nil
 	}
 	if !s.persisted {
-		if current, err := r.isCurrent(ctx, ke); err != nil || !current {
+		current, err := r.isCurrent(ctx, ke)
+		if err != nil {
 			return ctrl.Result{}, err
+		}
+		if !current {
+			// A newer version exists: look again once the cache has it (this
+			// controller does not see status writes).
+			return ctrl.Result{RequeueAfter: statuspatch.Retry}, nil
 		}
 	}
 	if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
