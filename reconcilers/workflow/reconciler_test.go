@@ -72,6 +72,38 @@ func TestReconciler(t *testing.T) {
 		}
 	})
 
+	t.Run("a critical step that fails while another runs waits for it, then both are rolled back", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		rt.Deployment(t, c, ns, "api", 1)
+		wfe := scaleWorkflow(ns, "pair", "web", 3, "package never\nallow if input.current_replicas == 99", time.Second)
+		wfe.Spec.WorkflowDefinition.Steps[0].PostConditions[0].Timeout = &metav1.Duration{Duration: 2 * time.Second}
+		// Step 2, independent of step 1, verifies until 5s from now: still running
+		// when step 1 fails.
+		later := time.Now().Add(5 * time.Second).UnixNano()
+		slow := scaleWorkflow(ns, "", "api", 2, fmt.Sprintf("package later\nallow if time.now_ns() > %d", later), time.Second).
+			Spec.WorkflowDefinition.Steps[0]
+		slow.StepNumber, slow.Name, slow.CriticalStep, slow.DependsOn = 2, "scale-api", false, []int32{}
+		wfe.Spec.WorkflowDefinition.Steps = append(wfe.Spec.WorkflowDefinition.Steps, slow)
+		rt.Create(t, c, wfe)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.RolledBackReason {
+			t.Errorf("Succeeded reason %q (%s), want %s", reason, done.Status.Message, commonv1alpha1.RolledBackReason)
+		}
+		for _, st := range done.Status.StepStatuses {
+			if st.Status != workflowv1alpha1.StepRolledBack {
+				t.Errorf("step %d is %s (%s), want rolled back", st.StepNumber, st.Status, st.Message)
+			}
+		}
+		if web, api := rt.Replicas(t, c, ns, "web"), rt.Replicas(t, c, ns, "api"); web != 1 || api != 1 {
+			t.Errorf("replicas web %d, api %d after the rollback; want 1 and 1", web, api)
+		}
+		if time.Now().UnixNano() < later {
+			t.Error("the rollback did not wait for step 2 to finish")
+		}
+	})
+
 	t.Run("a workflow still running at its timeout fails, whatever its steps wait for", func(t *testing.T) {
 		ns := rt.Namespace(t, c)
 		rt.Deployment(t, c, ns, "web", 1)
