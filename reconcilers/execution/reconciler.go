@@ -193,7 +193,9 @@ func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.R
 // Impersonating the actions' ServiceAccounts is granted by the Role
 // kubernaut-action-impersonator (config/rbac/actions.yaml), for those names only.
 
-// Reconcile advances one KubernetesExecution by one phase.
+// Reconcile advances one KubernetesExecution as far as it can go now: from new
+// through validation, intent, the action and its first verification in one
+// reconcile when nothing holds it.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	ke := &kev1alpha1.KubernetesExecution{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ke); err != nil {

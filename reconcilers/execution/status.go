@@ -38,8 +38,8 @@ type capture struct {
 
 // persist writes the status now rather than at the end of the reconcile: what
 // follows (the action) must not happen before the API server holds it. It
-// reports whether the write went through; after a conflict the reconcile stops,
-// and the newer version's event starts the next one.
+// reports whether the write went through; after a conflict the reconcile stops
+// and looks again after statuspatch.Retry (see Reconcile).
 func (s *scope) persist(ctx context.Context, r *Reconciler) (bool, error) {
 	s.ke.Status.ObservedGeneration = s.ke.Generation
 	conflicted, err := statuspatch.Write(ctx, r.Client, s.ke, s.orig, budget(s.ke), &r.versions)
