@@ -272,10 +272,6 @@ func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, 
 // changed stays: the status lists it.
 func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
 	wfe := s.wfe
-	switch wfe.Status.Phase {
-	case workflowv1alpha1.WorkflowWaitingApproval, workflowv1alpha1.WorkflowBlocked, workflowv1alpha1.WorkflowPaused:
-		return ctrl.Result{}, false // waiting for a person, with limits of its own
-	}
 	deadline, limit := workflowDeadline(wfe)
 	if deadline.IsZero() || s.now.Before(deadline) {
 		return ctrl.Result{}, false
@@ -285,11 +281,17 @@ func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
 	return ctrl.Result{}, true
 }
 
-// workflowDeadline is when a started workflow times out, and its timeout.
+// workflowDeadline is when a started workflow times out, and its timeout. It
+// has none (zero) while it waits for a person (an approval, an override, the end
+// of a pause): those waits have limits of their own.
 func workflowDeadline(wfe *workflowv1alpha1.WorkflowExecution) (time.Time, time.Duration) {
 	limit := DefaultTimeout
 	if t := wfe.Spec.ExecutionStrategy.Timeout; t != nil && t.Duration > 0 {
 		limit = t.Duration
+	}
+	switch wfe.Status.Phase {
+	case workflowv1alpha1.WorkflowWaitingApproval, workflowv1alpha1.WorkflowBlocked, workflowv1alpha1.WorkflowPaused:
+		return time.Time{}, limit
 	}
 	if wfe.Status.StartTime == nil {
 		return time.Time{}, limit

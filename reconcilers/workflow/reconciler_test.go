@@ -8,11 +8,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	rt "kubernaut.io/stepvalidation/internal/reconcilertest"
+	"kubernaut.io/stepvalidation/reconcilers/workflow"
 )
 
 // TestReconciler drives the workflow reconciler, with the execution reconciler
@@ -116,6 +118,28 @@ func TestReconciler(t *testing.T) {
 		}
 	})
 
+	t.Run("a blocked workflow past its timeout waits for a person without spinning", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "held", "web", 2, "package ok\nallow := true", time.Hour)
+		wfe.Spec.WorkflowDefinition.Steps[0].PreConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
+		}}
+		wfe.Spec.ExecutionStrategy.Timeout = &metav1.Duration{Duration: time.Second}
+		rt.Create(t, c, wfe)
+		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowBlocked)
+		time.Sleep(2 * time.Second) // past its timeout, which does not apply while blocked
+		before := reconciles(t)
+		time.Sleep(2 * time.Second)
+		if n := reconciles(t) - before; n > 5 {
+			t.Errorf("%v workflow reconciles in 2s while nothing changed", n)
+		}
+		var got workflowv1alpha1.WorkflowExecution
+		if err := c.Get(t.Context(), client.ObjectKeyFromObject(wfe), &got); err != nil || got.Status.Phase != workflowv1alpha1.WorkflowBlocked {
+			t.Errorf("phase %s (%v), want still blocked", got.Status.Phase, err)
+		}
+	})
+
 	t.Run("a workflow that asks for an approval nobody gives fails at its approval timeout, before any step", func(t *testing.T) {
 		ns := rt.Namespace(t, c)
 		rt.Deployment(t, c, ns, "web", 1)
@@ -171,6 +195,30 @@ func scaleWorkflow(ns, name, deployment string, replicas int, rego string, inter
 			}},
 		}},
 	}
+}
+
+// reconciles returns how many reconciles the workflow controller has run in
+// this process.
+func reconciles(t *testing.T) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == workflow.ControllerName {
+					total += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return total
 }
 
 // succeeded returns the workflow's Succeeded condition.
