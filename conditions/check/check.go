@@ -97,23 +97,38 @@ func (s *Service) Run(ctx context.Context, r Round) ([]Outcome, error) {
 	if r.Reader != nil {
 		reader = r.Reader
 	}
-	doc, err := facts.Gather(ctx, reader, r.Action, r.Parameters, r.Phase, s.wanted(ctx, r.Conditions))
+	policies := s.resolveAll(ctx, r.Conditions)
+	doc, err := facts.Gather(ctx, reader, r.Action, r.Parameters, r.Phase, wanted(policies))
 	if err != nil {
 		return nil, err
 	}
-	return s.Evaluate(ctx, r, doc), nil
+	return s.evaluate(ctx, r, policies, doc), nil
 }
 
-// wanted returns the input keys the policies of conds read, nil when one may read
-// any. A condition without a policy reads nothing: it errors whatever the facts.
-func (s *Service) wanted(ctx context.Context, conds []commonv1alpha1.ValidationCondition) facts.Wanted {
-	want := facts.Wanted{}
+// resolution is a condition's policy, or why it has none.
+type resolution struct {
+	Resolved
+	err error
+}
+
+// resolveAll resolves each condition's policy once for a round.
+func (s *Service) resolveAll(ctx context.Context, conds []commonv1alpha1.ValidationCondition) []resolution {
+	out := make([]resolution, len(conds))
 	for i := range conds {
-		resolved, err := s.Resolve(ctx, &conds[i])
-		if err != nil {
+		out[i].Resolved, out[i].err = s.Resolve(ctx, &conds[i])
+	}
+	return out
+}
+
+// wanted returns the input keys the policies read, nil when one may read any. A
+// condition without a policy reads nothing: it errors whatever the facts.
+func wanted(policies []resolution) facts.Wanted {
+	want := facts.Wanted{}
+	for _, p := range policies {
+		if p.err != nil {
 			continue
 		}
-		keys, all := resolved.Policy.Reads()
+		keys, all := p.Policy.Reads()
 		if all {
 			return nil
 		}
@@ -128,6 +143,11 @@ func (s *Service) wanted(ctx context.Context, conds []commonv1alpha1.ValidationC
 // all of them, at most Parallelism at a time, and returns the outcomes in the order
 // of r.Conditions.
 func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []Outcome {
+	return s.evaluate(ctx, r, s.resolveAll(ctx, r.Conditions), doc)
+}
+
+// evaluate is Evaluate with the conditions' policies already resolved.
+func (s *Service) evaluate(ctx context.Context, r Round, policies []resolution, doc map[string]any) []Outcome {
 	// The run's namespace is the tenant whose share of evaluation slots it uses.
 	if ns, ok := r.Parameters[facts.NamespaceParam].(string); ok {
 		ctx = conditions.WithTenant(ctx, ns)
@@ -150,7 +170,7 @@ func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []O
 		// In the caller's goroutine: a new goroutine would grow its stack again for
 		// OPA's deep recursion on every evaluation.
 		for i := range r.Conditions {
-			outcomes[i] = s.evaluateOne(ctx, r, i, input)
+			outcomes[i] = s.evaluateOne(ctx, r, i, policies[i], input)
 		}
 		return outcomes
 	}
@@ -158,7 +178,7 @@ func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []O
 	g.SetLimit(limit)
 	for i := range r.Conditions {
 		g.Go(func() error {
-			outcomes[i] = s.evaluateOne(ctx, r, i, input)
+			outcomes[i] = s.evaluateOne(ctx, r, i, policies[i], input)
 			return nil
 		})
 	}
@@ -166,26 +186,21 @@ func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []O
 	return outcomes
 }
 
-func (s *Service) evaluateOne(ctx context.Context, r Round, i int, input conditions.Input) Outcome {
-	c := r.Conditions[i]
-	o := Outcome{Condition: c}
-	o.Resolved, o.Result = s.resolveAndEvaluate(ctx, &c, input)
-	s.record(r, o)
-	return o
-}
-
-func (s *Service) resolveAndEvaluate(ctx context.Context, c *commonv1alpha1.ValidationCondition, input conditions.Input) (Resolved, conditions.Result) {
-	resolved, err := s.Resolve(ctx, c)
-	if err != nil {
+func (s *Service) evaluateOne(ctx context.Context, r Round, i int, p resolution, input conditions.Input) Outcome {
+	o := Outcome{Condition: r.Conditions[i], Resolved: p.Resolved}
+	if p.err != nil {
 		reason := conditions.ReasonEvaluationError
 		var noPolicy *NoPolicyError
-		if errors.As(err, &noPolicy) {
+		if errors.As(p.err, &noPolicy) {
 			reason = "NoPolicy"
 		}
 		// A compile error can quote the requester's inline Rego: capped like a policy's message.
-		return resolved, conditions.Result{Outcome: conditions.Errored, Reason: reason, Message: conditions.CapMessage(err.Error())}
+		o.Result = conditions.Result{Outcome: conditions.Errored, Reason: reason, Message: conditions.CapMessage(p.err.Error())}
+	} else {
+		o.Result = s.Engine.EvaluateInput(ctx, p.Policy, input)
 	}
-	return resolved, s.Engine.EvaluateInput(ctx, resolved.Policy, input)
+	s.record(r, o)
+	return o
 }
 
 func (s *Service) record(r Round, o Outcome) {

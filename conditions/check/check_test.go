@@ -115,16 +115,16 @@ func TestWantedIsWhatTheRoundsPoliciesRead(t *testing.T) {
 	ctx := context.Background()
 	readsReady := commonv1alpha1.ValidationCondition{Type: "mine", Rego: "package mine\nallow if input.ready_pods > 0"}
 
-	want := s.wanted(ctx, []commonv1alpha1.ValidationCondition{readsReady, {Type: "made_up"}})
+	want := wanted(s.resolveAll(ctx, []commonv1alpha1.ValidationCondition{readsReady, {Type: "made_up"}}))
 	if !want.Has("ready_pods") || want.Has("available_cpu") || want.Has("deployment_found") {
 		t.Errorf("an inline policy reading ready_pods (and one without a policy) want %v", want)
 	}
-	want = s.wanted(ctx, []commonv1alpha1.ValidationCondition{readsReady, {Type: "cluster_capacity_available"}})
+	want = wanted(s.resolveAll(ctx, []commonv1alpha1.ValidationCondition{readsReady, {Type: "cluster_capacity_available"}}))
 	if !want.Has("ready_pods") || !want.Has("available_cpu") {
 		t.Errorf("with the library's capacity policy, want %v", want)
 	}
-	want = s.wanted(ctx, []commonv1alpha1.ValidationCondition{readsReady,
-		{Type: "any", Rego: "package any\nallow if { some k; input[k] == 1 }"}})
+	want = wanted(s.resolveAll(ctx, []commonv1alpha1.ValidationCondition{readsReady,
+		{Type: "any", Rego: "package any\nallow if { some k; input[k] == 1 }"}}))
 	if want != nil {
 		t.Errorf("a policy that may read any key wants every key, got %v", want)
 	}
