@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -43,6 +44,13 @@ var _ = Describe("Verification woken by change", func() {
 		By("the first evaluation fails: two of five pods are gated")
 		Eventually(stepPostconditions(ctx, wfe)).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).
 			Should(ContainElement(HaveField("Passed", false)))
+		// The step's first evaluation can come before the ReplicaSet created
+		// both new pods: open the gates once all five exist.
+		Eventually(func(g Gomega) {
+			var pods corev1.PodList
+			g.Expect(k8s.List(ctx, &pods, client.InNamespace(ns))).To(Succeed())
+			g.Expect(pods.Items).To(HaveLen(5))
+		}).WithContext(ctx).WithTimeout(time.Minute).WithPolling(200 * time.Millisecond).Should(Succeed())
 		gatesOpen := time.Now()
 		openGates(ctx, ns)
 
