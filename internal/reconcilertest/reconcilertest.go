@@ -9,12 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -37,9 +41,37 @@ import (
 // and the pause switch.
 const ManagerNamespace = "kubernaut-system"
 
+// Clock is the reconcilers' clock in a test: real time, moved ahead by whatever the
+// test advanced it. Time still flows, so a short real timeout still ends; a long
+// one ends once the test advances past it and something wakes the reconciler.
+type Clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// Now is real time plus the advances so far.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// Advance moves the clock ahead by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// Env is what Start started: an admin client, and the reconcilers' clock.
+type Env struct {
+	client.Client
+	Clock *Clock
+}
+
 // Start starts an API server, installs the actions' ServiceAccounts and roles, and
-// runs both reconcilers until the test ends. It returns an admin client.
-func Start(t *testing.T) client.Client {
+// runs both reconcilers until the test ends.
+func Start(t *testing.T) Env {
 	t.Helper()
 	ctx := t.Context()
 	cluster, err := harness.Start(ctx, harness.Options{})
@@ -83,13 +115,14 @@ func Start(t *testing.T) client.Client {
 	modes := &mode.Resolver{Default: mode.Enforce, CanaryPercent: 100, Reader: mgr.GetClient()}
 	pauses := &pause.Resolver{Reader: mgr.GetCache(), Namespace: ManagerNamespace}
 	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), &corev1.Secret{}, &corev1.ConfigMap{})
+	clock := &Clock{}
 	executions := &execution.Reconciler{
-		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, Namespace: ManagerNamespace,
+		Now: clock.Now, Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, Namespace: ManagerNamespace,
 	}
 	if err := executions.SetupWithManager(mgr, 2); err != nil {
 		t.Fatal(err)
 	}
-	workflows := &workflow.Reconciler{Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker}
+	workflows := &workflow.Reconciler{Now: clock.Now, Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker}
 	if err := workflows.SetupWithManager(ctx, mgr, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +131,7 @@ func Start(t *testing.T) client.Client {
 			t.Errorf("manager: %v", err)
 		}
 	}()
-	return c
+	return Env{Client: c, Clock: clock}
 }
 
 // Namespace creates a namespace of the test's own.
@@ -179,4 +212,40 @@ func Eventually(t *testing.T, what string, done func() (bool, error)) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// Poke changes an annotation of obj, which wakes its reconciler (annotations are
+// not status): after Clock.Advance, a deadline in the future of real time is due.
+func Poke(t *testing.T, c client.Client, obj client.Object) {
+	t.Helper()
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{"test.kubernaut.io/poke":%q}}}`, time.Now().Format(time.RFC3339Nano))
+	if err := c.Patch(t.Context(), obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatalf("poking %s: %v", obj.GetName(), err)
+	}
+}
+
+// EventReasons returns the reasons of the Events recorded about the object named
+// name in namespace ns, oldest first.
+func EventReasons(t *testing.T, c client.Client, ns, name string) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := c.List(t.Context(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortStableFunc(list.Items, func(a, b eventsv1.Event) int { return a.EventTime.Compare(b.EventTime.Time) })
+	var reasons []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}
+
+// WaitEvent waits until an Event of reason is recorded about ns/name.
+func WaitEvent(t *testing.T, c client.Client, ns, name, reason string) {
+	t.Helper()
+	Eventually(t, "Event "+reason+" about "+name, func() (bool, error) {
+		return slices.Contains(EventReasons(t, c, ns, name), reason), nil
+	})
 }

@@ -20,8 +20,10 @@ import (
 // TestReconciler drives the execution reconciler in this process against a real
 // API server: no manager binary, no webhooks.
 func TestReconciler(t *testing.T) {
-	c := rt.Start(t)
+	env := rt.Start(t)
+	c := env.Client
 	ctx := t.Context()
+	t.Run("paths", func(t *testing.T) { testPaths(t, env) })
 
 	t.Run("records its intent, acts once and verifies, woken by the change it made", func(t *testing.T) {
 		ns := rt.Namespace(t, c)

@@ -1,0 +1,414 @@
+package execution_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	"kubernaut.io/stepvalidation/executors"
+	rt "kubernaut.io/stepvalidation/internal/reconcilertest"
+)
+
+// testPaths drives the execution reconciler through every way a run can go:
+// refusals before it acts, the gates that wait for a person, retries, and a
+// restart between recording its intent and acting. TestReconciler runs it on its
+// API server (one manager per test binary: controller names are global).
+func testPaths(t *testing.T, env rt.Env) {
+	c := env.Client
+	ctx := t.Context()
+
+	t.Run("parameters that do not fit the action's schema fail the run, naming the field", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.Parameters = &runtime.RawExtension{Raw: []byte(`{"deployment":{"name":"web","namespace":"` + ns + `","replicas":"two"}}`)}
+		rt.Create(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
+		expectReason(t, done, commonv1alpha1.InvalidParametersReason)
+		if !strings.Contains(done.Status.Message, "spec.parameters.deployment.replicas") {
+			t.Errorf("message %q does not name spec.parameters.deployment.replicas", done.Status.Message)
+		}
+	})
+
+	t.Run("a target that does not exist fails the dry run, and nothing is recorded as acted", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		ke := scaleExecution(ns, "scale", "missing", 2, "admin")
+		rt.Create(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
+		expectReason(t, done, commonv1alpha1.DryRunFailedReason)
+		if done.Status.ExecutionResults != nil {
+			t.Errorf("executionResults = %+v after a failed dry run", done.Status.ExecutionResults)
+		}
+	})
+
+	t.Run("the safety policies deny an action on a protected namespace, whoever asks", func(t *testing.T) {
+		rt.Deployment(t, c, "kube-system", "guarded", 1)
+		ke := scaleExecution(rt.Namespace(t, c), "scale", "guarded", 2, "admin")
+		ke.Spec.Parameters = &runtime.RawExtension{Raw: rt.ScaleParameters("kube-system", "guarded", 2)}
+		rt.Create(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionDenied)
+		expectReason(t, done, commonv1alpha1.SafetyPolicyDeniedReason)
+		if got := rt.Replicas(t, c, "kube-system", "guarded"); got != 1 {
+			t.Errorf("a denied run scaled kube-system/guarded to %d", got)
+		}
+	})
+
+	t.Run("an action's ServiceAccount without its permissions is denied, naming the ClusterRole to bind", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		binding := &rbacv1.ClusterRoleBinding{}
+		key := client.ObjectKey{Name: executors.ClusterRoleName("scale_deployment")}
+		if err := c.Get(ctx, key, binding); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, binding); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			binding.ResourceVersion = ""
+			if err := c.Create(context.Background(), binding); err != nil {
+				t.Errorf("restoring %s: %v", key.Name, err)
+			}
+			time.Sleep(1100 * time.Millisecond) // the reviewer's cache TTL: later runs see the grant again
+		})
+		time.Sleep(1100 * time.Millisecond) // an allowed answer is cached for 1s
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		rt.Create(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionDenied)
+		expectReason(t, done, commonv1alpha1.ForbiddenReason)
+		if !strings.Contains(done.Status.Message, executors.ClusterRoleName("scale_deployment")) {
+			t.Errorf("message %q does not name the ClusterRole to bind", done.Status.Message)
+		}
+	})
+
+	t.Run("an optional precondition that fails warns, and the run acts", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "nice_to_have", Required: ptr.To(false), Rego: "package nice\nallow if input.current_replicas >= 10",
+		}}
+		rt.Create(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionCompleted)
+		if r := done.Status.ValidationResults.PreConditionResults; len(r) != 1 || r[0].Passed {
+			t.Errorf("precondition results = %+v, want one that failed", r)
+		}
+		rt.WaitEvent(t, c, ns, ke.Name, "PreconditionWarning")
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("a warned run did not act")
+		}
+	})
+
+	t.Run("an override of the blocking condition lets a blocked run validate again and act", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
+		}}
+		rt.Create(t, c, ke)
+		waitPhase(t, c, ke, kev1alpha1.ExecutionBlocked)
+		annotate(t, c, ke, map[string]string{
+			commonv1alpha1.OverrideConditionAnnotation: "big_enough",
+			commonv1alpha1.OverrideReasonAnnotation:    "INC-1: capacity checked by hand",
+			commonv1alpha1.OverrideByAnnotation:        "oncall",
+		})
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionCompleted)
+		if o := done.Status.Overrides; len(o) != 1 || o[0].By != "oncall" || !slices.Equal(o[0].Conditions, []string{"big_enough"}) {
+			t.Errorf("status.overrides = %+v, want big_enough overridden by oncall", o)
+		}
+		if r := done.Status.ValidationResults.PreConditionResults; len(r) != 1 || !strings.Contains(r[0].ErrorMessage, "skipped") {
+			t.Errorf("precondition results = %+v, want big_enough skipped", r)
+		}
+		rt.WaitEvent(t, c, ns, ke.Name, commonv1alpha1.OverriddenReason)
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("the overridden run did not act")
+		}
+	})
+
+	t.Run("a run that needs approval waits; another person's approval lets it act", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.ExecutionStrategy.ApprovalRequired = true
+		rt.Create(t, c, ke)
+		waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
+		// The requester's own approval does not count.
+		approve(t, c, ke, commonv1alpha1.Approval{Approver: "admin", Decision: commonv1alpha1.Approve, Reason: "mine"})
+		rt.WaitEvent(t, c, ns, ke.Name, commonv1alpha1.ApprovedReason)
+		time.Sleep(500 * time.Millisecond)
+		if got := get(t, c, ke); got.Status.Phase != kev1alpha1.ExecutionWaitingApproval || rt.Replicas(t, c, ns, "web") != 1 {
+			t.Fatalf("the requester approved their own run and it went on: %s", got.Status.Phase)
+		}
+		approve(t, c, ke, commonv1alpha1.Approval{Approver: "lead", Decision: commonv1alpha1.Approve, Reason: "INC-2"})
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionCompleted)
+		if a := done.Status.Approvals; len(a) != 2 || a[1].Approver != "lead" {
+			t.Errorf("status.approvals = %+v, want both entries observed", a)
+		}
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("the approved run did not act")
+		}
+	})
+
+	t.Run("a reject fails a run waiting for approval, and nothing acts", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.ExecutionStrategy.ApprovalRequired = true
+		rt.Create(t, c, ke)
+		waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
+		approve(t, c, ke, commonv1alpha1.Approval{Approver: "lead", Decision: commonv1alpha1.Reject, Reason: "not during the freeze"})
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
+		expectReason(t, done, commonv1alpha1.RejectedReason)
+		if rt.Replicas(t, c, ns, "web") != 1 {
+			t.Error("a rejected run acted")
+		}
+	})
+
+	t.Run("a run waiting for approval fails at its approvalTimeout, on the reconcilers' clock", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.ExecutionStrategy.ApprovalRequired = true
+		ke.Spec.ExecutionStrategy.ApprovalTimeout = &metav1.Duration{Duration: time.Hour}
+		rt.Create(t, c, ke)
+		waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
+		env.Clock.Advance(61 * time.Minute)
+		rt.Poke(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
+		expectReason(t, done, commonv1alpha1.ApprovalTimedOutReason)
+	})
+
+	t.Run("a blocked run fails at its blockedTimeout, on the reconcilers' clock", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
+		}}
+		rt.Create(t, c, ke)
+		waitPhase(t, c, ke, kev1alpha1.ExecutionBlocked)
+		env.Clock.Advance(31 * time.Minute) // the default blockedTimeout is 30m
+		rt.Poke(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
+		expectReason(t, done, commonv1alpha1.BlockedTimedOutReason)
+	})
+
+	t.Run("a failing call is tried maxRetries more times, then fails the run with its error", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		refuseScales(t, c, ns)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.MaxRetries = ptr.To[int32](1)
+		rt.Create(t, c, ke)
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
+		expectReason(t, done, commonv1alpha1.ExecutionFailedReason)
+		if done.Status.RetriesAttempted != 1 || !strings.Contains(done.Status.Message, "frozen for the test") {
+			t.Errorf("retriesAttempted %d, message %q: want 1 retry and the API server's refusal", done.Status.RetriesAttempted, done.Status.Message)
+		}
+		if done.Status.ExecutionResults == nil || done.Status.ExecutionResults.ResourcesAffected[0].Before["replicas"] != "1" {
+			t.Errorf("executionResults = %+v, want the intent recorded before the failed calls", done.Status.ExecutionResults)
+		}
+	})
+
+	t.Run("a run found with its intent recorded but not acted (a restart) acts once, with the recorded values", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := heldWithIntent(t, c, ns, "admin", func() {})
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionCompleted)
+		if a := done.Status.ExecutionResults.ResourcesAffected; a[0].Before["replicas"] != "1" || a[0].After["replicas"] != "2" {
+			t.Errorf("executionResults = %+v, want replicas 1 before and 2 after", a)
+		}
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("the recorded intent was not carried out")
+		}
+	})
+
+	t.Run("a run found with its intent recorded is denied when its requester may no longer act", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		rt.Create(t, c, &rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: "scaler", Namespace: ns},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list", "watch"}},
+				{APIGroups: []string{"apps"}, Resources: []string{"deployments/scale"}, Verbs: []string{"get", "update", "patch"}},
+			},
+		})
+		grant := &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "mallory-scales", Namespace: ns},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "mallory"}},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "scaler"},
+		}
+		rt.Create(t, c, grant)
+		ke := heldWithIntent(t, c, ns, "mallory", func() {
+			if err := c.Delete(ctx, grant); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1100 * time.Millisecond) // the reviewer's cache TTL
+		})
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionDenied)
+		expectReason(t, done, commonv1alpha1.ForbiddenReason)
+		if rt.Replicas(t, c, ns, "web") != 1 {
+			t.Error("a run whose requester may not scale acted on its recorded intent")
+		}
+	})
+
+	t.Run("deleting a run waiting for approval releases it, with an Event", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ke.Spec.ExecutionStrategy.ApprovalRequired = true
+		rt.Create(t, c, ke)
+		waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
+		if err := c.Delete(ctx, ke); err != nil {
+			t.Fatal(err)
+		}
+		rt.Eventually(t, "the run gone", func() (bool, error) {
+			err := c.Get(ctx, client.ObjectKeyFromObject(ke), &kev1alpha1.KubernetesExecution{})
+			return client.IgnoreNotFound(err) == nil && err != nil, nil
+		})
+	})
+}
+
+// expectReason checks the reason of ke's Succeeded condition.
+func expectReason(t *testing.T, ke *kev1alpha1.KubernetesExecution, reason string) {
+	t.Helper()
+	c := meta.FindStatusCondition(ke.Status.Conditions, commonv1alpha1.SucceededCondition)
+	if c == nil || c.Reason != reason {
+		t.Errorf("Succeeded condition %+v, want reason %s (message %q)", c, reason, ke.Status.Message)
+	}
+}
+
+func get(t *testing.T, c client.Client, ke *kev1alpha1.KubernetesExecution) *kev1alpha1.KubernetesExecution {
+	t.Helper()
+	var got kev1alpha1.KubernetesExecution
+	if err := c.Get(t.Context(), client.ObjectKeyFromObject(ke), &got); err != nil {
+		t.Fatal(err)
+	}
+	return &got
+}
+
+// annotate adds annotations to ke, as an authorized person (through the webhook)
+// would.
+func annotate(t *testing.T, c client.Client, ke *kev1alpha1.KubernetesExecution, annotations map[string]string) {
+	t.Helper()
+	patch := client.MergeFrom(get(t, c, ke))
+	latest := get(t, c, ke)
+	for k, v := range annotations {
+		latest.Annotations[k] = v
+	}
+	if err := c.Patch(t.Context(), latest, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// approve appends a decision to spec.approvals, as kubernaut approve does.
+func approve(t *testing.T, c client.Client, ke *kev1alpha1.KubernetesExecution, a commonv1alpha1.Approval) {
+	t.Helper()
+	latest := get(t, c, ke)
+	latest.Spec.Approvals = append(latest.Spec.Approvals, a)
+	if err := c.Update(t.Context(), latest); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// refuseScales makes the API server refuse every real change to a Deployment's
+// scale in ns, while accepting dry runs: the dry run passes, acting fails.
+func refuseScales(t *testing.T, c client.Client, ns string) {
+	t.Helper()
+	name := "refuse-scales-" + ns
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments", "deployments/scale"}},
+				}}},
+			},
+			Validations: []admissionregistrationv1.Validation{{Expression: "request.dryRun == true", Message: "frozen for the test"}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{corev1.LabelMetadataName: ns},
+			}},
+		},
+	}
+	rt.Create(t, c, policy)
+	rt.Create(t, c, binding)
+	t.Cleanup(func() {
+		_ = c.Delete(context.Background(), binding)
+		_ = c.Delete(context.Background(), policy)
+	})
+	// The policy applies once the API server has loaded it: probe with a
+	// Deployment of its own until a real change is refused.
+	rt.Deployment(t, c, ns, "probe", 1)
+	rt.Eventually(t, "the API server refusing changes in "+ns, func() (bool, error) {
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":2}}`))
+		err := c.Patch(t.Context(), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns}}, patch)
+		return err != nil && strings.Contains(err.Error(), "frozen for the test"), nil
+	})
+}
+
+// heldWithIntent creates a scale of Deployment ns/web from 1 to 2 replicas
+// requested by requester, and leaves it as a manager that stopped after recording
+// its intent would: phase executing, the replicas before recorded, nothing done.
+// A namespace pause holds the run while the test writes that status and does
+// what meanwhile does.
+func heldWithIntent(t *testing.T, c client.Client, ns, requester string, meanwhile func()) *kev1alpha1.KubernetesExecution {
+	t.Helper()
+	pauseNamespace(t, c, ns, "hold for the test")
+	ke := scaleExecution(ns, "scale", "web", 2, requester)
+	rt.Create(t, c, ke)
+	held := waitPhase(t, c, ke, kev1alpha1.ExecutionPaused)
+	held.Status.Phase = kev1alpha1.ExecutionExecuting
+	held.Status.Message = "acting on Deployment " + ns + "/web"
+	held.Status.ExecutionResults = &kev1alpha1.ExecutionResults{ResourcesAffected: []kev1alpha1.AffectedResource{{
+		Kind: "Deployment", Namespace: ns, Name: "web", Before: map[string]string{"replicas": "1"},
+	}}}
+	if err := c.Status().Update(t.Context(), held); err != nil {
+		t.Fatal(err)
+	}
+	meanwhile()
+	pauseNamespace(t, c, ns, "")
+	// The run is no longer paused in status, so the end of the pause does not
+	// wake it: a restarted manager's first reconcile does.
+	rt.Poke(t, c, ke)
+	return ke
+}
+
+// pauseNamespace sets the pause annotation of namespace ns to reason, or removes
+// it when reason is "".
+func pauseNamespace(t *testing.T, c client.Client, ns, reason string) {
+	t.Helper()
+	value := "null"
+	if reason != "" {
+		value = strconv.Quote(reason)
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%s}}}`, commonv1alpha1.PauseAnnotation, value)
+	if err := c.Patch(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
+	}
+}
