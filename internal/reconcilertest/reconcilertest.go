@@ -5,15 +5,20 @@
 package reconcilertest
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -248,4 +253,81 @@ func WaitEvent(t *testing.T, c client.Client, ns, name, reason string) {
 	Eventually(t, "Event "+reason+" about "+name, func() (bool, error) {
 		return slices.Contains(EventReasons(t, c, ns, name), reason), nil
 	})
+}
+
+// RefuseScales makes the API server refuse every real change to a Deployment's
+// scale in ns, while accepting dry runs: the dry run passes, acting fails, until
+// lift is called (or the test ends).
+func RefuseScales(t *testing.T, c client.Client, ns string) (lift func()) {
+	t.Helper()
+	name := "refuse-scales-" + ns
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{
+				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments", "deployments/scale"}},
+				}}},
+			},
+			Validations: []admissionregistrationv1.Validation{{Expression: "request.dryRun == true", Message: RefusedMessage}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{corev1.LabelMetadataName: ns},
+			}},
+		},
+	}
+	Create(t, c, policy)
+	Create(t, c, binding)
+	lift = func() {
+		_ = c.Delete(context.Background(), binding)
+		_ = c.Delete(context.Background(), policy)
+	}
+	t.Cleanup(lift)
+	// The policy applies once the API server has loaded it: probe with a
+	// Deployment of its own until a real change is refused.
+	Deployment(t, c, ns, "probe", 1)
+	Eventually(t, "the API server refusing changes in "+ns, func() (bool, error) {
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":2}}`))
+		err := c.Patch(t.Context(), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns}}, patch)
+		return err != nil && strings.Contains(err.Error(), RefusedMessage), nil
+	})
+	return lift
+}
+
+// RefusedMessage is the API server's message when RefuseScales refuses a change.
+const RefusedMessage = "frozen for the test"
+
+// PauseNamespace sets the pause annotation of namespace ns to reason, or removes
+// it when reason is "".
+func PauseNamespace(t *testing.T, c client.Client, ns, reason string) {
+	t.Helper()
+	value := "null"
+	if reason != "" {
+		value = strconv.Quote(reason)
+	}
+	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%s}}}`, commonv1alpha1.PauseAnnotation, value)
+	if err := c.Patch(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Annotate sets annotations on obj, as a person allowed to (through the webhook)
+// would.
+func Annotate(t *testing.T, c client.Client, obj client.Object, annotations map[string]string) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": annotations}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Patch(t.Context(), obj, client.RawPatch(types.MergePatchType, body)); err != nil {
+		t.Fatalf("annotating %s: %v", obj.GetName(), err)
+	}
 }

@@ -2,26 +2,21 @@ package execution_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/executors"
 	rt "kubernaut.io/stepvalidation/internal/reconcilertest"
 )
@@ -142,6 +137,40 @@ func testPaths(t *testing.T, env rt.Env) {
 		}
 	})
 
+	t.Run("an override on the workflow that owns a blocked run reaches it, and the run acts", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		// A workflow that waits for approval, so that it creates no execution of
+		// its own; the run below is its step as far as the run can tell.
+		wfe := &workflowv1alpha1.WorkflowExecution{
+			ObjectMeta: metav1.ObjectMeta{Name: "owner", Namespace: ns, Annotations: rt.Requested("admin")},
+			Spec: workflowv1alpha1.WorkflowExecutionSpec{
+				ExecutionStrategy: workflowv1alpha1.ExecutionStrategy{Gates: commonv1alpha1.Gates{ApprovalRequired: true}},
+				WorkflowDefinition: workflowv1alpha1.WorkflowDefinition{Steps: []workflowv1alpha1.WorkflowStep{{
+					StepNumber: 1, Name: "scale", Action: "scale_deployment",
+					Parameters: &runtime.RawExtension{Raw: rt.ScaleParameters(ns, "web", 2)},
+				}}},
+			},
+		}
+		rt.Create(t, c, wfe)
+		ke := scaleExecution(ns, "owned", "web", 2, "admin")
+		ke.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(wfe, workflowv1alpha1.GroupVersion.WithKind("WorkflowExecution"))}
+		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
+		}}
+		rt.Create(t, c, ke)
+		waitPhase(t, c, ke, kev1alpha1.ExecutionBlocked)
+		rt.Annotate(t, c, wfe, map[string]string{
+			commonv1alpha1.OverrideConditionAnnotation: "big_enough",
+			commonv1alpha1.OverrideReasonAnnotation:    "INC-5",
+			commonv1alpha1.OverrideByAnnotation:        "oncall",
+		})
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionCompleted)
+		if o := done.Status.Overrides; len(o) != 1 || o[0].Source != "WorkflowExecution/owner" {
+			t.Errorf("status.overrides = %+v, want the workflow's", o)
+		}
+	})
+
 	t.Run("a run that needs approval waits; another person's approval lets it act", func(t *testing.T) {
 		ns := rt.Namespace(t, c)
 		rt.Deployment(t, c, ns, "web", 1)
@@ -213,7 +242,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	t.Run("a failing call is tried maxRetries more times, then fails the run with its error", func(t *testing.T) {
 		ns := rt.Namespace(t, c)
 		rt.Deployment(t, c, ns, "web", 1)
-		refuseScales(t, c, ns)
+		rt.RefuseScales(t, c, ns)
 		ke := scaleExecution(ns, "scale", "web", 2, "admin")
 		ke.Spec.MaxRetries = ptr.To[int32](1)
 		rt.Create(t, c, ke)
@@ -328,50 +357,6 @@ func approve(t *testing.T, c client.Client, ke *kev1alpha1.KubernetesExecution, 
 	}
 }
 
-// refuseScales makes the API server refuse every real change to a Deployment's
-// scale in ns, while accepting dry runs: the dry run passes, acting fails.
-func refuseScales(t *testing.T, c client.Client, ns string) {
-	t.Helper()
-	name := "refuse-scales-" + ns
-	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
-			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
-			MatchConstraints: &admissionregistrationv1.MatchResources{
-				ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
-					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
-					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments", "deployments/scale"}},
-				}}},
-			},
-			Validations: []admissionregistrationv1.Validation{{Expression: "request.dryRun == true", Message: "frozen for the test"}},
-		},
-	}
-	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
-			PolicyName:        name,
-			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
-			MatchResources: &admissionregistrationv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{corev1.LabelMetadataName: ns},
-			}},
-		},
-	}
-	rt.Create(t, c, policy)
-	rt.Create(t, c, binding)
-	t.Cleanup(func() {
-		_ = c.Delete(context.Background(), binding)
-		_ = c.Delete(context.Background(), policy)
-	})
-	// The policy applies once the API server has loaded it: probe with a
-	// Deployment of its own until a real change is refused.
-	rt.Deployment(t, c, ns, "probe", 1)
-	rt.Eventually(t, "the API server refusing changes in "+ns, func() (bool, error) {
-		patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":2}}`))
-		err := c.Patch(t.Context(), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns}}, patch)
-		return err != nil && strings.Contains(err.Error(), "frozen for the test"), nil
-	})
-}
-
 // heldWithIntent creates a scale of Deployment ns/web from 1 to 2 replicas
 // requested by requester, and leaves it as a manager that stopped after recording
 // its intent would: phase executing, the replicas before recorded, nothing done.
@@ -379,7 +364,7 @@ func refuseScales(t *testing.T, c client.Client, ns string) {
 // what meanwhile does.
 func heldWithIntent(t *testing.T, c client.Client, ns, requester string, meanwhile func()) *kev1alpha1.KubernetesExecution {
 	t.Helper()
-	pauseNamespace(t, c, ns, "hold for the test")
+	rt.PauseNamespace(t, c, ns, "hold for the test")
 	ke := scaleExecution(ns, "scale", "web", 2, requester)
 	rt.Create(t, c, ke)
 	held := waitPhase(t, c, ke, kev1alpha1.ExecutionPaused)
@@ -392,23 +377,9 @@ func heldWithIntent(t *testing.T, c client.Client, ns, requester string, meanwhi
 		t.Fatal(err)
 	}
 	meanwhile()
-	pauseNamespace(t, c, ns, "")
+	rt.PauseNamespace(t, c, ns, "")
 	// The run is no longer paused in status, so the end of the pause does not
 	// wake it: a restarted manager's first reconcile does.
 	rt.Poke(t, c, ke)
 	return ke
-}
-
-// pauseNamespace sets the pause annotation of namespace ns to reason, or removes
-// it when reason is "".
-func pauseNamespace(t *testing.T, c client.Client, ns, reason string) {
-	t.Helper()
-	value := "null"
-	if reason != "" {
-		value = strconv.Quote(reason)
-	}
-	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%s}}}`, commonv1alpha1.PauseAnnotation, value)
-	if err := c.Patch(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, client.RawPatch(types.MergePatchType, patch)); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -4,14 +4,12 @@ import (
 	"context"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
+	"kubernaut.io/stepvalidation/reconcilers/runstatus"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
 
@@ -50,68 +48,39 @@ func (s *scope) persist(ctx context.Context, r *Reconciler) (bool, error) {
 	return true, nil
 }
 
-// transition moves the run to a non-final phase. An Event marks the start of a
-// run of its own and a change of phase a person cares about (waiting for an
-// approval, paused, resumed, overridden), not the hops of a run going its way
-// (reason Running).
-func (s *scope) transition(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
-	message = text.CapMessage(message)
-	changed, started := s.ke.Status.Phase != phase, s.ke.Status.Phase == ""
-	s.ke.Status.Phase = phase
-	s.ke.Status.Message = message
-	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, reason, message)
-	if changed && (reason != commonv1alpha1.RunningReason || started && !s.ownedByWorkflow()) {
-		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeNormal, reason, string(phase), "%s", message)
+// status is the run's status, for this reconcile.
+func (s *scope) status(r *Reconciler) runstatus.Run[kev1alpha1.ExecutionPhase] {
+	st := &s.ke.Status
+	return runstatus.Run[kev1alpha1.ExecutionPhase]{
+		Object: s.ke, Generation: s.ke.Generation,
+		Phase: &st.Phase, Message: &st.Message, Conditions: &st.Conditions, CompletionTime: &st.CompletionTime,
+		Now: s.now, Recorder: r.Recorder, Step: metav1.GetControllerOf(s.ke) != nil,
 	}
 }
 
-// ownedByWorkflow reports whether the run is a workflow's step: the workflow's
-// own Events say when it starts and completes.
-func (s *scope) ownedByWorkflow() bool { return metav1.GetControllerOf(s.ke) != nil }
+// transition moves the run to a phase that is not final (runstatus.Run.Transition).
+func (s *scope) transition(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
+	s.status(r).Transition(phase, reason, message)
+}
 
 // finish moves the run to a final phase: Succeeded True for completed, False
 // otherwise.
 func (s *scope) finish(r *Reconciler, phase kev1alpha1.ExecutionPhase, reason, message string) {
-	message = text.CapMessage(message)
 	r.retryAt.Delete(s.ke.UID)
-	s.ke.Status.Phase = phase
-	s.ke.Status.Message = message
-	now := metav1.NewTime(s.now)
-	s.ke.Status.CompletionTime = &now
-	status, eventType := metav1.ConditionFalse, corev1.EventTypeWarning
-	if phase == kev1alpha1.ExecutionCompleted {
-		status, eventType = metav1.ConditionTrue, corev1.EventTypeNormal
-	}
-	s.setCondition(commonv1alpha1.SucceededCondition, status, reason, message)
-	if eventType == corev1.EventTypeWarning || !s.ownedByWorkflow() {
-		r.Recorder.Eventf(s.ke, nil, eventType, reason, string(phase), "%s", message)
-	}
+	s.status(r).Finish(phase, phase == kev1alpha1.ExecutionCompleted, reason, message)
 }
 
-// block stops the run at a required precondition. The run is not over: it waits
-// for an override (reconsider), so Succeeded stays Unknown and PreconditionsPassed
-// is False, for kubectl wait --for=condition=PreconditionsPassed=false.
+// block stops the run at a required precondition, to wait for an override
+// (reconsider).
 func (s *scope) block(r *Reconciler, message string) {
-	message = text.CapMessage(message)
-	changed := s.ke.Status.Phase != kev1alpha1.ExecutionBlocked
-	s.ke.Status.Phase = kev1alpha1.ExecutionBlocked
-	s.ke.Status.Message = message
-	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, message)
-	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.PreconditionFailedReason, message)
-	if changed {
-		r.Recorder.Eventf(s.ke, nil, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, "Block", "%s", message)
-	}
+	s.status(r).Block(kev1alpha1.ExecutionBlocked, message)
 }
 
-// setCondition sets one status condition at the object's generation.
+// setCondition sets one status condition.
 func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&s.ke.Status.Conditions, metav1.Condition{
-		Type:               conditionType,
-		Status:             status,
-		Reason:             reason,
-		Message:            text.CapMessage(message),
-		ObservedGeneration: s.ke.Generation,
-	})
+	st := &s.ke.Status
+	runstatus.Run[kev1alpha1.ExecutionPhase]{Generation: s.ke.Generation, Conditions: &st.Conditions, Now: s.now}.
+		SetCondition(conditionType, status, reason, message)
 }
 
 // check records one of the validation checks (parameters, RBAC, safety, dry run).

@@ -22,7 +22,9 @@ import (
 // no webhooks (the catalog's conditions are not injected; each test gives its
 // own).
 func TestReconciler(t *testing.T) {
-	c := rt.Start(t)
+	env := rt.Start(t)
+	c := env.Client
+	t.Run("paths", func(t *testing.T) { testPaths(t, env) })
 
 	t.Run("a step runs its execution, and completes once its postcondition holds, not at its 1h interval", func(t *testing.T) {
 		ns := rt.Namespace(t, c)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
@@ -19,6 +18,7 @@ import (
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+	"kubernaut.io/stepvalidation/reconcilers/runstatus"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
 
@@ -84,58 +84,38 @@ func (s *scope) stepStatus(n int32) *workflowv1alpha1.StepStatus {
 	return &s.wfe.Status.StepStatuses[len(s.wfe.Status.StepStatuses)-1]
 }
 
-// transition moves the workflow to a non-final phase. An Event marks its start
-// and a change of phase a person cares about (waiting for an approval, paused,
-// rolling back), not the hops of a workflow going its way (reason Running).
-func (s *scope) transition(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
-	message = text.CapMessage(message)
-	changed, started := s.wfe.Status.Phase != phase, s.wfe.Status.Phase == ""
-	s.wfe.Status.Phase = phase
-	s.wfe.Status.Message = message
-	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, reason, message)
-	if changed && (started || reason != commonv1alpha1.RunningReason) {
-		r.Recorder.Eventf(s.wfe, nil, corev1.EventTypeNormal, reason, string(phase), "%s", message)
+// status is the workflow's status, for this reconcile.
+func (s *scope) status(r *Reconciler) runstatus.Run[workflowv1alpha1.WorkflowPhase] {
+	st := &s.wfe.Status
+	return runstatus.Run[workflowv1alpha1.WorkflowPhase]{
+		Object: s.wfe, Generation: s.wfe.Generation,
+		Phase: &st.Phase, Message: &st.Message, Conditions: &st.Conditions, CompletionTime: &st.CompletionTime,
+		Now: s.now, Recorder: r.Recorder,
 	}
 }
 
+// transition moves the workflow to a phase that is not final
+// (runstatus.Run.Transition).
+func (s *scope) transition(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
+	s.status(r).Transition(phase, reason, message)
+}
+
 // block stops the workflow at a required precondition of a step or of a step's
-// execution. The run is not over: it waits for an override up to blockedTimeout,
-// so Succeeded stays Unknown and PreconditionsPassed is False.
+// execution, to wait for an override up to blockedTimeout.
 func (s *scope) block(r *Reconciler, message string) {
-	message = text.CapMessage(message)
-	changed := s.wfe.Status.Phase != workflowv1alpha1.WorkflowBlocked
-	s.wfe.Status.Phase = workflowv1alpha1.WorkflowBlocked
-	s.wfe.Status.Message = message
-	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionFalse, commonv1alpha1.PreconditionFailedReason, message)
-	s.setCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.PreconditionFailedReason, message)
-	if changed {
-		r.Recorder.Eventf(s.wfe, nil, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, "Block", "%s", message)
-	}
+	s.status(r).Block(workflowv1alpha1.WorkflowBlocked, message)
 }
 
 // finish moves the workflow to completed or failed.
 func (s *scope) finish(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
-	message = text.CapMessage(message)
-	s.wfe.Status.Phase = phase
-	s.wfe.Status.Message = message
-	now := metav1.NewTime(s.now)
-	s.wfe.Status.CompletionTime = &now
-	status, eventType := metav1.ConditionFalse, corev1.EventTypeWarning
-	if phase == workflowv1alpha1.WorkflowCompleted {
-		status, eventType = metav1.ConditionTrue, corev1.EventTypeNormal
-	}
-	s.setCondition(commonv1alpha1.SucceededCondition, status, reason, message)
-	r.Recorder.Eventf(s.wfe, nil, eventType, reason, string(phase), "%s", message)
+	s.status(r).Finish(phase, phase == workflowv1alpha1.WorkflowCompleted, reason, message)
 }
 
+// setCondition sets one status condition.
 func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
-	meta.SetStatusCondition(&s.wfe.Status.Conditions, metav1.Condition{
-		Type:               conditionType,
-		Status:             status,
-		Reason:             reason,
-		Message:            text.CapMessage(message),
-		ObservedGeneration: s.wfe.Generation,
-	})
+	st := &s.wfe.Status
+	runstatus.Run[workflowv1alpha1.WorkflowPhase]{Generation: s.wfe.Generation, Conditions: &st.Conditions, Now: s.now}.
+		SetCondition(conditionType, status, reason, message)
 }
 
 // stepEvent records an Event about one step.

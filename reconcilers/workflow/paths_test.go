@@ -1,0 +1,269 @@
+package workflow_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	rt "kubernaut.io/stepvalidation/internal/reconcilertest"
+)
+
+// testPaths drives the workflow reconciler through the ways a workflow can go
+// beyond one step that passes or fails: retries, skipped steps, a rollback that
+// fails, approvals, overrides, pauses, its deadlines on a clock the test
+// advances, a name taken by someone else, and deletion. TestReconciler runs it.
+func testPaths(t *testing.T, env rt.Env) {
+	c := env.Client
+	ctx := t.Context()
+	const holds = "package ok\nallow := true"
+
+	t.Run("a step whose execution fails is retried with a new execution, and completes", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		lift := rt.RefuseScales(t, c, ns)
+		wfe := scaleWorkflow(ns, "retried", "web", 2, holds, time.Hour)
+		wfe.Spec.WorkflowDefinition.Steps[0].MaxRetries = ptr.To[int32](1)
+		rt.Create(t, c, wfe)
+		// The first execution fails after its own retries; the step then runs a
+		// second, which the API server lets act.
+		rt.WaitEvent(t, c, ns, wfe.Name, "StepRetried")
+		lift()
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowCompleted)
+		st := done.Status.StepStatuses[0]
+		if st.RetriesAttempted != 1 || st.K8sExecutionRef.Name != "retried-step-1-retry-1" {
+			t.Errorf("step status = %+v, want one retry run by retried-step-1-retry-1", st)
+		}
+		first := execution(t, c, ns, "retried-step-1")
+		if first.Status.Phase != kev1alpha1.ExecutionFailed || !strings.Contains(first.Status.Message, rt.RefusedMessage) {
+			t.Errorf("first execution %s (%s), want failed by the API server's refusal", first.Status.Phase, first.Status.Message)
+		}
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("the retry did not act")
+		}
+	})
+
+	t.Run("a step that depends on a failed one is skipped; an independent one still runs", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "api", 1)
+		wfe := scaleWorkflow(ns, "partial", "missing", 2, holds, time.Hour)
+		first := &wfe.Spec.WorkflowDefinition.Steps[0]
+		first.CriticalStep = false
+		dependent := scaleWorkflow(ns, "", "api", 2, holds, time.Hour).Spec.WorkflowDefinition.Steps[0]
+		dependent.StepNumber, dependent.Name, dependent.DependsOn = 2, "after-first", []int32{1}
+		independent := scaleWorkflow(ns, "", "api", 3, holds, time.Hour).Spec.WorkflowDefinition.Steps[0]
+		independent.StepNumber, independent.Name, independent.DependsOn, independent.CriticalStep = 3, "alone", []int32{}, false
+		wfe.Spec.WorkflowDefinition.Steps = append(wfe.Spec.WorkflowDefinition.Steps, dependent, independent)
+		rt.Create(t, c, wfe)
+		done := waitFinished(t, c, wfe)
+		want := []workflowv1alpha1.StepState{workflowv1alpha1.StepFailed, workflowv1alpha1.StepSkipped, workflowv1alpha1.StepCompleted}
+		for i, st := range done.Status.StepStatuses {
+			if st.Status != want[i] {
+				t.Errorf("step %d is %s (%s), want %s", st.StepNumber, st.Status, st.Message, want[i])
+			}
+		}
+		if got := rt.Replicas(t, c, ns, "api"); got != 3 {
+			t.Errorf("api at %d replicas, want 3 (step 3 only)", got)
+		}
+		reasons := rt.EventReasons(t, c, ns, wfe.Name)
+		for _, r := range []string{"StepFailed", "StepSkipped", "StepCompleted"} {
+			if !slices.Contains(reasons, r) {
+				t.Errorf("Events %v lack %s", reasons, r)
+			}
+		}
+	})
+
+	t.Run("a rollback that fails leaves the workflow failed with RollbackFailed, naming what to fix", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "stuck", "web", 3, "package never\nallow if input.current_replicas == 99", time.Second)
+		wfe.Spec.WorkflowDefinition.Steps[0].PostConditions[0].Timeout = &metav1.Duration{Duration: 3 * time.Second}
+		rt.Create(t, c, wfe)
+		rt.Eventually(t, "the step to act", func() (bool, error) { return rt.Replicas(t, c, ns, "web") == 3, nil })
+		rt.RefuseScales(t, c, ns) // the way back is refused
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.RollbackFailedReason {
+			t.Errorf("Succeeded reason %q (%s), want %s", reason, done.Status.Message, commonv1alpha1.RollbackFailedReason)
+		}
+		if rt.Replicas(t, c, ns, "web") != 3 {
+			t.Error("the refused rollback changed the Deployment")
+		}
+	})
+
+	t.Run("a workflow that needs approval waits; another person's approval runs it", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "approved", "web", 2, holds, time.Hour)
+		wfe.Spec.ExecutionStrategy.ApprovalRequired = true
+		rt.Create(t, c, wfe)
+		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowWaitingApproval)
+		if rt.Replicas(t, c, ns, "web") != 1 {
+			t.Fatal("a workflow waiting for approval acted")
+		}
+		approveWorkflow(t, c, wfe, commonv1alpha1.Approval{Approver: "lead", Decision: commonv1alpha1.Approve, Reason: "INC-3"})
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowCompleted)
+		if a := done.Status.Approvals; len(a) != 1 || a[0].Approver != "lead" {
+			t.Errorf("status.approvals = %+v, want lead's", a)
+		}
+		rt.WaitEvent(t, c, ns, wfe.Name, commonv1alpha1.ApprovedReason)
+	})
+
+	t.Run("a reject fails a workflow waiting for approval", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "rejected", "web", 2, holds, time.Hour)
+		wfe.Spec.ExecutionStrategy.ApprovalRequired = true
+		rt.Create(t, c, wfe)
+		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowWaitingApproval)
+		approveWorkflow(t, c, wfe, commonv1alpha1.Approval{Approver: "lead", Decision: commonv1alpha1.Reject, Reason: "freeze"})
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.RejectedReason {
+			t.Errorf("Succeeded reason %q, want %s", reason, commonv1alpha1.RejectedReason)
+		}
+	})
+
+	t.Run("an override on the workflow lifts a step's blocking precondition", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "overridden", "web", 2, holds, time.Hour)
+		wfe.Spec.WorkflowDefinition.Steps[0].PreConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
+		}}
+		rt.Create(t, c, wfe)
+		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowBlocked)
+		rt.Annotate(t, c, wfe, map[string]string{
+			commonv1alpha1.OverrideConditionAnnotation: "big_enough",
+			commonv1alpha1.OverrideReasonAnnotation:    "INC-4",
+			commonv1alpha1.OverrideByAnnotation:        "oncall",
+		})
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowCompleted)
+		if o := done.Status.Overrides; len(o) != 1 || o[0].By != "oncall" {
+			t.Errorf("status.overrides = %+v, want oncall's", o)
+		}
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("the overridden step did not act")
+		}
+	})
+
+	t.Run("a blocked workflow fails at its blockedTimeout, on the reconcilers' clock", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "abandoned", "web", 2, holds, time.Hour)
+		wfe.Spec.WorkflowDefinition.Steps[0].PreConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
+		}}
+		rt.Create(t, c, wfe)
+		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowBlocked)
+		env.Clock.Advance(31 * time.Minute)
+		rt.Poke(t, c, wfe)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.BlockedTimedOutReason {
+			t.Errorf("Succeeded reason %q, want %s", reason, commonv1alpha1.BlockedTimedOutReason)
+		}
+	})
+
+	t.Run("a namespace pause holds a step before it starts; it runs when the pause ends", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		rt.PauseNamespace(t, c, ns, "change freeze")
+		time.Sleep(time.Second) // the pause is read from the cache
+		wfe := scaleWorkflow(ns, "held", "web", 2, holds, time.Hour)
+		rt.Create(t, c, wfe)
+		rt.Eventually(t, "the workflow to say it is paused", func() (bool, error) {
+			got := getWorkflow(t, c, wfe)
+			return strings.Contains(got.Status.Message, "change freeze"), nil
+		})
+		if rt.Replicas(t, c, ns, "web") != 1 {
+			t.Fatal("a paused workflow acted")
+		}
+		rt.PauseNamespace(t, c, ns, "")
+		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowCompleted)
+	})
+
+	t.Run("an execution name taken by an object the manager did not create fails the step, saying so", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		squatter := &kev1alpha1.KubernetesExecution{
+			ObjectMeta: metav1.ObjectMeta{Name: "taken-step-1", Namespace: ns, Annotations: rt.Requested("mallory")},
+			Spec:       kev1alpha1.KubernetesExecutionSpec{Action: "notify_only"},
+		}
+		rt.Create(t, c, squatter)
+		wfe := scaleWorkflow(ns, "taken", "web", 2, holds, time.Hour)
+		rt.Create(t, c, wfe)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if st := done.Status.StepStatuses[0]; !strings.Contains(st.Message, "was not created by the manager") {
+			t.Errorf("step message %q, want the name conflict", st.Message)
+		}
+		if rt.Replicas(t, c, ns, "web") != 1 {
+			t.Error("the step acted through another's execution")
+		}
+	})
+
+	t.Run("deleting a running workflow deletes its executions first", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "deleted", "web", 2, "package never\nallow if input.current_replicas == 99", time.Hour)
+		rt.Create(t, c, wfe)
+		rt.Eventually(t, "its execution", func() (bool, error) {
+			err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "deleted-step-1"}, &kev1alpha1.KubernetesExecution{})
+			return err == nil, client.IgnoreNotFound(err)
+		})
+		if err := c.Delete(ctx, wfe); err != nil {
+			t.Fatal(err)
+		}
+		rt.Eventually(t, "the workflow and its execution gone", func() (bool, error) {
+			var list kev1alpha1.KubernetesExecutionList
+			if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+				return false, err
+			}
+			err := c.Get(ctx, client.ObjectKeyFromObject(wfe), &workflowv1alpha1.WorkflowExecution{})
+			return len(list.Items) == 0 && client.IgnoreNotFound(err) == nil && err != nil, nil
+		})
+	})
+}
+
+func getWorkflow(t *testing.T, c client.Client, wfe *workflowv1alpha1.WorkflowExecution) *workflowv1alpha1.WorkflowExecution {
+	t.Helper()
+	var got workflowv1alpha1.WorkflowExecution
+	if err := c.Get(t.Context(), client.ObjectKeyFromObject(wfe), &got); err != nil {
+		t.Fatal(err)
+	}
+	return &got
+}
+
+func execution(t *testing.T, c client.Client, ns, name string) *kev1alpha1.KubernetesExecution {
+	t.Helper()
+	var ke kev1alpha1.KubernetesExecution
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &ke); err != nil {
+		t.Fatal(err)
+	}
+	return &ke
+}
+
+// approveWorkflow appends a decision to spec.approvals, as kubernaut approve does.
+func approveWorkflow(t *testing.T, c client.Client, wfe *workflowv1alpha1.WorkflowExecution, a commonv1alpha1.Approval) {
+	t.Helper()
+	latest := getWorkflow(t, c, wfe)
+	latest.Spec.Approvals = append(latest.Spec.Approvals, a)
+	if err := c.Update(t.Context(), latest); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFinished waits for wfe to end, completed or failed.
+func waitFinished(t *testing.T, c client.Client, wfe *workflowv1alpha1.WorkflowExecution) *workflowv1alpha1.WorkflowExecution {
+	t.Helper()
+	var got *workflowv1alpha1.WorkflowExecution
+	rt.Eventually(t, wfe.Name+" to end", func() (bool, error) {
+		got = getWorkflow(t, c, wfe)
+		return got.Status.Phase == workflowv1alpha1.WorkflowCompleted || got.Status.Phase == workflowv1alpha1.WorkflowFailed, nil
+	})
+	return got
+}
