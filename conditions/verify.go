@@ -7,7 +7,7 @@ import (
 )
 
 // Polling is what a reconciler keeps in status between reconciles about one
-// postcondition it verifies: enough for NextStep to decide without sleeping.
+// postcondition it verifies: enough for Decide to decide without sleeping.
 type Polling struct {
 	// Timeout and Interval come from the condition (or its defaults).
 	Timeout, Interval time.Duration
@@ -52,25 +52,25 @@ func (p Polling) Record(r Result, now time.Time) Polling {
 	return p
 }
 
-// Action is what a reconciler does next with a postcondition.
-type Action string
+// Move is what a reconciler does next with a postcondition.
+type Move string
 
 const (
 	// EvaluateNow: evaluate the policy now and Record the result.
-	EvaluateNow Action = "EvaluateNow"
-	// WaitUntil: requeue for Step.At; nothing to do before.
-	WaitUntil Action = "WaitUntil"
+	EvaluateNow Move = "EvaluateNow"
+	// WaitUntil: requeue for Next.At; nothing to do before.
+	WaitUntil Move = "WaitUntil"
 	// Verified: the postcondition passed. Final.
-	Verified Action = "Verified"
+	Verified Move = "Verified"
 	// TimedOut: the timeout ran out before the postcondition passed. Final.
-	TimedOut Action = "TimedOut"
+	TimedOut Move = "TimedOut"
 	// GaveUp: the policy could not decide too many times in a row. Final.
-	GaveUp Action = "GaveUp"
+	GaveUp Move = "GaveUp"
 )
 
-// Step is NextStep's decision.
-type Step struct {
-	Action Action
+// Next is Decide's decision.
+type Next struct {
+	Move Move
 	// At is when to evaluate again, for WaitUntil.
 	At time.Time
 	// Message explains a final failure.
@@ -78,41 +78,41 @@ type Step struct {
 }
 
 // Final reports whether verification is over.
-func (s Step) Final() bool {
-	return s.Action == Verified || s.Action == TimedOut || s.Action == GaveUp
+func (s Next) Final() bool {
+	return s.Move == Verified || s.Move == TimedOut || s.Move == GaveUp
 }
 
-// NextStep decides, from the polling so far and the clock, what to do with a
-// postcondition. It is pure: the reconciler passes now and acts on the Step, with a
+// Decide decides, from the polling so far and the clock, what to do with a
+// postcondition. It is pure: the reconciler passes now and acts on the Next, with a
 // requeue instead of a sleep.
-func NextStep(p Polling, now time.Time) Step {
+func Decide(p Polling, now time.Time) Next {
 	if p.Attempts == 0 {
-		return Step{Action: EvaluateNow}
+		return Next{Move: EvaluateNow}
 	}
 	if p.Last.Outcome == Passed {
-		return Step{Action: Verified}
+		return Next{Move: Verified}
 	}
 	limit := p.MaxConsecutiveErrors
 	if limit <= 0 {
 		limit = DefaultMaxConsecutiveErrors
 	}
 	if p.ConsecutiveErrors >= limit {
-		return Step{Action: GaveUp, Message: fmt.Sprintf(
+		return Next{Move: GaveUp, Message: fmt.Sprintf(
 			"condition could not be evaluated %d times in a row: %s", p.ConsecutiveErrors, p.Last.Message)}
 	}
 	// The last evaluation happens at the deadline; once one has, time is up.
 	deadline := p.StartedAt.Add(p.Timeout)
 	if !p.LastEvaluatedAt.Before(deadline) {
-		return Step{Action: TimedOut, Message: timeoutMessage(p)}
+		return Next{Move: TimedOut, Message: timeoutMessage(p)}
 	}
 	next := p.LastEvaluatedAt.Add(p.Interval)
 	if next.After(deadline) {
 		next = deadline
 	}
 	if !now.Before(next) {
-		return Step{Action: EvaluateNow}
+		return Next{Move: EvaluateNow}
 	}
-	return Step{Action: WaitUntil, At: next}
+	return Next{Move: WaitUntil, At: next}
 }
 
 func timeoutMessage(p Polling) string {

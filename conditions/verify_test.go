@@ -17,16 +17,16 @@ var (
 	errored = Result{Outcome: Errored, Reason: ReasonMissingFacts, Message: "the input lacks ready_pods"}
 )
 
-// poll runs a verification to its end the way a reconciler would: NextStep, then
+// poll runs a verification to its end the way a reconciler would: Decide, then
 // evaluate (taking the next result) or requeue to the time asked for. It returns
 // the final step and the times of the evaluations.
-func poll(t *testing.T, p Polling, results []Result) (Step, []int) {
+func poll(t *testing.T, p Polling, results []Result) (Next, []int) {
 	t.Helper()
 	now := t0
 	var evaluatedAt []int
 	for range 1000 {
-		step := NextStep(p, now)
-		switch step.Action {
+		step := Decide(p, now)
+		switch step.Move {
 		case EvaluateNow:
 			if len(results) == 0 {
 				t.Fatalf("asked to evaluate again at %s after %v", now.Sub(t0), evaluatedAt)
@@ -44,7 +44,7 @@ func poll(t *testing.T, p Polling, results []Result) (Step, []int) {
 		}
 	}
 	t.Fatal("verification did not end")
-	return Step{}, nil
+	return Next{}, nil
 }
 
 func repeat(r Result, n int) []Result {
@@ -61,7 +61,7 @@ func TestVerification(t *testing.T) {
 		name        string
 		polling     Polling
 		results     []Result
-		want        Action
+		want        Move
 		evaluations []int // seconds after the start
 		message     string
 	}{
@@ -105,11 +105,11 @@ func TestVerification(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			step, evaluations := poll(t, c.polling, c.results)
-			if step.Action != c.want {
-				t.Fatalf("got %s (%s), want %s", step.Action, step.Message, c.want)
+			if step.Move != c.want {
+				t.Fatalf("got %s (%s), want %s", step.Move, step.Message, c.want)
 			}
 			if !step.Final() {
-				t.Errorf("%s is not final", step.Action)
+				t.Errorf("%s is not final", step.Move)
 			}
 			if c.evaluations != nil && !slices.Equal(evaluations, c.evaluations) {
 				t.Errorf("evaluated at %v s, want %v s", evaluations, c.evaluations)
@@ -125,8 +125,8 @@ func TestVerification(t *testing.T) {
 // instead of evaluating before the interval.
 func TestEarlyWakeUpWaits(t *testing.T) {
 	p := Polling{Timeout: time.Minute, Interval: 5 * time.Second}.Record(failed, at(0))
-	if step := NextStep(p, at(2)); step.Action != WaitUntil || !step.At.Equal(at(5)) {
-		t.Fatalf("got %s at %s, want WaitUntil at +5s", step.Action, step.At)
+	if step := Decide(p, at(2)); step.Move != WaitUntil || !step.At.Equal(at(5)) {
+		t.Fatalf("got %s at %s, want WaitUntil at +5s", step.Move, step.At)
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	"kubernaut.io/stepvalidation/conditions"
@@ -86,13 +85,10 @@ func timeOrNil(t time.Time) *metav1.Time {
 // Round is what a reconciler evaluates: one step's or one action's conditions of one
 // phase.
 type Round struct {
-	Service    string // metrics.ServiceWorkflow or metrics.ServiceExecution
-	Action     string
-	Parameters map[string]any
-	Phase      facts.Phase
-	Conditions []commonv1alpha1.ValidationCondition
-	// Reader, when set, is where the facts are read from (check.Round.Reader).
-	Reader client.Reader
+	// Round is what the condition service evaluates: the action, its parameters,
+	// the phase, the conditions (with Required as written: the enforcement
+	// resolves it) and where the facts are read from.
+	check.Round
 	// Changed says that an object the postconditions' facts were read from has
 	// changed since (package wake): every postcondition not yet decided is
 	// evaluated now, before its interval.
@@ -138,18 +134,18 @@ func (r Report) Passed() bool { return r.Done && len(r.Blocking) == 0 }
 
 // Preconditions evaluates every precondition of the round once.
 func Preconditions(ctx context.Context, svc *check.Service, e Enforcement, r Round, now time.Time) (Report, error) {
-	return advance(ctx, svc, e, r, nil, now)
+	return evaluateDue(ctx, svc, e, r, nil, now)
 }
 
 // Postconditions evaluates the postconditions whose next evaluation is due, given
 // the results status recorded so far (prev), and reports where verification stands.
 func Postconditions(ctx context.Context, svc *check.Service, e Enforcement, r Round, prev []commonv1alpha1.ConditionResult, now time.Time) (Report, error) {
-	return advance(ctx, svc, e, r, prev, now)
+	return evaluateDue(ctx, svc, e, r, prev, now)
 }
 
-// advance evaluates what is due and decides. Preconditions (prev nil, phase pre) get
-// a single evaluation each; postconditions are polled with conditions.NextStep.
-func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, prev []commonv1alpha1.ConditionResult, now time.Time) (Report, error) {
+// evaluateDue evaluates what is due and decides. Preconditions (prev nil, phase pre) get
+// a single evaluation each; postconditions are polled with conditions.Decide.
+func evaluateDue(ctx context.Context, svc *check.Service, e Enforcement, r Round, prev []commonv1alpha1.ConditionResult, now time.Time) (Report, error) {
 	if e.Mode == mode.Off {
 		return Report{Done: true}, nil
 	}
@@ -172,14 +168,15 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 		} else {
 			polls[i] = polling(c, commonv1alpha1.ConditionResult{})
 		}
-		next := conditions.NextStep(polls[i], now)
-		if !post || next.Action == conditions.EvaluateNow || (r.Changed && !next.Final()) {
+		next := conditions.Decide(polls[i], now)
+		if !post || next.Move == conditions.EvaluateNow || (r.Changed && !next.Final()) {
 			due = append(due, i)
 		}
 	}
 
 	if len(due) > 0 {
-		round := check.Round{Service: r.Service, Action: r.Action, Parameters: r.Parameters, Phase: r.Phase, Reader: r.Reader}
+		round := r.Round
+		round.Conditions = nil
 		for _, i := range due {
 			round.Conditions = append(round.Conditions, r.Conditions[i])
 		}
@@ -204,14 +201,14 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 		if results[i].Overridden {
 			continue
 		}
-		step := conditions.Step{Action: conditions.Verified}
+		step := conditions.Next{Move: conditions.Verified}
 		if !results[i].Passed {
-			step = conditions.Step{Action: conditions.TimedOut, Message: results[i].ErrorMessage}
+			step = conditions.Next{Move: conditions.TimedOut, Message: results[i].ErrorMessage}
 		}
 		if post {
-			step = conditions.NextStep(polls[i], now)
+			step = conditions.Decide(polls[i], now)
 		}
-		switch step.Action {
+		switch step.Move {
 		case conditions.Verified:
 			continue
 		case conditions.WaitUntil:
@@ -232,7 +229,7 @@ func advance(ctx context.Context, svc *check.Service, e Enforcement, r Round, pr
 			// The timeout's message quotes the last one, already capped: cap again.
 			results[i].ErrorMessage = text.CapMessage(step.Message)
 		}
-		if step.Action == conditions.TimedOut && post {
+		if step.Move == conditions.TimedOut && post {
 			report.TimedOut = append(report.TimedOut, c.Type)
 			metrics.RecordTimeout(metrics.ConditionTypeLabel(c.Type, svc.Library.Has), r.Service)
 		}

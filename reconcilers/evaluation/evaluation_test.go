@@ -42,10 +42,10 @@ func cond(t, rego string, required bool) commonv1alpha1.ValidationCondition {
 }
 
 func round(phase facts.Phase, conds ...commonv1alpha1.ValidationCondition) Round {
-	return Round{
+	return Round{Round: check.Round{
 		Service: metrics.ServiceWorkflow, Action: "scale_deployment", Phase: phase, Conditions: conds,
 		Parameters: map[string]any{"deployment": map[string]any{"name": "web", "namespace": "prod", "replicas": 5}},
-	}
+	}}
 }
 
 func types(fs []Failure) []string {

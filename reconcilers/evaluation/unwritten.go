@@ -61,7 +61,7 @@ func (u *Unwritten) keep(conditionType string, before, after conditions.Polling,
 		recorded = k.since
 	}
 	same := before.Attempts > 0 && before.Last.Outcome == conditions.Failed && after.Last.Outcome == conditions.Failed
-	if !same || conditions.NextStep(after, now).Final() {
+	if !same || conditions.Decide(after, now).Final() {
 		delete(u.kept, conditionType)
 		return false
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
@@ -18,6 +19,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
@@ -180,7 +182,7 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 	affected.After = after
 	msg := fmt.Sprintf("%s acted on %s %s", action.Name, affected.Kind, objectName(affected))
 	s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionTrue, commonv1alpha1.ExecutedReason, msg)
-	r.Recorder.Eventf(ke, nil, "Normal", commonv1alpha1.ExecutedReason, "Act", "%s", text.CapMessage(msg))
+	r.Recorder.Eventf(ke, nil, corev1.EventTypeNormal, commonv1alpha1.ExecutedReason, "Act", "%s", text.CapMessage(msg))
 	s.transition(r, kev1alpha1.ExecutionVerifying, commonv1alpha1.RunningReason, "verifying the postconditions")
 	// The first verification goes into the same status write: one that fails
 	// registers what it read, to be woken when that changes.
@@ -207,10 +209,10 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 	}
 	results := s.results()
 	waiting := wake.Key{Controller: ControllerName, Request: reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ke)}, Round: "postconditions"}
-	report, err := evaluation.Postconditions(ctx, r.Conditions, enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{
+	report, err := evaluation.Postconditions(ctx, r.Conditions, enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{Round: check.Round{
 		Service: metrics.ServiceExecution, Action: action.Name, Parameters: factParams(params, ke, before),
 		Phase: facts.Post, Conditions: ke.Spec.PostConditions,
-	}), results.PostConditionResults, s.now)
+	}}), results.PostConditionResults, s.now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -218,7 +220,7 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 	if !report.Done {
 		return ctrl.Result{RequeueAfter: max(report.NextAt.Sub(s.now), time.Millisecond)}, nil
 	}
-	r.warn(s, "PostconditionWarning", report.Warnings, enforcement.Mode)
+	r.warn(s, commonv1alpha1.PostconditionWarningReason, report.Warnings, enforcement.Mode)
 	if len(report.Blocking) > 0 {
 		for _, f := range report.Blocking {
 			metrics.RecordFailedByPostcondition(action.Name, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
@@ -294,10 +296,16 @@ func objectName(a *kev1alpha1.AffectedResource) string {
 	return a.Namespace + "/" + a.Name
 }
 
+// Backoff between tries of a failed call.
+const (
+	firstBackoff = time.Second
+	maxBackoff   = 30 * time.Second
+)
+
 // backoff is the delay before try n+1 of a failed call: 1s, 2s, 4s, ... up to 30s.
 func backoff(n int32) time.Duration {
-	d := time.Second << min(n-1, 5)
-	return min(d, 30*time.Second)
+	d := firstBackoff << min(n-1, 5)
+	return min(d, maxBackoff)
 }
 
 // executorParams are the parameters an executor sees: the action's, and the

@@ -104,7 +104,7 @@ func testPaths(t *testing.T, env rt.Env) {
 		if r := done.Status.ValidationResults.PreConditionResults; len(r) != 1 || r[0].Passed {
 			t.Errorf("precondition results = %+v, want one that failed", r)
 		}
-		rt.WaitEvent(t, c, ns, ke.Name, "PreconditionWarning")
+		rt.WaitEvent(t, c, ns, ke.Name, commonv1alpha1.PreconditionWarningReason)
 		if rt.Replicas(t, c, ns, "web") != 2 {
 			t.Error("a warned run did not act")
 		}

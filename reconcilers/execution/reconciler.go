@@ -391,7 +391,7 @@ func (r *Reconciler) release(ctx context.Context, ke *kev1alpha1.KubernetesExecu
 		if ke.Status.Phase == kev1alpha1.ExecutionExecuting || ke.Status.Phase == kev1alpha1.ExecutionVerifying {
 			note += "; what the action changed is not undone: see status.executionResults and status.rollbackInformation"
 		}
-		r.Recorder.Eventf(ke, nil, corev1.EventTypeWarning, "Abandoned", "Delete", "%s", text.CapMessage(note))
+		r.Recorder.Eventf(ke, nil, corev1.EventTypeWarning, commonv1alpha1.AbandonedReason, "Delete", "%s", text.CapMessage(note))
 	}
 	controllerutil.RemoveFinalizer(ke, Finalizer)
 	if err := r.Client.Update(ctx, ke); err != nil && !apierrors.IsNotFound(err) {

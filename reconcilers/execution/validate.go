@@ -20,6 +20,7 @@ import (
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
@@ -90,15 +91,15 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	report, err := evaluation.Preconditions(ctx, r.Conditions, enforcement, evaluation.Round{
+	report, err := evaluation.Preconditions(ctx, r.Conditions, enforcement, evaluation.Round{Round: check.Round{
 		Service: metrics.ServiceExecution, Action: action.Name, Parameters: factParams(params, ke, nil),
 		Phase: facts.Pre, Conditions: ke.Spec.PreConditions,
-	}, s.now)
+	}}, s.now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	results.PreConditionResults = report.Results
-	r.warn(s, "PreconditionWarning", report.Warnings, enforcement.Mode)
+	r.warn(s, commonv1alpha1.PreconditionWarningReason, report.Warnings, enforcement.Mode)
 	if !report.Passed() {
 		for _, f := range report.Blocking {
 			metrics.RecordBlocked(action.Name, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))

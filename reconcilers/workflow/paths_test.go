@@ -34,7 +34,7 @@ func testPaths(t *testing.T, env rt.Env) {
 		rt.Create(t, c, wfe)
 		// The first execution fails after its own retries; the step then runs a
 		// second, which the API server lets act.
-		rt.WaitEvent(t, c, ns, wfe.Name, "StepRetried")
+		rt.WaitEvent(t, c, ns, wfe.Name, commonv1alpha1.StepRetriedReason)
 		lift()
 		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowCompleted)
 		st := done.Status.StepStatuses[0]
@@ -73,7 +73,7 @@ func testPaths(t *testing.T, env rt.Env) {
 			t.Errorf("api at %d replicas, want 3 (step 3 only)", got)
 		}
 		reasons := rt.EventReasons(t, c, ns, wfe.Name)
-		for _, r := range []string{"StepFailed", "StepSkipped", "StepCompleted"} {
+		for _, r := range []string{commonv1alpha1.StepFailedReason, commonv1alpha1.StepSkippedReason, commonv1alpha1.StepCompletedReason} {
 			if !slices.Contains(reasons, r) {
 				t.Errorf("Events %v lack %s", reasons, r)
 			}

@@ -210,11 +210,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			res = ctrl.Result{RequeueAfter: statuspatch.Retry}
 		}
 	}()
-	return r.advance(ctx, s)
+	return r.runPhase(ctx, s)
 }
 
-// advance runs the phase the status is in.
-func (r *Reconciler) advance(ctx context.Context, s *scope) (ctrl.Result, error) {
+// runPhase runs the phase the status is in.
+func (r *Reconciler) runPhase(ctx context.Context, s *scope) (ctrl.Result, error) {
 	wfe := s.wfe
 	if wfe.Status.Phase == "" {
 		s.start()
@@ -276,7 +276,7 @@ func (r *Reconciler) enforceTimeout(s *scope) (ctrl.Result, bool) {
 	if deadline.IsZero() || s.now.Before(deadline) {
 		return ctrl.Result{}, false
 	}
-	s.finish(r, workflowv1alpha1.WorkflowFailed, "TimedOut",
+	s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.TimedOutReason,
 		fmt.Sprintf("the workflow did not finish within its timeout of %s (phase %s)", limit, wfe.Status.Phase))
 	return ctrl.Result{}, true
 }
@@ -299,6 +299,10 @@ func workflowDeadline(wfe *workflowv1alpha1.WorkflowExecution) (time.Time, time.
 	return wfe.Status.StartTime.Add(limit), limit
 }
 
+// releasePoll is how often a deleted workflow looks whether its executions are
+// gone (each releases its own finalizer first).
+const releasePoll = time.Second
+
 // release deletes the workflow's executions and waits until they are gone, so
 // nothing of a deleted workflow is left acting.
 func (r *Reconciler) release(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) (ctrl.Result, error) {
@@ -317,7 +321,7 @@ func (r *Reconciler) release(ctx context.Context, wfe *workflowv1alpha1.Workflow
 		}
 	}
 	if len(children) > 0 {
-		return ctrl.Result{RequeueAfter: time.Second}, nil
+		return ctrl.Result{RequeueAfter: releasePoll}, nil
 	}
 	controllerutil.RemoveFinalizer(wfe, Finalizer)
 	if err := r.Client.Update(ctx, wfe); err != nil && !apierrors.IsNotFound(err) {

@@ -115,7 +115,7 @@ func TestReconciler(t *testing.T) {
 		wfe.Spec.ExecutionStrategy.Timeout = &metav1.Duration{Duration: 3 * time.Second}
 		rt.Create(t, c, wfe)
 		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
-		if reason := succeeded(done).Reason; reason != "TimedOut" {
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.TimedOutReason {
 			t.Errorf("Succeeded reason %q (%s), want TimedOut", reason, done.Status.Message)
 		}
 	})

@@ -55,7 +55,7 @@ func (r *Reconciler) onCriticalFailure(s *scope, failed *workflowv1alpha1.StepSt
 			s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.FailedReason, cause+"; no step acted that can be undone")
 			return
 		}
-		s.transition(r, workflowv1alpha1.WorkflowRollingBack, "RollbackStarted", cause+"; rolling back: "+describe(plan))
+		s.transition(r, workflowv1alpha1.WorkflowRollingBack, commonv1alpha1.RollbackStartedReason, cause+"; rolling back: "+describe(plan))
 	}
 }
 
@@ -88,7 +88,7 @@ func (r *Reconciler) rollBack(ctx context.Context, s *scope) (ctrl.Result, error
 			if err != nil {
 				return ctrl.Result{}, err
 			}
-			s.stepEvent(r, corev1.EventTypeNormal, "RollbackStarted", u.step, "created KubernetesExecution %s: %s", name, u)
+			s.stepEvent(r, corev1.EventTypeNormal, commonv1alpha1.RollbackStartedReason, u.step, "created KubernetesExecution %s: %s", name, u)
 			return ctrl.Result{}, nil
 		}
 		switch ke.Status.Phase {

@@ -26,6 +26,7 @@ import (
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
@@ -149,7 +150,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 			continue
 		case workflowv1alpha1.StepFailed, workflowv1alpha1.StepSkipped, workflowv1alpha1.StepRolledBack:
 			setStep(st, workflowv1alpha1.StepSkipped, fmt.Sprintf("skipped: step %d it depends on did not complete", dep))
-			s.stepEvent(r, corev1.EventTypeWarning, "StepSkipped", step.StepNumber, "%s", st.Message)
+			s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.StepSkippedReason, step.StepNumber, "%s", st.Message)
 			return time.Time{}, nil
 		default:
 			return time.Time{}, nil // waits for dep
@@ -176,15 +177,15 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 		}
 		return time.Time{}, err
 	}
-	report, err := evaluation.Preconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{
+	report, err := evaluation.Preconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{Round: check.Round{
 		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: withNamespace(params, s.wfe.Namespace),
 		Phase: facts.Pre, Conditions: step.PreConditions,
-	}, s.now)
+	}}, s.now)
 	if err != nil {
 		return time.Time{}, err
 	}
 	st.PreConditionResults = report.Results
-	r.warn(s, step.StepNumber, "PreconditionWarning", report.Warnings)
+	r.warn(s, step.StepNumber, commonv1alpha1.PreconditionWarningReason, report.Warnings)
 	if !report.Passed() {
 		for _, f := range report.Blocking {
 			metrics.RecordBlocked(step.Action, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
@@ -205,6 +206,10 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 	return stepDeadline(step, st), nil
 }
 
+// cacheLag bounds how long a step waits for the execution it created to reach the
+// cache, in case the watch event that normally wakes it is lost.
+const cacheLag = 2 * time.Second
+
 // watchStep follows a step's KubernetesExecution until it ends.
 func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1alpha1.WorkflowStep, st *workflowv1alpha1.StepStatus) (time.Time, error) {
 	if deadline := stepDeadline(step, st); !deadline.IsZero() && !s.now.Before(deadline) {
@@ -217,7 +222,7 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 	}
 	if ke == nil {
 		// Created, and not yet in the cache; its creation will wake us.
-		return s.now.Add(2 * time.Second), nil
+		return s.now.Add(cacheLag), nil
 	}
 	switch ke.Status.Phase {
 	case kev1alpha1.ExecutionBlocked:
@@ -239,7 +244,7 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 			}
 			st.K8sExecutionRef = &workflowv1alpha1.ExecutionReference{Name: name}
 			setStep(st, st.Status, fmt.Sprintf("retry %d: %s failed: %s; running %s", st.RetriesAttempted, ke.Name, ke.Status.Message, name))
-			s.stepEvent(r, corev1.EventTypeWarning, "StepRetried", step.StepNumber, "%s", st.Message)
+			s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.StepRetriedReason, step.StepNumber, "%s", st.Message)
 			return stepDeadline(step, st), nil
 		}
 		r.failStep(s, st, fmt.Sprintf("%s failed: %s", ke.Name, ke.Status.Message))
@@ -295,10 +300,10 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 			params[facts.BeforeParam] = a.Before
 		}
 	}
-	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{
+	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{Round: check.Round{
 		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: params,
 		Phase: facts.Post, Conditions: step.PostConditions,
-	}), st.PostConditionResults, s.now)
+	}}), st.PostConditionResults, s.now)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -309,7 +314,7 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 		}
 		return report.NextAt, nil
 	}
-	r.warn(s, step.StepNumber, "PostconditionWarning", report.Warnings)
+	r.warn(s, step.StepNumber, commonv1alpha1.PostconditionWarningReason, report.Warnings)
 	if len(report.Blocking) > 0 {
 		for _, f := range report.Blocking {
 			metrics.RecordFailedByPostcondition(step.Action, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
@@ -320,7 +325,7 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 	now := metav1.NewTime(s.now)
 	st.EndTime = &now
 	setStep(st, workflowv1alpha1.StepCompleted, "completed")
-	s.stepEvent(r, corev1.EventTypeNormal, "StepCompleted", step.StepNumber, "%s completed; %d postconditions verified", step.Action, len(report.Results))
+	s.stepEvent(r, corev1.EventTypeNormal, commonv1alpha1.StepCompletedReason, step.StepNumber, "%s completed; %d postconditions verified", step.Action, len(report.Results))
 	return time.Time{}, nil
 }
 
@@ -331,7 +336,7 @@ func (r *Reconciler) failStep(s *scope, st *workflowv1alpha1.StepStatus, message
 	now := metav1.NewTime(s.now)
 	st.EndTime = &now
 	setStep(st, workflowv1alpha1.StepFailed, message)
-	s.stepEvent(r, corev1.EventTypeWarning, "StepFailed", st.StepNumber, "%s", message)
+	s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.StepFailedReason, st.StepNumber, "%s", message)
 }
 
 // createExecution creates one KubernetesExecution owned by the workflow, for the

@@ -97,3 +97,29 @@ const (
 	// dropped (StatusTruncated).
 	BudgetExceededReason = "BudgetExceeded"
 )
+
+// Reasons of the Events that have no status condition of their own: a step's
+// progress in a workflow, warnings that block nothing, and the end of a run that
+// is deleted. Like the reasons above, they are UpperCamel and stable: alerting may
+// match them.
+const (
+	// TimedOutReason: the workflow did not finish within spec.executionStrategy.timeout.
+	TimedOutReason = "TimedOut"
+	// StepCompletedReason: a step acted and its postconditions passed.
+	StepCompletedReason = "StepCompleted"
+	// StepFailedReason: a step failed; the message says why.
+	StepFailedReason = "StepFailed"
+	// StepSkippedReason: a step did not run because a step it depends on did not complete.
+	StepSkippedReason = "StepSkipped"
+	// StepRetriedReason: a step's execution failed and the step runs a new one.
+	StepRetriedReason = "StepRetried"
+	// RollbackStartedReason: a failure started the rollback of the steps that acted.
+	RollbackStartedReason = "RollbackStarted"
+	// PreconditionWarningReason: a precondition failed without blocking (optional,
+	// or validation mode warn).
+	PreconditionWarningReason = "PreconditionWarning"
+	// PostconditionWarningReason: a postcondition failed without failing the run.
+	PostconditionWarningReason = "PostconditionWarning"
+	// AbandonedReason: a run was deleted before it finished; what it changed stays.
+	AbandonedReason = "Abandoned"
+)
