@@ -242,3 +242,61 @@ func FuzzValidatingWebhookAnswersAsTheBuilders(f *testing.F) {
 		}
 	})
 }
+
+// contextKey carries a value from WithContextFunc to the validator.
+type contextKey struct{}
+
+// recordingValidator admits everything and records the context value it saw.
+type recordingValidator struct{ seen []any }
+
+func (v *recordingValidator) ValidateCreate(ctx context.Context, _ *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
+	v.seen = append(v.seen, ctx.Value(contextKey{}))
+	return nil, nil
+}
+
+func (v *recordingValidator) ValidateUpdate(ctx context.Context, _, _ *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
+	return v.ValidateCreate(ctx, nil)
+}
+
+func (v *recordingValidator) ValidateDelete(ctx context.Context, _ *workflowv1alpha1.WorkflowExecution) (admission.Warnings, error) {
+	return v.ValidateCreate(ctx, nil)
+}
+
+// TestBothPathsUseTheWebhooksContextFunc: the fast path and admission.Webhook's
+// own both give the validator the context WithContextFunc makes of the request.
+func TestBothPathsUseTheWebhooksContextFunc(t *testing.T) {
+	v := &recordingValidator{}
+	h, err := newValidatingWebhook[workflowv1alpha1.WorkflowExecution](harness.NewScheme(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.webhook.WithContextFunc = func(ctx context.Context, r *http.Request) context.Context {
+		return context.WithValue(ctx, contextKey{}, r.Header.Get("X-Trace"))
+	}
+	obj, err := json.Marshal(benchWorkflow(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := fmt.Appendf(nil, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","object":%s}}`, obj)
+	// A review without apiVersion and kind is left to admission.Webhook.
+	slow := fmt.Appendf(nil, `{"request":{"uid":"u","operation":"CREATE","object":%s}}`, obj)
+	for _, body := range [][]byte{fast, slow} {
+		req := httptest.NewRequest(http.MethodPost, wfePath, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Trace", "t-1")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if !strings.Contains(rec.Body.String(), `"allowed":true`) {
+			t.Fatalf("not admitted: %s", rec.Body.String())
+		}
+	}
+	if len(v.seen) != 2 || v.seen[0] != "t-1" || v.seen[1] != "t-1" {
+		t.Errorf("the validator saw %v, want the context value on both paths", v.seen)
+	}
+	if _, _, ok := h.decodeTyped(fast); !ok {
+		t.Error("the review as the API server sends it did not take the fast path")
+	}
+	if _, _, ok := h.decodeTyped(slow); ok {
+		t.Error("a review without apiVersion and kind took the fast path")
+	}
+}

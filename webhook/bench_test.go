@@ -350,16 +350,16 @@ func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsec
 // (the AdmissionReview decoded in one call, admission.Webhook to answer) with a
 // handler that admits without looking at the object, which stays raw.
 func benchNoop() http.Handler {
-	return &reviewHandler{
+	return &fastPath{
 		webhook: &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 			return admission.Allowed("")
 		})},
-		decode: func(body []byte) (admission.Request, metav1.TypeMeta, error) {
+		decode: func(body []byte) (admission.Request, metav1.TypeMeta, bool) {
 			var review admissionv1.AdmissionReview
 			if err := utiljson.Unmarshal(body, &review); err != nil || review.Request == nil {
-				return admission.Request{}, review.TypeMeta, err
+				return admission.Request{}, review.TypeMeta, false
 			}
-			return admission.Request{AdmissionRequest: *review.Request}, review.TypeMeta, nil
+			return admission.Request{AdmissionRequest: *review.Request}, review.TypeMeta, true
 		},
 	}
 }
