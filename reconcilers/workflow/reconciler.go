@@ -233,7 +233,7 @@ func (r *Reconciler) runPhase(ctx context.Context, s *scope) (ctrl.Result, error
 		return r.reconsider(ctx, s)
 	case workflowv1alpha1.WorkflowRollingBack:
 		return r.rollBack(ctx, s)
-	case workflowv1alpha1.WorkflowPlanning, workflowv1alpha1.WorkflowValidating, workflowv1alpha1.WorkflowPaused,
+	case workflowv1alpha1.WorkflowValidating, workflowv1alpha1.WorkflowPaused,
 		workflowv1alpha1.WorkflowExecuting, workflowv1alpha1.WorkflowMonitoring:
 		res, err := r.runSteps(ctx, s)
 		if err != nil || wfe.Status.Phase != workflowv1alpha1.WorkflowRollingBack {

@@ -187,12 +187,10 @@ type ExecutionStrategy struct {
 }
 
 // WorkflowPhase is where a workflow is in its run.
-// +kubebuilder:validation:Enum=planning;validating;waiting_approval;paused;executing;monitoring;rolling_back;completed;failed;blocked
+// +kubebuilder:validation:Enum=validating;waiting_approval;paused;executing;monitoring;rolling_back;completed;failed;blocked
 type WorkflowPhase string
 
 const (
-	// WorkflowPlanning: the steps and their dependencies are being resolved.
-	WorkflowPlanning WorkflowPhase = "planning"
 	// WorkflowValidating: step parameters and preconditions are being checked.
 	WorkflowValidating WorkflowPhase = "validating"
 	// WorkflowWaitingApproval: the workflow waits for an operator's approval.
