@@ -81,10 +81,6 @@ func (v *workflowValidator) validate(ctx context.Context, old, wfe *workflowv1al
 			errs, warnings, demands = append(errs, e...), append(warnings, w...), append(demands, d...)
 		}
 		errs = append(errs, validateDependencies(steps, stepsPath)...)
-		if wfe.Spec.ExecutionStrategy.DryRunFirst {
-			warnings = append(warnings, "spec.executionStrategy.dryRunFirst is not implemented yet and has no effect: "+
-				"each step's KubernetesExecution still runs its own server-side dry run just before it acts")
-		}
 		errs = append(errs, validateOverrides(wfe, spec.Child("conditionOverrides"))...)
 		return errs, warnings, demands
 	}

@@ -338,15 +338,15 @@ var _ = Describe("The override annotation", Ordered, func() {
 	})
 })
 
-var _ = Describe("A workflow asking for what is not built", func() {
-	It("is admitted with a warning that dryRunFirst has no effect", func(ctx context.Context) {
+var _ = Describe("A workflow asking for dryRunFirst", func() {
+	It("is admitted without a warning: the manager runs the preflight", func(ctx context.Context) {
 		wfe := scaleWorkflow(newNamespace(ctx))
 		wfe.Spec.ExecutionStrategy.DryRunFirst = true
 		wfe.SetGroupVersionKind(workflowv1alpha1.GroupVersion.WithKind("WorkflowExecution"))
 		manifest, err := yaml.Marshal(wfe)
 		Expect(err).NotTo(HaveOccurred())
 		_, stderr := kubectl(string(manifest), "create", "-f", "-")
-		Expect(stderr).To(ContainSubstring("Warning: spec.executionStrategy.dryRunFirst is not implemented yet and has no effect"))
+		Expect(stderr).NotTo(ContainSubstring("dryRunFirst"))
 	})
 })
 

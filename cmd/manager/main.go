@@ -33,6 +33,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/execution"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/preflight"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 	"kubernaut.io/stepvalidation/reconcilers/workflow"
 	admissionwebhook "kubernaut.io/stepvalidation/webhook"
@@ -241,15 +242,19 @@ func run(ctx context.Context, o options) error {
 	pauses := &pause.Resolver{Reader: mgr.GetCache(), Namespace: o.namespace}
 	// Facts read uncached wake nothing: the manager does not watch them.
 	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), uncached...)
+	checker := &preflight.Checker{
+		Authority: reviewer, Conditions: service, Config: mgr.GetConfig(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Namespace: o.namespace, ReplicaCeiling: o.replicaCeiling,
+	}
 	executions := &execution.Reconciler{
-		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, Namespace: o.namespace,
-		ReplicaCeiling: o.replicaCeiling, AllowSelfApproval: o.allowSelfApproval, MaxRunsPerNamespace: o.runsPerNS,
+		Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker,
+		AllowSelfApproval: o.allowSelfApproval, MaxRunsPerNamespace: o.runsPerNS,
 	}
 	if err := executions.SetupWithManager(mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the execution reconciler: %w", err)
 	}
 	workflows := &workflow.Reconciler{
-		Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, AllowSelfApproval: o.allowSelfApproval,
+		Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, AllowSelfApproval: o.allowSelfApproval,
 	}
 	if err := workflows.SetupWithManager(ctx, mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the workflow reconciler: %w", err)

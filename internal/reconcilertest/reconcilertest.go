@@ -37,6 +37,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/execution"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/preflight"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 	"kubernaut.io/stepvalidation/reconcilers/workflow"
 	"kubernaut.io/stepvalidation/test/harness"
@@ -121,13 +122,17 @@ func Start(t *testing.T) Env {
 	pauses := &pause.Resolver{Reader: mgr.GetCache(), Namespace: ManagerNamespace}
 	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), &corev1.Secret{}, &corev1.ConfigMap{})
 	clock := &Clock{}
+	checker := &preflight.Checker{
+		Authority: reviewer, Conditions: service, Config: mgr.GetConfig(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Namespace: ManagerNamespace,
+	}
 	executions := &execution.Reconciler{
-		Now: clock.Now, Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, Namespace: ManagerNamespace,
+		Now: clock.Now, Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker,
 	}
 	if err := executions.SetupWithManager(mgr, 2); err != nil {
 		t.Fatal(err)
 	}
-	workflows := &workflow.Reconciler{Now: clock.Now, Conditions: service, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker}
+	workflows := &workflow.Reconciler{Now: clock.Now, Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker}
 	if err := workflows.SetupWithManager(ctx, mgr, 2); err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -25,6 +23,7 @@ import (
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
+	"kubernaut.io/stepvalidation/reconcilers/preflight"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
@@ -68,10 +67,10 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 // this same reconcile read a moment ago.
 func (r *Reconciler) capture(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (executors.Target, map[string]string, error) {
 	if s.captured != nil {
-		return s.captured.target, s.captured.before, nil
+		return s.captured.Target, s.captured.Before, nil
 	}
 	exec, _ := executors.For(action.Name)
-	c, err := r.clientFor(action.Name)
+	c, err := r.Preflight.ClientFor(action.Name)
 	if err != nil {
 		return executors.Target{}, nil, err
 	}
@@ -95,13 +94,12 @@ func (r *Reconciler) recheck(ctx context.Context, s *scope, action *catalog.Acti
 		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.ForbiddenReason, refused)
 		return true, nil
 	}
-	safetyDoc, err := facts.SafetyInput(ctx, r.Conditions.Reader, action.Name, params,
-		facts.SafetyOptions{ManagerNamespace: r.Namespace, ReplicaCeiling: r.ReplicaCeiling})
+	safetyDoc, err := r.Preflight.SafetyInput(ctx, action.Name, params)
 	if err != nil {
-		return false, fmt.Errorf("reading the safety input: %w", err)
+		return false, err
 	}
-	if refusals := r.safety(ctx, safetyDoc); len(refusals) > 0 {
-		msg := "safety policy denied the action: " + strings.Join(refusals, "; ")
+	if refusals := r.Preflight.Safety(ctx, safetyDoc); len(refusals) > 0 {
+		msg := preflight.SafetyRefusal(refusals)
 		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionFalse, commonv1alpha1.SafetyPolicyDeniedReason, msg)
 		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.SafetyPolicyDeniedReason, msg)
 		return true, nil
@@ -147,7 +145,7 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 		return ctrl.Result{}, err
 	}
 	exec, _ := executors.For(action.Name)
-	c, err := r.clientFor(action.Name)
+	c, err := r.Preflight.ClientFor(action.Name)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -256,30 +254,6 @@ func (r *Reconciler) isCurrent(ctx context.Context, ke *kev1alpha1.KubernetesExe
 		return false, client.IgnoreNotFound(err)
 	}
 	return live.ResourceVersion == ke.ResourceVersion, nil
-}
-
-// clientFor returns a client that impersonates the action's ServiceAccount, one per
-// action, built on first use.
-func (r *Reconciler) clientFor(action string) (client.Client, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c, ok := r.impersonating[action]; ok {
-		return c, nil
-	}
-	cfg := executors.ImpersonatingConfig(r.Config, r.Namespace, action)
-	httpClient, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building a client for %s: %w", executors.Username(r.Namespace, action), err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper(), HTTPClient: httpClient})
-	if err != nil {
-		return nil, fmt.Errorf("building a client for %s: %w", executors.Username(r.Namespace, action), err)
-	}
-	if r.impersonating == nil {
-		r.impersonating = map[string]client.Client{}
-	}
-	r.impersonating[action] = c
-	return c, nil
 }
 
 func affectedResource(ke *kev1alpha1.KubernetesExecution) *kev1alpha1.AffectedResource {

@@ -21,7 +21,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -41,6 +40,7 @@ import (
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/preflight"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
@@ -76,11 +76,12 @@ type Reconciler struct {
 	Client client.Client
 	// APIReader reads around the cache: before acting, the reconciler checks that
 	// the status it acts on is the latest.
-	APIReader client.Reader
-	// Config is the manager's; executors act with a copy that impersonates the
-	// action's ServiceAccount.
-	Config     *rest.Config
+	APIReader  client.Reader
 	Conditions *check.Service
+	// Preflight runs the checks before acting (the requester's and the action's
+	// ServiceAccount's rights, the safety policies, the dry run) and builds the
+	// clients that act as the action's ServiceAccount.
+	Preflight *preflight.Checker
 	// Authority asks whether a run's requester holds what its action needs.
 	Authority *authority.Reviewer
 	Modes     *mode.Resolver
@@ -97,10 +98,6 @@ type Reconciler struct {
 	// negative): one namespace's many runs cannot fill the workers every
 	// namespace shares. Others wait, unstarted, with reason Queued.
 	MaxRunsPerNamespace int
-	// Namespace is the manager's: the action ServiceAccounts live there, and the
-	// protected_namespaces safety policy protects it.
-	Namespace      string
-	ReplicaCeiling int
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -123,17 +120,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	if r.Authority == nil {
 		r.Authority = &authority.Reviewer{Client: r.Client}
 	}
-	if r.Config == nil {
-		r.Config = mgr.GetConfig()
-	}
 	if r.APIReader == nil {
 		r.APIReader = mgr.GetAPIReader()
 	}
 	if r.Recorder == nil {
 		r.Recorder = mgr.GetEventRecorder("kubernaut-execution")
 	}
-	if r.ReplicaCeiling == 0 {
-		r.ReplicaCeiling = DefaultReplicaCeiling
+	if r.Preflight == nil {
+		return errors.New("execution reconciler: Preflight must be set")
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).

@@ -7,8 +7,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
-	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
+	"kubernaut.io/stepvalidation/reconcilers/preflight"
 	"kubernaut.io/stepvalidation/reconcilers/runstatus"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
@@ -25,13 +25,7 @@ type scope struct {
 	// persisted says that this reconcile wrote ke itself: it is the latest version.
 	persisted bool
 	// captured is the target as this reconcile's dry run read it.
-	captured *capture
-}
-
-// capture is what an executor's Capture read.
-type capture struct {
-	target executors.Target
-	before map[string]string
+	captured *preflight.Capture
 }
 
 // persist writes the status now rather than at the end of the reconcile: what

@@ -2,10 +2,8 @@ package execution
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +16,6 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
-	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
@@ -29,6 +26,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/preflight"
 )
 
 // validate runs the checks before acting, in order, and stops at the first that
@@ -58,14 +56,13 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 		return ctrl.Result{}, nil
 	}
 
-	safetyDoc, err := facts.SafetyInput(ctx, r.Conditions.Reader, action.Name, params,
-		facts.SafetyOptions{ManagerNamespace: r.Namespace, ReplicaCeiling: r.ReplicaCeiling})
+	safetyDoc, err := r.Preflight.SafetyInput(ctx, action.Name, params)
 	if err != nil {
-		return ctrl.Result{}, fmt.Errorf("reading the safety input: %w", err)
+		return ctrl.Result{}, err
 	}
 	targetNamespace, _ := safetyDoc["target_namespace"].(string)
 
-	denied, err := r.authorize(ctx, action.Name, targetNamespace)
+	denied, err := r.Preflight.ServiceAccount(ctx, action.Name, targetNamespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -75,10 +72,10 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.ForbiddenReason, denied)
 		return ctrl.Result{}, nil
 	}
-	results.RBAC = s.check(true, fmt.Sprintf("the requester and %s may do what %s needs", executors.Username(r.Namespace, action.Name), action.Name))
+	results.RBAC = s.check(true, fmt.Sprintf("the requester and %s may do what %s needs", r.Preflight.ServiceAccountUsername(action.Name), action.Name))
 
-	if refusals := r.safety(ctx, safetyDoc); len(refusals) > 0 {
-		msg := "safety policy denied the action: " + strings.Join(refusals, "; ")
+	if refusals := r.Preflight.Safety(ctx, safetyDoc); len(refusals) > 0 {
+		msg := preflight.SafetyRefusal(refusals)
 		results.Safety = s.check(false, msg)
 		s.setCondition(commonv1alpha1.ValidatedCondition, metav1.ConditionFalse, commonv1alpha1.SafetyPolicyDeniedReason, msg)
 		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.SafetyPolicyDeniedReason, msg)
@@ -262,49 +259,6 @@ func parameters(ke *kev1alpha1.KubernetesExecution) (_ *catalog.Action, _ map[st
 	return action, params, ""
 }
 
-// authorize asks the API server whether the action's ServiceAccount holds every
-// permission the catalog says the action needs, in the target's namespace. It
-// returns what is missing, or "". Allowed answers are reused as the requester's
-// are (authority.Reviewer); a revoked one is still refused by the API server when
-// the executor acts, since it acts as that ServiceAccount.
-func (r *Reconciler) authorize(ctx context.Context, action, namespace string) (string, error) {
-	rules, err := executors.Permissions(action)
-	if err != nil {
-		return "", err
-	}
-	sa := authority.Requester{
-		Username: executors.Username(r.Namespace, action),
-		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + r.Namespace, "system:authenticated"},
-	}
-	missing, err := r.Authority.Missing(ctx, sa, authority.Granted(rules, namespace))
-	if err != nil || len(missing) == 0 {
-		return "", err
-	}
-	what := make([]string, len(missing))
-	for i, p := range missing {
-		what[i] = p.What()
-	}
-	where := "cluster-wide"
-	if namespace != "" {
-		where = "in namespace " + namespace
-	}
-	return fmt.Sprintf("ServiceAccount %s may not %s %s; bind it ClusterRole %s (config/rbac/actions.yaml)",
-		sa.Username, strings.Join(what, ", "), where, executors.ClusterRoleName(action)), nil
-}
-
-// safety evaluates every safety policy on the safety input and returns the reasons
-// of those that deny. A policy that cannot decide denies: a guard rail fails closed.
-func (r *Reconciler) safety(ctx context.Context, doc map[string]any) []string {
-	var refusals []string
-	for _, e := range r.Conditions.Library.SafetyPolicies() {
-		res := r.Conditions.Engine.Evaluate(ctx, e.Policy, doc)
-		if !res.Passed() {
-			refusals = append(refusals, e.Name+": "+res.Message)
-		}
-	}
-	return refusals
-}
-
 // enforcement resolves the validation mode and the overrides of a run, and
 // records the overrides in status. An execution a workflow created follows the
 // workflow: its mode (the canary hashes the workflow's UID), its override
@@ -360,27 +314,12 @@ func preconditionsMessage(report evaluation.Report, m mode.Mode) string {
 	return fmt.Sprintf("%d preconditions passed", len(report.Results))
 }
 
-// dryRun captures the target and runs the action as a server-side dry run, as the
-// action's ServiceAccount. An executor asking to wait (a PodDisruptionBudget refusing
-// evictions now) passes, with the reason: acting will wait the same way.
+// dryRun runs the action as a server-side dry run (preflight.Checker.DryRun) and
+// keeps what it captured of the target, for acting in this same reconcile.
 func (r *Reconciler) dryRun(ctx context.Context, s *scope, action string, params map[string]any) (string, bool) {
-	exec, _ := executors.For(action)
-	c, err := r.clientFor(action)
-	if err != nil {
-		return err.Error(), false
-	}
-	target, before, err := exec.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
-	if err != nil {
-		return err.Error(), false
-	}
-	s.captured = &capture{target: target, before: before}
-	if _, err := exec.Act(ctx, c, executorParams(params, s.ke), before, s.ke.Namespace, true); err != nil {
-		if errors.Is(err, executors.ErrRetryLater) {
-			return "the dry run passed, but acting will wait: " + err.Error(), true
-		}
-		return err.Error(), false
-	}
-	return "the API server accepted the change to " + target.String() + " as a dry run", true
+	captured, msg, ok := r.Preflight.DryRun(ctx, action, executorParams(params, s.ke), s.ke.Namespace)
+	s.captured = captured
+	return msg, ok
 }
 
 // factParams are the parameters the facts providers see: the action's, the

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -94,6 +95,66 @@ func testPaths(t *testing.T, env rt.Env) {
 		}
 		if rt.Replicas(t, c, ns, "web") != 3 {
 			t.Error("the refused rollback changed the Deployment")
+		}
+	})
+
+	t.Run("dryRunFirst: a step that would fail ends the workflow before any step acts, naming it", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "checked", "web", 2, holds, time.Hour)
+		wfe.Spec.ExecutionStrategy.DryRunFirst = true
+		missing := scaleWorkflow(ns, "", "missing", 2, holds, time.Hour).Spec.WorkflowDefinition.Steps[0]
+		missing.StepNumber, missing.Name = 2, "scale-missing"
+		wfe.Spec.WorkflowDefinition.Steps = append(wfe.Spec.WorkflowDefinition.Steps, missing)
+		rt.Create(t, c, wfe)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.DryRunFailedReason {
+			t.Errorf("Succeeded reason %q (%s), want %s", reason, done.Status.Message, commonv1alpha1.DryRunFailedReason)
+		}
+		if !strings.Contains(done.Status.Message, "step 2 (scale-missing") {
+			t.Errorf("message %q does not name step 2", done.Status.Message)
+		}
+		var list kev1alpha1.KubernetesExecutionList
+		if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) != 0 || rt.Replicas(t, c, ns, "web") != 1 {
+			t.Errorf("%d executions created, web at %d replicas: a step ran before the preflight failed", len(list.Items), rt.Replicas(t, c, ns, "web"))
+		}
+	})
+
+	t.Run("dryRunFirst: the safety policies are asked for every step first", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		rt.Deployment(t, c, "kube-system", "guarded-"+ns, 1)
+		wfe := scaleWorkflow(ns, "guarded", "web", 2, holds, time.Hour)
+		wfe.Spec.ExecutionStrategy.DryRunFirst = true
+		guarded := scaleWorkflow("kube-system", "", "guarded-"+ns, 2, holds, time.Hour).Spec.WorkflowDefinition.Steps[0]
+		guarded.StepNumber, guarded.Name = 2, "scale-system"
+		wfe.Spec.WorkflowDefinition.Steps = append(wfe.Spec.WorkflowDefinition.Steps, guarded)
+		rt.Create(t, c, wfe)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.SafetyPolicyDeniedReason {
+			t.Errorf("Succeeded reason %q (%s), want %s", reason, done.Status.Message, commonv1alpha1.SafetyPolicyDeniedReason)
+		}
+		if rt.Replicas(t, c, ns, "web") != 1 {
+			t.Error("step 1 acted before the preflight of step 2 failed")
+		}
+	})
+
+	t.Run("dryRunFirst: a workflow whose steps all pass runs them, Validated true", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "preflown", "web", 2, holds, time.Hour)
+		wfe.Spec.ExecutionStrategy.DryRunFirst = true
+		rt.Create(t, c, wfe)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowCompleted)
+		v := apimeta.FindStatusCondition(done.Status.Conditions, commonv1alpha1.ValidatedCondition)
+		if v == nil || v.Status != metav1.ConditionTrue {
+			t.Errorf("Validated = %+v, want True", v)
+		}
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("the workflow did not act")
 		}
 	})
 

@@ -37,6 +37,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/preflight"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
@@ -59,6 +60,9 @@ const DefaultTimeout = time.Hour
 type Reconciler struct {
 	Client     client.Client
 	Conditions *check.Service
+	// Preflight checks every step before the first acts, for a workflow that
+	// asks for executionStrategy.dryRunFirst.
+	Preflight *preflight.Checker
 	// Authority asks whether the workflow's requester holds what a step needs.
 	Authority *authority.Reviewer
 	Modes     *mode.Resolver
@@ -89,6 +93,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 	}
 	if r.Authority == nil {
 		r.Authority = &authority.Reviewer{Client: r.Client}
+	}
+	if r.Preflight == nil {
+		return errors.New("workflow reconciler: Preflight must be set")
 	}
 	err := mgr.GetFieldIndexer().IndexField(ctx, &kev1alpha1.KubernetesExecution{}, ownerIndex, func(o client.Object) []string {
 		if owner := metav1.GetControllerOf(o); owner != nil && owner.Kind == "WorkflowExecution" &&
@@ -221,7 +228,7 @@ func (r *Reconciler) runPhase(ctx context.Context, s *scope) (ctrl.Result, error
 		if wfe.Spec.ExecutionStrategy.ApprovalRequired {
 			return r.awaitApproval(ctx, s)
 		}
-		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.RunningReason, "running the steps")
+		return r.begin(ctx, s, commonv1alpha1.RunningReason, "running the steps")
 	}
 	if res, done := r.enforceTimeout(s); done {
 		return res, nil
@@ -233,7 +240,10 @@ func (r *Reconciler) runPhase(ctx context.Context, s *scope) (ctrl.Result, error
 		return r.reconsider(ctx, s)
 	case workflowv1alpha1.WorkflowRollingBack:
 		return r.rollBack(ctx, s)
-	case workflowv1alpha1.WorkflowValidating, workflowv1alpha1.WorkflowPaused,
+	case workflowv1alpha1.WorkflowValidating:
+		// The preflight did not finish (its reconcile failed): it runs again.
+		return r.begin(ctx, s, commonv1alpha1.RunningReason, "running the steps")
+	case workflowv1alpha1.WorkflowPaused,
 		workflowv1alpha1.WorkflowExecuting, workflowv1alpha1.WorkflowMonitoring:
 		res, err := r.runSteps(ctx, s)
 		if err != nil || wfe.Status.Phase != workflowv1alpha1.WorkflowRollingBack {
@@ -244,6 +254,19 @@ func (r *Reconciler) runPhase(ctx context.Context, s *scope) (ctrl.Result, error
 		return r.rollBack(ctx, s)
 	}
 	return ctrl.Result{}, nil
+}
+
+// begin starts the steps, after the whole-workflow preflight when the workflow
+// asks for dryRunFirst.
+func (r *Reconciler) begin(ctx context.Context, s *scope, reason, message string) (ctrl.Result, error) {
+	if s.wfe.Spec.ExecutionStrategy.DryRunFirst {
+		s.transition(r, workflowv1alpha1.WorkflowValidating, commonv1alpha1.RunningReason, "checking every step before the first acts")
+		if passed, err := r.preflight(ctx, s); err != nil || !passed {
+			return ctrl.Result{}, err
+		}
+	}
+	s.transition(r, workflowv1alpha1.WorkflowExecuting, reason, message)
+	return r.runSteps(ctx, s)
 }
 
 // awaitApproval starts the workflow once approvalsRequired approvers approved in
@@ -260,8 +283,7 @@ func (r *Reconciler) awaitApproval(ctx context.Context, s *scope) (ctrl.Result, 
 		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.ApprovalTimedOutReason, v.Message)
 		return ctrl.Result{}, nil
 	case approval.Approved:
-		s.transition(r, workflowv1alpha1.WorkflowExecuting, commonv1alpha1.ApprovedReason, v.Message+"; running the steps")
-		return r.runSteps(ctx, s)
+		return r.begin(ctx, s, commonv1alpha1.ApprovedReason, v.Message+"; running the steps")
 	}
 	s.transition(r, workflowv1alpha1.WorkflowWaitingApproval, commonv1alpha1.AwaitingApprovalReason,
 		fmt.Sprintf("%s: kubernaut approve wfe/%s -n %s --reason ...", v.Message, wfe.Name, wfe.Namespace))

@@ -169,7 +169,11 @@ type ExecutionStrategy struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
-	// dryRunFirst runs every step as a server-side dry run before any step acts.
+	// dryRunFirst checks every step before the first acts: its parameters, the
+	// requester's and the action's RBAC, the safety policies and a server-side
+	// dry run, against the cluster as it is (phase validating). The first step
+	// that fails ends the workflow, named in its status, before anything changed.
+	// Each step still checks again just before it acts.
 	// +optional
 	DryRunFirst bool `json:"dryRunFirst,omitempty"`
 
@@ -191,7 +195,7 @@ type ExecutionStrategy struct {
 type WorkflowPhase string
 
 const (
-	// WorkflowValidating: step parameters and preconditions are being checked.
+	// WorkflowValidating: dryRunFirst checks every step before the first acts.
 	WorkflowValidating WorkflowPhase = "validating"
 	// WorkflowWaitingApproval: the workflow waits for an operator's approval.
 	WorkflowWaitingApproval WorkflowPhase = "waiting_approval"
