@@ -28,6 +28,7 @@ import (
 	"kubernaut.io/stepvalidation/certs"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/conditions/library"
 	"kubernaut.io/stepvalidation/internal/scheme"
 	"kubernaut.io/stepvalidation/reconcilers/execution"
@@ -97,7 +98,7 @@ func main() {
 		"enforce: required conditions block; warn: every condition only warns; off: conditions are not evaluated. The namespace label "+mode.NamespaceLabel+" overrides it")
 	flag.IntVar(&o.canaryPercent, "validation-canary-percent", 100,
 		"share of runs, by UID hash, that --validation-mode applies to; the others run with validation off")
-	flag.IntVar(&o.replicaCeiling, "replica-ceiling", execution.DefaultReplicaCeiling, "most replicas an action may set (the replica_ceiling safety policy)")
+	flag.IntVar(&o.replicaCeiling, "replica-ceiling", facts.DefaultReplicaCeiling, "most replicas an action may set (the replica_ceiling safety policy)")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "workflows and executions each reconciled at once")
 	flag.IntVar(&o.runsPerNS, "max-runs-per-namespace", execution.DefaultMaxRunsPerNamespace,
 		"executions of one namespace that validate, act or verify at once; more wait unstarted with reason Queued (-1: no limit)")

@@ -60,8 +60,6 @@ const (
 	// DefaultMaxRetries is how often a failed call of the executor is tried again
 	// when spec.maxRetries is unset.
 	DefaultMaxRetries = 3
-	// DefaultReplicaCeiling is the replica_ceiling safety input when unset.
-	DefaultReplicaCeiling = 100
 	// retryLaterDelay is how long an executor that asked to wait (an eviction a
 	// PodDisruptionBudget refused) waits before the next try.
 	retryLaterDelay = 5 * time.Second
@@ -101,8 +99,6 @@ type Reconciler struct {
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	mu            sync.Mutex
-	impersonating map[string]client.Client
 	// retryAt holds, by UID, when an executor that asked to wait may be called
 	// again: in memory only, since after a restart trying at once is harmless.
 	retryAt sync.Map
