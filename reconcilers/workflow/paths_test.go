@@ -111,7 +111,7 @@ func testPaths(t *testing.T, env rt.Env) {
 		if reason := succeeded(done).Reason; reason != commonv1alpha1.DryRunFailedReason {
 			t.Errorf("Succeeded reason %q (%s), want %s", reason, done.Status.Message, commonv1alpha1.DryRunFailedReason)
 		}
-		if !strings.Contains(done.Status.Message, "step 2 (scale-missing") {
+		if !strings.Contains(done.Status.Message, "step 2 (scale-missing, scale_deployment) would not run") || !strings.Contains(done.Status.Message, "not found") {
 			t.Errorf("message %q does not name step 2", done.Status.Message)
 		}
 		var list kev1alpha1.KubernetesExecutionList
