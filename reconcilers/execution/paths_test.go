@@ -93,9 +93,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("an optional precondition that fails warns, and the run acts", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
-		ke := scaleExecution(ns, "scale", "web", 2, "admin")
+		ns, ke := webScale(t, c, "admin")
 		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
 			Type: "nice_to_have", Required: ptr.To(false), Rego: "package nice\nallow if input.current_replicas >= 10",
 		}}
@@ -111,12 +109,8 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("an override of the blocking condition lets a blocked run validate again and act", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
-		ke := scaleExecution(ns, "scale", "web", 2, "admin")
-		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
-			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
-		}}
+		ns, ke := webScale(t, c, "admin")
+		ke.Spec.PreConditions = tooFew()
 		rt.Create(t, c, ke)
 		waitPhase(t, c, ke, kev1alpha1.ExecutionBlocked)
 		annotate(t, c, ke, map[string]string{
@@ -155,9 +149,7 @@ func testPaths(t *testing.T, env rt.Env) {
 		rt.Create(t, c, wfe)
 		ke := scaleExecution(ns, "owned", "web", 2, "admin")
 		ke.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(wfe, workflowv1alpha1.GroupVersion.WithKind("WorkflowExecution"))}
-		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
-			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
-		}}
+		ke.Spec.PreConditions = tooFew()
 		rt.Create(t, c, ke)
 		waitPhase(t, c, ke, kev1alpha1.ExecutionBlocked)
 		rt.Annotate(t, c, wfe, map[string]string{
@@ -172,12 +164,8 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a run that needs approval waits; another person's approval lets it act", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
-		ke := scaleExecution(ns, "scale", "web", 2, "admin")
-		ke.Spec.ExecutionStrategy.ApprovalRequired = true
-		rt.Create(t, c, ke)
-		waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
+		ns, ke := webScale(t, c, "admin")
+		awaitApproval(t, c, ke)
 		// The requester's own approval does not count.
 		approve(t, c, ke, commonv1alpha1.Approval{Approver: "admin", Decision: commonv1alpha1.Approve, Reason: "mine"})
 		rt.WaitEvent(t, c, ns, ke.Name, commonv1alpha1.ApprovedReason)
@@ -196,12 +184,8 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a reject fails a run waiting for approval, and nothing acts", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
-		ke := scaleExecution(ns, "scale", "web", 2, "admin")
-		ke.Spec.ExecutionStrategy.ApprovalRequired = true
-		rt.Create(t, c, ke)
-		waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
+		ns, ke := webScale(t, c, "admin")
+		awaitApproval(t, c, ke)
 		approve(t, c, ke, commonv1alpha1.Approval{Approver: "lead", Decision: commonv1alpha1.Reject, Reason: "not during the freeze"})
 		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
 		expectReason(t, done, commonv1alpha1.RejectedReason)
@@ -211,13 +195,9 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a run waiting for approval fails at its approvalTimeout, on the reconcilers' clock", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
-		ke := scaleExecution(ns, "scale", "web", 2, "admin")
-		ke.Spec.ExecutionStrategy.ApprovalRequired = true
+		_, ke := webScale(t, c, "admin")
 		ke.Spec.ExecutionStrategy.ApprovalTimeout = &metav1.Duration{Duration: time.Hour}
-		rt.Create(t, c, ke)
-		waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
+		awaitApproval(t, c, ke)
 		env.Clock.Advance(61 * time.Minute)
 		rt.Poke(t, c, ke)
 		done := waitPhase(t, c, ke, kev1alpha1.ExecutionFailed)
@@ -225,12 +205,8 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a blocked run fails at its blockedTimeout, on the reconcilers' clock", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
-		ke := scaleExecution(ns, "scale", "web", 2, "admin")
-		ke.Spec.PreConditions = []commonv1alpha1.ValidationCondition{{
-			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
-		}}
+		_, ke := webScale(t, c, "admin")
+		ke.Spec.PreConditions = tooFew()
 		rt.Create(t, c, ke)
 		waitPhase(t, c, ke, kev1alpha1.ExecutionBlocked)
 		env.Clock.Advance(31 * time.Minute) // the default blockedTimeout is 30m
@@ -299,12 +275,8 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("deleting a run waiting for approval releases it, with an Event", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
-		ke := scaleExecution(ns, "scale", "web", 2, "admin")
-		ke.Spec.ExecutionStrategy.ApprovalRequired = true
-		rt.Create(t, c, ke)
-		waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
+		_, ke := webScale(t, c, "admin")
+		awaitApproval(t, c, ke)
 		if err := c.Delete(ctx, ke); err != nil {
 			t.Fatal(err)
 		}
@@ -313,6 +285,28 @@ func testPaths(t *testing.T, env rt.Env) {
 			return client.IgnoreNotFound(err) == nil && err != nil, nil
 		})
 	})
+}
+
+// webScale returns a namespace of the test's own with Deployment web at 1
+// replica, and a run that scales it to 2 for requester, not yet created.
+func webScale(t *testing.T, c client.Client, requester string) (string, *kev1alpha1.KubernetesExecution) {
+	t.Helper()
+	ns := rt.Namespace(t, c)
+	rt.Deployment(t, c, ns, "web", 1)
+	return ns, scaleExecution(ns, "scale", "web", 2, requester)
+}
+
+// tooFew is a required precondition that web, at 1 replica, does not pass.
+func tooFew() []commonv1alpha1.ValidationCondition {
+	return []commonv1alpha1.ValidationCondition{{Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10"}}
+}
+
+// awaitApproval creates ke asking for approval and waits until it waits for one.
+func awaitApproval(t *testing.T, c client.Client, ke *kev1alpha1.KubernetesExecution) {
+	t.Helper()
+	ke.Spec.ExecutionStrategy.ApprovalRequired = true
+	rt.Create(t, c, ke)
+	waitPhase(t, c, ke, kev1alpha1.ExecutionWaitingApproval)
 }
 
 // expectReason checks the reason of ke's Succeeded condition.

@@ -27,8 +27,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	const holds = "package ok\nallow := true"
 
 	t.Run("a step whose execution fails is retried with a new execution, and completes", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		lift := rt.RefuseScales(t, c, ns)
 		wfe := scaleWorkflow(ns, "retried", "web", 2, holds, time.Hour)
 		wfe.Spec.WorkflowDefinition.Steps[0].MaxRetries = ptr.To[int32](1)
@@ -57,10 +56,10 @@ func testPaths(t *testing.T, env rt.Env) {
 		wfe := scaleWorkflow(ns, "partial", "missing", 2, holds, time.Hour)
 		first := &wfe.Spec.WorkflowDefinition.Steps[0]
 		first.CriticalStep = false
-		dependent := scaleWorkflow(ns, "", "api", 2, holds, time.Hour).Spec.WorkflowDefinition.Steps[0]
-		dependent.StepNumber, dependent.Name, dependent.DependsOn = 2, "after-first", []int32{1}
-		independent := scaleWorkflow(ns, "", "api", 3, holds, time.Hour).Spec.WorkflowDefinition.Steps[0]
-		independent.StepNumber, independent.Name, independent.DependsOn, independent.CriticalStep = 3, "alone", []int32{}, false
+		dependent := scaleStep(ns, 2, "after-first", "api", 2)
+		dependent.DependsOn = []int32{1}
+		independent := scaleStep(ns, 3, "alone", "api", 3)
+		independent.DependsOn, independent.CriticalStep = []int32{}, false
 		wfe.Spec.WorkflowDefinition.Steps = append(wfe.Spec.WorkflowDefinition.Steps, dependent, independent)
 		rt.Create(t, c, wfe)
 		done := waitFinished(t, c, wfe)
@@ -82,8 +81,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a rollback that fails leaves the workflow failed with RollbackFailed, naming what to fix", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "stuck", "web", 3, "package never\nallow if input.current_replicas == 99", time.Second)
 		wfe.Spec.WorkflowDefinition.Steps[0].PostConditions[0].Timeout = &metav1.Duration{Duration: 3 * time.Second}
 		rt.Create(t, c, wfe)
@@ -99,12 +97,10 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("dryRunFirst: a step that would fail ends the workflow before any step acts, naming it", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "checked", "web", 2, holds, time.Hour)
 		wfe.Spec.ExecutionStrategy.DryRunFirst = true
-		missing := scaleWorkflow(ns, "", "missing", 2, holds, time.Hour).Spec.WorkflowDefinition.Steps[0]
-		missing.StepNumber, missing.Name = 2, "scale-missing"
+		missing := scaleStep(ns, 2, "scale-missing", "missing", 2)
 		wfe.Spec.WorkflowDefinition.Steps = append(wfe.Spec.WorkflowDefinition.Steps, missing)
 		rt.Create(t, c, wfe)
 		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
@@ -124,13 +120,11 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("dryRunFirst: the safety policies are asked for every step first", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		rt.Deployment(t, c, "kube-system", "guarded-"+ns, 1)
 		wfe := scaleWorkflow(ns, "guarded", "web", 2, holds, time.Hour)
 		wfe.Spec.ExecutionStrategy.DryRunFirst = true
-		guarded := scaleWorkflow("kube-system", "", "guarded-"+ns, 2, holds, time.Hour).Spec.WorkflowDefinition.Steps[0]
-		guarded.StepNumber, guarded.Name = 2, "scale-system"
+		guarded := scaleStep("kube-system", 2, "scale-system", "guarded-"+ns, 2)
 		wfe.Spec.WorkflowDefinition.Steps = append(wfe.Spec.WorkflowDefinition.Steps, guarded)
 		rt.Create(t, c, wfe)
 		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
@@ -143,8 +137,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("dryRunFirst: a workflow whose steps all pass runs them, Validated true", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "preflown", "web", 2, holds, time.Hour)
 		wfe.Spec.ExecutionStrategy.DryRunFirst = true
 		rt.Create(t, c, wfe)
@@ -159,8 +152,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a workflow that needs approval waits; another person's approval runs it", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "approved", "web", 2, holds, time.Hour)
 		wfe.Spec.ExecutionStrategy.ApprovalRequired = true
 		rt.Create(t, c, wfe)
@@ -177,8 +169,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a reject fails a workflow waiting for approval", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "rejected", "web", 2, holds, time.Hour)
 		wfe.Spec.ExecutionStrategy.ApprovalRequired = true
 		rt.Create(t, c, wfe)
@@ -191,12 +182,9 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("an override on the workflow lifts a step's blocking precondition", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "overridden", "web", 2, holds, time.Hour)
-		wfe.Spec.WorkflowDefinition.Steps[0].PreConditions = []commonv1alpha1.ValidationCondition{{
-			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
-		}}
+		wfe.Spec.WorkflowDefinition.Steps[0].PreConditions = tooFew()
 		rt.Create(t, c, wfe)
 		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowBlocked)
 		rt.Annotate(t, c, wfe, map[string]string{
@@ -214,12 +202,9 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a blocked workflow fails at its blockedTimeout, on the reconcilers' clock", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "abandoned", "web", 2, holds, time.Hour)
-		wfe.Spec.WorkflowDefinition.Steps[0].PreConditions = []commonv1alpha1.ValidationCondition{{
-			Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10",
-		}}
+		wfe.Spec.WorkflowDefinition.Steps[0].PreConditions = tooFew()
 		rt.Create(t, c, wfe)
 		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowBlocked)
 		env.Clock.Advance(31 * time.Minute)
@@ -231,8 +216,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("a namespace pause holds a step before it starts; it runs when the pause ends", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		rt.PauseNamespace(t, c, ns, "change freeze")
 		time.Sleep(time.Second) // the pause is read from the cache
 		wfe := scaleWorkflow(ns, "held", "web", 2, holds, time.Hour)
@@ -249,8 +233,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("an execution name taken by an object the manager did not create fails the step, saying so", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		squatter := &kev1alpha1.KubernetesExecution{
 			ObjectMeta: metav1.ObjectMeta{Name: "taken-step-1", Namespace: ns, Annotations: rt.Requested("mallory")},
 			Spec:       kev1alpha1.KubernetesExecutionSpec{Action: "notify_only"},
@@ -268,8 +251,7 @@ func testPaths(t *testing.T, env rt.Env) {
 	})
 
 	t.Run("deleting a running workflow deletes its executions first", func(t *testing.T) {
-		ns := rt.Namespace(t, c)
-		rt.Deployment(t, c, ns, "web", 1)
+		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "deleted", "web", 2, "package never\nallow if input.current_replicas == 99", time.Hour)
 		rt.Create(t, c, wfe)
 		rt.Eventually(t, "its execution", func() (bool, error) {
@@ -288,6 +270,28 @@ func testPaths(t *testing.T, env rt.Env) {
 			return len(list.Items) == 0 && client.IgnoreNotFound(err) == nil && err != nil, nil
 		})
 	})
+}
+
+// webNamespace returns a namespace of the test's own with Deployment web at 1
+// replica.
+func webNamespace(t *testing.T, c client.Client) string {
+	t.Helper()
+	ns := rt.Namespace(t, c)
+	rt.Deployment(t, c, ns, "web", 1)
+	return ns
+}
+
+// scaleStep is step n, named name, scaling Deployment ns/deployment to replicas,
+// critical, after the step before it, with a postcondition that holds.
+func scaleStep(ns string, n int32, name, deployment string, replicas int) workflowv1alpha1.WorkflowStep {
+	step := scaleWorkflow(ns, "", deployment, replicas, "package ok\nallow := true", time.Hour).Spec.WorkflowDefinition.Steps[0]
+	step.StepNumber, step.Name = n, name
+	return step
+}
+
+// tooFew is a required precondition that web, at 1 replica, does not pass.
+func tooFew() []commonv1alpha1.ValidationCondition {
+	return []commonv1alpha1.ValidationCondition{{Type: "big_enough", Rego: "package big\nallow if input.current_replicas >= 10"}}
 }
 
 func getWorkflow(t *testing.T, c client.Client, wfe *workflowv1alpha1.WorkflowExecution) *workflowv1alpha1.WorkflowExecution {
