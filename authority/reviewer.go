@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/singleflight"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,6 +42,11 @@ type Reviewer struct {
 	AllowedFor time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	// inFlight shares one SubjectAccessReview among the callers that ask the
+	// same question at once: when a cached answer expires under load, every
+	// request in flight asks it again at the same moment.
+	inFlight singleflight.Group
 
 	mu      sync.Mutex
 	allowed map[answer]time.Time // expiry of each allowed answer
@@ -131,8 +137,32 @@ func (r *Reviewer) everywhere(ctx context.Context, who Requester, key string, p 
 	return ok, nil
 }
 
-// review asks whether who holds p.
+// reviewTimeout bounds a shared review, which outlives the caller that started it.
+const reviewTimeout = 10 * time.Second
+
+// review asks whether who holds p, sharing the question with whoever asks it at
+// the same time.
 func (r *Reviewer) review(ctx context.Context, who Requester, p Permission) (bool, error) {
+	key := fmt.Sprintf("%s\x00%#v", who.Encode(), p)
+	answers := r.inFlight.DoChan(key, func() (any, error) {
+		// Others may wait on this review: the first caller leaving must not end it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reviewTimeout)
+		defer cancel()
+		return r.ask(ctx, who, p)
+	})
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case a := <-answers:
+		if a.Err != nil {
+			return false, a.Err
+		}
+		return a.Val.(bool), nil
+	}
+}
+
+// ask sends one SubjectAccessReview: does who hold p?
+func (r *Reviewer) ask(ctx context.Context, who Requester, p Permission) (bool, error) {
 	extra := make(map[string]authorizationv1.ExtraValue, len(who.Extra))
 	for k, v := range who.Extra {
 		extra[k] = v

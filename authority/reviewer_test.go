@@ -111,3 +111,52 @@ func eventually(t *testing.T, ok func() bool, what string) {
 		}
 	}
 }
+
+// TestReviewerSharesAQuestionAskedAtOnce: requests that ask the same question
+// while it is in flight (a cached answer expired under load) share one
+// SubjectAccessReview; a caller that gives up does not fail the others.
+func TestReviewerSharesAQuestionAskedAtOnce(t *testing.T) {
+	var asked atomic.Int32
+	release := make(chan struct{})
+	c := interceptor.NewClient(nil, interceptor.Funcs{
+		Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+			asked.Add(1)
+			<-release
+			obj.(*authorizationv1.SubjectAccessReview).Status.Allowed = true
+			return nil
+		},
+	})
+	r := &authority.Reviewer{Client: c, AllowedFor: -1}
+	who := authority.Requester{Username: "alice"}
+	perm := []authority.Permission{{Verb: "patch", Group: "apps", Resource: "deployments", Namespace: "prod", Name: "web"}}
+
+	impatient, cancel := context.WithCancel(t.Context())
+	errs := make(chan error, 9)
+	go func() {
+		_, err := r.Missing(impatient, who, perm)
+		errs <- err
+	}()
+	for range 8 {
+		go func() {
+			missing, err := r.Missing(t.Context(), who, perm)
+			if err == nil && len(missing) > 0 {
+				err = context.DeadlineExceeded // anything: the answer was allowed
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // all nine are waiting on the review
+	cancel()
+	if err := <-errs; err == nil {
+		t.Error("the caller that gave up got an answer")
+	}
+	close(release)
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Errorf("a caller sharing the review: %v", err)
+		}
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("%d SubjectAccessReviews for one question asked nine times at once, want 1", n)
+	}
+}
