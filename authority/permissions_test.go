@@ -144,7 +144,7 @@ func TestNeededRequiresTheTarget(t *testing.T) {
 	}{
 		{"scale_deployment", map[string]any{}, "parameters.deployment.name is missing"},
 		{"scale_deployment", map[string]any{"deployment": map[string]any{"name": "web"}}, "parameters.deployment.namespace is missing"},
-		{"drain_node", map[string]any{"node": "n1"}, "parameters.node.name is missing"},
+		{"drain_node", map[string]any{"node": "n1"}, "parameters.node must be an object, not string"},
 	} {
 		a, _ := catalog.Lookup(tc.action)
 		if _, err := authority.Needed(a, tc.params, "own"); err == nil || err.Error() != tc.want {

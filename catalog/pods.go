@@ -1,13 +1,23 @@
 package catalog
 
 import (
+	"context"
+	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// podActions are the pod actions of the catalog, with the PersistentVolumeClaim and
-// notification actions that go with them.
+// The pod actions of the catalog, with the PersistentVolumeClaim and notification
+// actions that go with them: restart_pod, delete_pod, quarantine_pod, expand_pvc and
+// notify_only. Those that remove or change a pod act on the pod whose UID Capture
+// recorded, never on another pod that took its name since (a StatefulSet's
+// replacement).
 //
 // None of them has an inverse (Inverse is nil):
 //   - restart_pod and delete_pod remove a pod; nothing brings the same pod back (a
@@ -21,7 +31,6 @@ import (
 //     unquarantine_pod action to read.
 //   - expand_pvc cannot be reversed: a claim never shrinks.
 //   - notify_only records an Event, which is not taken back.
-var podActions = []*Action{restartPod, deletePod, quarantinePod, expandPVC, notifyOnly}
 
 // podFacts describes the facts the pod actions add to the glossary. "The pod" is the
 // one parameters.pod names, identified by its UID: before acting, the pod of that name
@@ -128,134 +137,47 @@ func podRecheck(s Suggested) Suggested {
 	return s
 }
 
-// restartPod deletes a pod that a controller owns, so that the controller recreates
-// it: kubectl has no "restart pod"; this is what people do instead.
-//
-// Its executor records before["uid"] (the pod's UID; it deletes with a UID
-// precondition, so a retry never deletes the replacement of a StatefulSet pod, which
-// has the same name), before["owner_kind"] and before["owner_name"] (the pod's
-// controller) and before["recorded_at"] (RFC 3339, just before deleting). Inverse: nil.
-var restartPod = &Action{
-	Name:   "restart_pod",
-	Target: podTarget,
-	Description: "Deletes a pod that a ReplicaSet, ReplicationController, StatefulSet or DaemonSet controls, " +
-		"with its own grace period, so that the controller recreates it; refuses a bare pod.",
-	Parameters:  []Field{podParameter},
-	Permissions: []rbacv1.PolicyRule{podGetDelete},
-
-	StepPreConditions:  []Suggested{podCondExists, podCondHasController},
-	StepPostConditions: []Suggested{podCondReplacementReady, podCondNoCrashloop},
-	PreConditions:      []Suggested{podRecheck(podCondHasController), podCondOtherReady},
-	PostConditions:     []Suggested{podCondReplacementReady},
-
-	Facts: []string{
-		"pod_found", "namespace", "pod_ready",
-		"pod_owner_kind", "pod_owner_name", "pod_owner_found",
-		"ready_pods", "pod_ready_replacements", "pods",
-	},
+// getPod reads the pod parameters.pod names.
+func getPod(ctx context.Context, call Call) (ObjectRef, *corev1.Pod, error) {
+	t, err := podTarget.Ref(call.Params)
+	if err != nil {
+		return t, nil, err
+	}
+	var pod corev1.Pod
+	if err := call.Client.Get(ctx, t.key(), &pod); err != nil {
+		return t, nil, fmt.Errorf("reading %s: %w", t, err)
+	}
+	return t, &pod, nil
 }
 
-// deletePod deletes a pod, controlled or bare.
-//
-// Its executor records before["uid"] and deletes with a UID precondition. Inverse: nil.
-var deletePod = &Action{
-	Name:        "delete_pod",
-	Target:      podTarget,
-	Description: "Deletes a pod; a controller, if one owns it, creates another, and a bare pod is gone for good.",
-	Parameters: []Field{podParameter,
-		{Name: "gracePeriodSeconds", Type: Integer, Min: ptr(int64(0)), Max: ptr(int64(3600)),
-			Description: "seconds the pod is given to shut down; absent: its own terminationGracePeriodSeconds; " +
-				"0 removes it from the API at once without waiting for its node (for a pod stuck on an unreachable node)"},
-	},
-	Permissions: []rbacv1.PolicyRule{podGetDelete},
-
-	StepPreConditions: []Suggested{podCondExists},
-	PreConditions:     []Suggested{podRecheck(podCondExists)},
-	PostConditions:    []Suggested{podCondDeleted},
-
-	Facts: []string{"pod_found", "namespace", "pod_gone", "pod_terminating"},
-}
-
-// quarantinePod takes a pod out of service without stopping it: it replaces the pod's
-// labels with kubernaut.io/quarantined: "true", so that no Service and not its
-// controller select it any more. The controller releases the pod and creates a
-// replacement; the quarantined pod keeps running for debugging until someone deletes
-// it (delete_pod). A StatefulSet pod cannot be quarantined: its replacement would
-// need the quarantined pod's name.
-//
-// Its executor records before["uid"], before["owner_kind"], before["owner_name"],
-// before["recorded_at"] (as restart_pod's does) and before["labels"] (the pod's labels
-// before acting, as a JSON object), which it also writes to the pod's annotation
-// kubernaut.io/quarantined-labels. Inverse: nil (see podActions).
-var quarantinePod = &Action{
-	Name:   "quarantine_pod",
-	Target: podTarget,
-	Description: "Replaces a pod's labels with kubernaut.io/quarantined=true: its Services and its controller no longer select it, " +
-		"the controller creates a replacement, and the pod keeps running for debugging.",
-	Parameters:  []Field{podParameter},
-	Permissions: []rbacv1.PolicyRule{podGetPatch},
-
-	StepPreConditions:  []Suggested{podCondExists, podCondQuarantineSupported},
-	StepPostConditions: []Suggested{podCondReplacementReady},
-	PreConditions:      []Suggested{podRecheck(podCondQuarantineSupported), podCondOtherReady},
-	PostConditions:     []Suggested{podCondIsolated, podCondReplacementReady},
-
-	Facts: []string{
-		"pod_found", "namespace", "pod_ready",
-		"pod_owner_kind", "pod_owner_name", "pod_owner_found",
-		"ready_pods", "pod_gone", "pod_matching_services", "pod_selected_by_owner", "pod_ready_replacements",
-	},
-}
-
-// expandPVC raises the storage request of a PersistentVolumeClaim; the CSI driver
-// grows its volume and, online, the kubelet its file system.
-//
-// Its executor records before["request"] (spec.resources.requests.storage) and
-// before["capacity"] (status.capacity.storage), as quantities. Inverse: nil, a claim
-// cannot shrink.
-var expandPVC = &Action{
-	Name:        "expand_pvc",
-	Target:      pvcTarget,
-	Description: "Raises the storage request of a bound PersistentVolumeClaim whose StorageClass allows volume expansion.",
-	Parameters: []Field{namespacedTarget("pvc", "PersistentVolumeClaim",
-		Field{Name: "size", Type: String, Required: true, Format: Quantity,
-			Description: "the new storage request, e.g. 20Gi; larger than the claim's capacity"},
-	)},
-	Permissions: []rbacv1.PolicyRule{pvcGetPatch},
-
-	StepPreConditions:  []Suggested{pvcCondExists, pvcCondSizeIncrease},
-	StepPostConditions: []Suggested{pvcCondCapacityReached},
-	PreConditions:      []Suggested{pvcCondBound, pvcCondExpansionAllowed, pvcCondSizeIncrease},
-	PostConditions:     []Suggested{pvcCondCapacityReached},
-
-	Facts: []string{
-		"pvc_found", "namespace", "pvc_phase", "pvc_storage_class", "pvc_storage_class_allows_expansion",
-		"pvc_capacity_bytes", "pvc_requested_bytes", "pvc_conditions",
-	},
-}
-
-// notifyOnly acts on nothing: it records a core/v1 Event regarding its own
-// KubernetesExecution, in that namespace, of type Normal (severity info) or Warning
-// (warning, critical), with the reason NotifyInfo, NotifyWarning or NotifyCritical and
-// the parameters' message. A workflow uses it to tell people what it found when no
-// action is safe.
-//
-// Its executor records before["event"], the Event's name, chosen before creating it:
-// a retry that finds the Event does not create another. Inverse: nil.
-var notifyOnly = &Action{
-	Name:        "notify_only",
-	Description: "Records an Event with a message and a severity, regarding its KubernetesExecution; changes nothing else.",
-	Parameters: []Field{
-		{Name: "message", Type: String, Required: true,
-			Description: "what to tell, at most 1024 characters"},
-		{Name: "severity", Type: String, Required: true, Enum: []string{"info", "warning", "critical"},
-			Description: "info records a Normal Event; warning and critical a Warning Event (reasons NotifyInfo, NotifyWarning, NotifyCritical)"},
-	},
-	Permissions: []rbacv1.PolicyRule{notifyCreateEvent},
-
-	StepPreConditions: []Suggested{notifyCondMessageValid},
-	PreConditions:     []Suggested{notifyCondMessageValid},
-	PostConditions:    []Suggested{notifyCondEventRecorded},
-
-	Facts: []string{"notify_event_name", "notify_event_found"},
+// deletePodOnce deletes the pod whose UID before records. A pod that is gone, or
+// whose name another pod has taken, was deleted already: not an error.
+func deletePodOnce(ctx context.Context, call Call, before map[string]string, gracePeriod *int64, doing string) (map[string]string, error) {
+	t, err := podTarget.Ref(call.Params)
+	if err != nil {
+		return nil, err
+	}
+	uid, err := recorded(before, "uid")
+	if err != nil {
+		return nil, err
+	}
+	if uid == "" {
+		return nil, fmt.Errorf("before[\"uid\"] is empty: Act deletes only the pod Capture read")
+	}
+	precondition := types.UID(uid)
+	opts := &client.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &precondition}, GracePeriodSeconds: gracePeriod}
+	if call.DryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	after := map[string]string{"deleted_uid": uid}
+	err = call.Client.Delete(ctx, &corev1.Pod{ObjectMeta: t.meta()}, opts)
+	switch {
+	case err == nil, apierrors.IsNotFound(err):
+		return after, nil
+	case apierrors.IsConflict(err):
+		// The UID precondition failed: the pod of that name now is another one, and
+		// the one recorded is gone.
+		return after, nil
+	}
+	return nil, fmt.Errorf("%s %s (UID %s): %w", doing, t, uid, err)
 }

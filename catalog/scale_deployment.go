@@ -1,24 +1,18 @@
 package catalog
 
 import (
+	"context"
 	"fmt"
 	"strconv"
-	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 )
 
-// Timeouts of the seed's table (seed 001, section 5.2).
-const (
-	quickCheck   = 5 * time.Second
-	normalCheck  = 10 * time.Second
-	settleWithin = 2 * time.Minute
-)
-
-// scaleDeployment is the seed's representative action, with its nine policies at the
+// scale_deployment is the seed's representative action, with its nine policies at the
 // levels and with the required flags and timeouts of seed 001, section 5.2.
 // desired_replicas_running and deployment_health_check are verified at both levels.
-var scaleDeployment = &Action{
+var _ = register(&Action{
 	Name:        "scale_deployment",
 	Target:      deploymentTarget,
 	Description: "Sets the replica count of a Deployment.",
@@ -58,17 +52,9 @@ var scaleDeployment = &Action{
 		"running_pods", "ready_pods", "conditions", "pods",
 		"image_pull_secrets_exist", "image_pull_secrets_valid", "matching_nodes", "ready_nodes",
 	},
-	Inverse: func(params map[string]any, before map[string]string) (Rollback, error) {
-		replicas, err := strconv.Atoi(before["replicas"])
-		if err != nil {
-			return Rollback{}, fmt.Errorf("the replica count before scaling was not recorded: %q", before["replicas"])
-		}
-		deployment, _ := params["deployment"].(map[string]any)
-		return Rollback{Action: "scale_deployment", Parameters: map[string]any{"deployment": map[string]any{
-			"name": deployment["name"], "namespace": deployment["namespace"], "replicas": int64(replicas),
-		}}}, nil
-	},
-}
+	Executor: Executor{Capture: scaleDeploymentCapture, Act: scaleDeploymentAct},
+	Inverse:  scaleDeploymentInverse,
+})
 
 // scaleDeploymentFacts describes the facts of scale_deployment (DESIGN.md, Rego
 // conventions), which other deployment actions share.
@@ -94,21 +80,46 @@ var scaleDeploymentFacts = map[string]string{
 	"ready_nodes":              "integer: matching nodes that are Ready and schedulable",
 }
 
-// namespacedTarget is the parameter naming the namespaced object an action acts on,
-// e.g. deployment: {name, namespace, ...extra}.
-func namespacedTarget(param, kind string, extra ...Field) Field {
-	return Field{Name: param, Type: Object, Required: true, Description: "the " + kind + " to act on",
-		Fields: append([]Field{
-			{Name: "name", Type: String, Required: true, Format: DNSSubdomain, Description: "name of the " + kind},
-			{Name: "namespace", Type: String, Required: true, Format: DNSLabel, Description: "namespace of the " + kind},
-		}, extra...)}
+// scaleDeploymentCapture records spec.replicas before scaling. before: replicas.
+func scaleDeploymentCapture(ctx context.Context, call Call) (ObjectRef, map[string]string, error) {
+	t, err := deploymentTarget.Ref(call.Params)
+	if err != nil {
+		return t, nil, err
+	}
+	if _, _, err := int32Param(call.Params, "deployment.replicas", true, 0); err != nil {
+		return t, nil, err
+	}
+	var d appsv1.Deployment
+	if err := call.Client.Get(ctx, t.key(), &d); err != nil {
+		return t, nil, fmt.Errorf("reading %s: %w", t, err)
+	}
+	return t, map[string]string{"replicas": strconv.Itoa(int(replicasOf(d.Spec.Replicas)))}, nil
 }
 
-// clusterTarget is the parameter naming the cluster-scoped object an action acts on,
-// e.g. node: {name, ...extra}.
-func clusterTarget(param, kind string, extra ...Field) Field {
-	return Field{Name: param, Type: Object, Required: true, Description: "the " + kind + " to act on",
-		Fields: append([]Field{
-			{Name: "name", Type: String, Required: true, Format: DNSSubdomain, Description: "name of the " + kind},
-		}, extra...)}
+// scaleDeploymentAct sets spec.replicas through the Deployment's scale subresource.
+func scaleDeploymentAct(ctx context.Context, call Call, _ map[string]string) (map[string]string, error) {
+	t, err := deploymentTarget.Ref(call.Params)
+	if err != nil {
+		return nil, err
+	}
+	replicas, _, err := int32Param(call.Params, "deployment.replicas", true, 0)
+	if err != nil {
+		return nil, err
+	}
+	return patchScale(ctx, call, &appsv1.Deployment{ObjectMeta: t.meta()}, t, replicas)
+}
+
+// scaleDeploymentInverse scales back to the replica count recorded before scaling.
+func scaleDeploymentInverse(params map[string]any, before map[string]string) (Rollback, error) {
+	t, err := deploymentTarget.Ref(params)
+	if err != nil {
+		return Rollback{}, err
+	}
+	replicas, err := strconv.Atoi(before["replicas"])
+	if err != nil {
+		return Rollback{}, fmt.Errorf("the replica count before scaling was not recorded: %q", before["replicas"])
+	}
+	deployment := t.param()
+	deployment["replicas"] = int64(replicas)
+	return Rollback{Action: "scale_deployment", Parameters: map[string]any{"deployment": deployment}}, nil
 }

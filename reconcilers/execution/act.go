@@ -19,7 +19,6 @@ import (
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/facts"
-	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
@@ -55,7 +54,7 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 		}
 	}
 	s.transition(r, kev1alpha1.ExecutionExecuting, commonv1alpha1.RunningReason,
-		fmt.Sprintf("acting on %s as %s", target, executors.ServiceAccountName(action.Name)))
+		fmt.Sprintf("acting on %s as %s", target, action.ServiceAccountName()))
 	if written, err := s.persist(ctx, r); err != nil || !written {
 		return ctrl.Result{}, err
 	}
@@ -64,16 +63,15 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 
 // capture reads the target as it is before acting, or takes what the dry run of
 // this same reconcile read a moment ago.
-func (r *Reconciler) capture(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (executors.Target, map[string]string, error) {
+func (r *Reconciler) capture(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (catalog.ObjectRef, map[string]string, error) {
 	if s.captured != nil {
 		return s.captured.target, s.captured.before, nil
 	}
-	exec, _ := executors.For(action.Name)
-	c, err := r.clientFor(action.Name)
+	c, err := r.clientFor(action)
 	if err != nil {
-		return executors.Target{}, nil, err
+		return catalog.ObjectRef{}, nil, err
 	}
-	return exec.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
+	return action.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
 }
 
 // recheck repeats, right before the executor runs, the checks that status alone
@@ -144,16 +142,15 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 	if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
 		return ctrl.Result{}, err
 	}
-	exec, _ := executors.For(action.Name)
-	c, err := r.clientFor(action.Name)
+	c, err := r.clientFor(action)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	after, err := exec.Act(ctx, c, executorParams(params, ke), affected.Before, ke.Namespace, false)
+	after, err := action.Act(ctx, c, executorParams(params, ke), affected.Before, ke.Namespace, false)
 	if err != nil {
-		if errors.Is(err, executors.ErrRetryLater) {
+		if errors.Is(err, catalog.ErrRetryLater) {
 			delay := retryLaterDelay
-			var later *executors.RetryLaterError
+			var later *catalog.RetryLaterError
 			if errors.As(err, &later) && later.After > 0 {
 				delay = later.After
 			}
@@ -258,25 +255,25 @@ func (r *Reconciler) isCurrent(ctx context.Context, ke *kev1alpha1.KubernetesExe
 
 // clientFor returns a client that impersonates the action's ServiceAccount, one per
 // action, built on first use.
-func (r *Reconciler) clientFor(action string) (client.Client, error) {
+func (r *Reconciler) clientFor(action *catalog.Action) (client.Client, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c, ok := r.impersonating[action]; ok {
+	if c, ok := r.impersonating[action.Name]; ok {
 		return c, nil
 	}
-	cfg := executors.ImpersonatingConfig(r.Config, r.Namespace, action)
+	cfg := action.ImpersonatingConfig(r.Config, r.Namespace)
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("building a client for %s: %w", executors.Username(r.Namespace, action), err)
+		return nil, fmt.Errorf("building a client for %s: %w", action.Username(r.Namespace), err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper(), HTTPClient: httpClient})
 	if err != nil {
-		return nil, fmt.Errorf("building a client for %s: %w", executors.Username(r.Namespace, action), err)
+		return nil, fmt.Errorf("building a client for %s: %w", action.Username(r.Namespace), err)
 	}
 	if r.impersonating == nil {
 		r.impersonating = map[string]client.Client{}
 	}
-	r.impersonating[action] = c
+	r.impersonating[action.Name] = c
 	return c, nil
 }
 
@@ -303,5 +300,5 @@ func backoff(n int32) time.Duration {
 // executorParams are the parameters an executor sees: the action's, and the
 // execution it acts for (notify_only's Event points at it).
 func executorParams(params map[string]any, ke *kev1alpha1.KubernetesExecution) map[string]any {
-	return executors.WithExecution(params, ke.Name, ke.UID)
+	return catalog.WithExecution(params, ke.Name, ke.UID)
 }

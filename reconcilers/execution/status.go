@@ -10,7 +10,7 @@ import (
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
-	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 )
@@ -32,7 +32,7 @@ type scope struct {
 
 // capture is what an executor's Capture read.
 type capture struct {
-	target executors.Target
+	target catalog.ObjectRef
 	before map[string]string
 }
 

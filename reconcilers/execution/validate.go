@@ -21,7 +21,6 @@ import (
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/facts"
-	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/approval"
@@ -64,7 +63,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	}
 	targetNamespace, _ := safetyDoc["target_namespace"].(string)
 
-	denied, err := r.authorize(ctx, action.Name, targetNamespace)
+	denied, err := r.authorize(ctx, action, targetNamespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -74,7 +73,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.ForbiddenReason, denied)
 		return ctrl.Result{}, nil
 	}
-	results.RBAC = s.check(true, fmt.Sprintf("the requester and %s may do what %s needs", executors.Username(r.Namespace, action.Name), action.Name))
+	results.RBAC = s.check(true, fmt.Sprintf("the requester and %s may do what %s needs", action.Username(r.Namespace), action.Name))
 
 	if refusals := r.safety(ctx, safetyDoc); len(refusals) > 0 {
 		msg := "safety policy denied the action: " + strings.Join(refusals, "; ")
@@ -109,7 +108,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionTrue, commonv1alpha1.PreconditionsPassedReason,
 		preconditionsMessage(report, enforcement.Mode))
 
-	if msg, ok := r.dryRun(ctx, s, action.Name, params); !ok {
+	if msg, ok := r.dryRun(ctx, s, action, params); !ok {
 		results.DryRun = s.check(false, msg)
 		s.setCondition(commonv1alpha1.ValidatedCondition, metav1.ConditionFalse, commonv1alpha1.DryRunFailedReason, msg)
 		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.DryRunFailedReason, msg)
@@ -255,9 +254,6 @@ func parameters(ke *kev1alpha1.KubernetesExecution) (_ *catalog.Action, _ map[st
 	if errs := action.ValidateParameters(params, path); len(errs) > 0 {
 		return nil, nil, errs.ToAggregate().Error()
 	}
-	if _, ok := executors.For(action.Name); !ok {
-		return nil, nil, fmt.Sprintf("action %s has no executor", action.Name)
-	}
 	return action, params, ""
 }
 
@@ -266,16 +262,12 @@ func parameters(ke *kev1alpha1.KubernetesExecution) (_ *catalog.Action, _ map[st
 // returns what is missing, or "". Allowed answers are reused as the requester's
 // are (authority.Reviewer); a revoked one is still refused by the API server when
 // the executor acts, since it acts as that ServiceAccount.
-func (r *Reconciler) authorize(ctx context.Context, action, namespace string) (string, error) {
-	rules, err := executors.Permissions(action)
-	if err != nil {
-		return "", err
-	}
+func (r *Reconciler) authorize(ctx context.Context, action *catalog.Action, namespace string) (string, error) {
 	sa := authority.Requester{
-		Username: executors.Username(r.Namespace, action),
+		Username: action.Username(r.Namespace),
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + r.Namespace, "system:authenticated"},
 	}
-	missing, err := r.Authority.Missing(ctx, sa, authority.Granted(rules, namespace))
+	missing, err := r.Authority.Missing(ctx, sa, authority.Granted(action.Permissions, namespace))
 	if err != nil || len(missing) == 0 {
 		return "", err
 	}
@@ -288,7 +280,7 @@ func (r *Reconciler) authorize(ctx context.Context, action, namespace string) (s
 		where = "in namespace " + namespace
 	}
 	return fmt.Sprintf("ServiceAccount %s may not %s %s; bind it ClusterRole %s (config/rbac/actions.yaml)",
-		sa.Username, strings.Join(what, ", "), where, executors.ClusterRoleName(action)), nil
+		sa.Username, strings.Join(what, ", "), where, action.ClusterRoleName()), nil
 }
 
 // safety evaluates every safety policy on the safety input and returns the reasons
@@ -362,19 +354,18 @@ func preconditionsMessage(report evaluation.Report, m mode.Mode) string {
 // dryRun captures the target and runs the action as a server-side dry run, as the
 // action's ServiceAccount. An executor asking to wait (a PodDisruptionBudget refusing
 // evictions now) passes, with the reason: acting will wait the same way.
-func (r *Reconciler) dryRun(ctx context.Context, s *scope, action string, params map[string]any) (string, bool) {
-	exec, _ := executors.For(action)
+func (r *Reconciler) dryRun(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (string, bool) {
 	c, err := r.clientFor(action)
 	if err != nil {
 		return err.Error(), false
 	}
-	target, before, err := exec.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
+	target, before, err := action.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
 	if err != nil {
 		return err.Error(), false
 	}
 	s.captured = &capture{target: target, before: before}
-	if _, err := exec.Act(ctx, c, executorParams(params, s.ke), before, s.ke.Namespace, true); err != nil {
-		if errors.Is(err, executors.ErrRetryLater) {
+	if _, err := action.Act(ctx, c, executorParams(params, s.ke), before, s.ke.Namespace, true); err != nil {
+		if errors.Is(err, catalog.ErrRetryLater) {
 			return "the dry run passed, but acting will wait: " + err.Error(), true
 		}
 		return err.Error(), false

@@ -1,24 +1,27 @@
-package executors
+package catalog
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
-// The readers below take a dotted path under parameters (e.g. "deployment.name")
-// and return errors naming it, so that a parameter of the wrong shape, which the
-// webhook should have rejected, gives an error rather than a panic.
+// The one reader of an action's parameters: its target, its facts provider, its
+// executor and its inverse all read them through these functions. Parameters reach
+// them validated against the action's schema (ValidateParameters); a value of the
+// wrong shape still gives an error naming its path under parameters (e.g.
+// "parameters.deployment.name is missing"), never a panic.
 
-// lookup returns the value at path, and whether it is there (null counts as absent).
+// lookup returns the value at a dotted path under params (e.g. "deployment.name"),
+// and whether it is there (null counts as absent).
 func lookup(params map[string]any, path string) (any, bool, error) {
 	var value any = params
 	walked := "parameters"
 	for _, key := range strings.Split(path, ".") {
 		obj, ok := value.(map[string]any)
 		if !ok {
-			return nil, false, fmt.Errorf("%s must be an object", walked)
+			return nil, false, fmt.Errorf("%s must be an object, not %T", walked, value)
 		}
 		walked += "." + key
 		if value, ok = obj[key]; !ok || value == nil {
@@ -28,7 +31,7 @@ func lookup(params map[string]any, path string) (any, bool, error) {
 	return value, true, nil
 }
 
-func missing(path string) error { return fmt.Errorf("parameters.%s is required", path) }
+func missing(path string) error { return fmt.Errorf("parameters.%s is missing", path) }
 
 // stringParam reads a string; "" when absent and not required.
 func stringParam(params map[string]any, path string, required bool) (string, error) {
@@ -59,21 +62,8 @@ func intParam(params map[string]any, path string, required bool) (n int64, ok bo
 		}
 		return 0, false, err
 	}
-	switch x := v.(type) {
-	case int:
-		return int64(x), true, nil
-	case int32:
-		return int64(x), true, nil
-	case int64:
-		return x, true, nil
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			return int64(x), true, nil
-		}
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i, true, nil
-		}
+	if n, ok := integer(v); ok {
+		return n, true, nil
 	}
 	return 0, false, fmt.Errorf("parameters.%s must be an integer, not %v", path, v)
 }
@@ -119,36 +109,60 @@ func objectParam(params map[string]any, path string, required bool) (map[string]
 	return obj, nil
 }
 
-// namespacedTarget reads the {name, namespace} parameter param naming the object of
-// kind an action acts on.
-func namespacedTarget(params map[string]any, param, kind string) (Target, error) {
-	name, err := stringParam(params, param+".name", true)
+// Ref reads the object the target parameter names in params. The error names the
+// parameter that is missing or of the wrong shape.
+func (t *Target) Ref(params map[string]any) (ObjectRef, error) {
+	name, err := stringParam(params, t.Param+".name", true)
 	if err != nil {
-		return Target{}, err
+		return ObjectRef{}, err
 	}
-	namespace, err := stringParam(params, param+".namespace", true)
-	if err != nil {
-		return Target{}, err
+	ref := ObjectRef{Kind: t.Kind, Name: name}
+	if !t.ClusterScoped {
+		if ref.Namespace, err = stringParam(params, t.Param+".namespace", true); err != nil {
+			return ObjectRef{}, err
+		}
 	}
-	return Target{Kind: kind, Namespace: namespace, Name: name}, nil
+	return ref, nil
 }
 
-// clusterTarget reads the {name} parameter param naming the cluster-scoped object of
-// kind an action acts on.
-func clusterTarget(params map[string]any, param, kind string) (Target, error) {
-	name, err := stringParam(params, param+".name", true)
-	if err != nil {
-		return Target{}, err
-	}
-	return Target{Kind: kind, Name: name}, nil
+// Name reads the target's name and namespace from params; namespace is "" for a
+// cluster-scoped target. The error names the parameter that is missing.
+func (t *Target) Name(params map[string]any) (name, namespace string, err error) {
+	ref, err := t.Ref(params)
+	return ref.Name, ref.Namespace, err
 }
 
-// recorded reads a before value Capture records; an error when it is absent (Act
-// was handed the before values of another action, or of an older manager).
+// param reads the object t names in params, as the parameter of an inverse names
+// it: {name, namespace}, or {name} for a cluster-scoped object.
+func (t *Target) param(params map[string]any) (map[string]any, error) {
+	ref, err := t.Ref(params)
+	if err != nil {
+		return nil, err
+	}
+	return ref.param(), nil
+}
+
+// recorded reads a value the executor recorded before acting; an error when it is
+// absent (Act was handed the before values of another action, or of an older
+// manager).
 func recorded(before map[string]string, key string) (string, error) {
 	v, ok := before[key]
 	if !ok {
 		return "", fmt.Errorf("before[%q] was not recorded: Act needs the before values Capture returned", key)
 	}
 	return v, nil
+}
+
+// recordedInt reads the integer the executor recorded under key; what says what it
+// is, for the error.
+func recordedInt(before map[string]string, key, what string) (int64, error) {
+	raw, ok := before[key]
+	if !ok {
+		return 0, fmt.Errorf("%s was not recorded (before[%q])", what, key)
+	}
+	n, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s was recorded as %q, not an integer", what, raw)
+	}
+	return n, nil
 }

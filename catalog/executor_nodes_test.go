@@ -1,4 +1,4 @@
-package executors_test
+package catalog_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/catalog"
 )
 
 // scratchNode creates a Node for a cordon or taint test, reserved like the drain
@@ -64,7 +64,7 @@ var _ = Describe("node actions", func() {
 	It("cordon_node marks a Node unschedulable, and its inverse uncordons it", func(ctx context.Context) {
 		name := scratchNode(ctx, false)
 		r := exercise(ctx, "cordon_node", nodeParams(name), "default", observeNode(ctx, name))
-		Expect(r.target).To(Equal(executors.Target{Kind: "Node", Name: name}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "Node", Name: name}))
 		Expect(r.before).To(Equal(map[string]string{"unschedulable": "false"}))
 		Expect(r.after).To(Equal(map[string]string{"unschedulable": "true"}))
 		u := undo(ctx, r)
@@ -164,22 +164,22 @@ var _ = Describe("node actions", func() {
 
 		params := nodeParams("drain-1")
 		r := capture(ctx, "drain_node", params, ns)
-		Expect(r.target).To(Equal(executors.Target{Kind: "Node", Name: "drain-1"}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "Node", Name: "drain-1"}))
 		Expect(r.before).To(Equal(map[string]string{"unschedulable": "false"}))
 
 		// A dry run asks the same questions: the budget refuses it too, and it
 		// changes nothing.
 		_, err := r.act(ctx, true)
-		Expect(errors.Is(err, executors.ErrRetryLater)).To(BeTrue(), "%v", err)
+		Expect(errors.Is(err, catalog.ErrRetryLater)).To(BeTrue(), "%v", err)
 		Expect(observeNode(ctx, "drain-1")()).To(HavePrefix("[false"))
 		Expect(gone(ctx, *free)).To(BeFalse(), "the dry run evicted a pod")
 
 		guardedNames := []string{ns + "/" + guardedPods[0].Name, ns + "/" + guardedPods[1].Name}
 		for range 2 { // and again, as after a restart
 			_, err := r.act(ctx, false)
-			var retry *executors.RetryLaterError
+			var retry *catalog.RetryLaterError
 			Expect(errors.As(err, &retry)).To(BeTrue(), "%v", err)
-			Expect(errors.Is(err, executors.ErrRetryLater)).To(BeTrue())
+			Expect(errors.Is(err, catalog.ErrRetryLater)).To(BeTrue())
 			Expect(retry.Waiting).To(ConsistOf(guardedNames))
 			Expect(retry.After).To(BeNumerically(">", 0))
 			Expect(err.Error()).To(ContainSubstring("draining Node drain-1"))
@@ -215,7 +215,7 @@ var _ = Describe("node actions", func() {
 		r := capture(ctx, "drain_node", nodeParams("drain-2"), ns)
 		_, err := r.act(ctx, false)
 		Expect(err).To(MatchError(And(ContainSubstring("deleteEmptyDirData"), ContainSubstring(ns+"/cache"))))
-		Expect(errors.Is(err, executors.ErrRetryLater)).To(BeFalse(), "only a change of parameters lets the drain go on")
+		Expect(errors.Is(err, catalog.ErrRetryLater)).To(BeFalse(), "only a change of parameters lets the drain go on")
 		Expect(gone(ctx, *cache)).To(BeFalse())
 
 		r = capture(ctx, "drain_node", map[string]any{"node": map[string]any{"name": "drain-2", "deleteEmptyDirData": true, "gracePeriodSeconds": float64(0)}}, ns)

@@ -1,4 +1,4 @@
-package executors
+package catalog
 
 import (
 	"context"
@@ -15,48 +15,31 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"kubernaut.io/stepvalidation/catalog"
 )
 
 // Pure tests: no API server. The executors against a real one are in suite_test.go.
 
-func TestEveryCatalogActionHasAnExecutor(t *testing.T) {
-	names := catalog.Names()
-	for _, name := range names {
-		if _, ok := For(name); !ok {
-			t.Errorf("catalog action %s has no executor", name)
+func TestEveryActionHasAnExecutor(t *testing.T) {
+	for _, name := range Names() {
+		a, _ := Lookup(name)
+		if a.Executor.Capture == nil || a.Executor.Act == nil {
+			t.Errorf("action %s has no executor", name)
 		}
-	}
-	for name := range registry {
-		if !slices.Contains(names, name) {
-			t.Errorf("executor %s is not a catalog action", name)
-		}
-	}
-	if _, ok := For("reboot_cluster"); ok {
-		t.Error("For found an executor for an action the catalog does not have")
 	}
 }
 
 func TestIdentities(t *testing.T) {
-	if got := ServiceAccountName("scale_deployment"); got != "scale-deployment-sa" {
+	scale, _ := Lookup("scale_deployment")
+	if got := scale.ServiceAccountName(); got != "scale-deployment-sa" {
 		t.Errorf("ServiceAccountName = %q", got)
 	}
-	if got := Username("kubernaut-system", "drain_node"); got != "system:serviceaccount:kubernaut-system:drain-node-sa" {
+	drain, _ := Lookup("drain_node")
+	if got := drain.Username("kubernaut-system"); got != "system:serviceaccount:kubernaut-system:drain-node-sa" {
 		t.Errorf("Username = %q", got)
 	}
-	if got := ClusterRoleName("notify_only"); got != "kubernaut-action-notify-only" {
+	notify, _ := Lookup("notify_only")
+	if got := notify.ClusterRoleName(); got != "kubernaut-action-notify-only" {
 		t.Errorf("ClusterRoleName = %q", got)
-	}
-	for _, name := range catalog.Names() {
-		rules, err := Permissions(name)
-		a, _ := catalog.Lookup(name)
-		if err != nil || len(rules) < len(a.Permissions) {
-			t.Errorf("Permissions(%s) = %v, %v", name, rules, err)
-		}
-	}
-	if _, err := Permissions("reboot_cluster"); err == nil {
-		t.Error("Permissions of an unknown action: no error")
 	}
 }
 
@@ -124,8 +107,8 @@ var sampleBefore = map[string]string{
 // rollback it builds is a catalog action with valid parameters. (The API server
 // tests run those rollbacks and check they restore the object.)
 func TestInverseReadsWhatCaptureRecords(t *testing.T) {
-	for _, name := range catalog.Names() {
-		a, _ := catalog.Lookup(name)
+	for _, name := range Names() {
+		a, _ := Lookup(name)
 		params, ok := sampleParams[name]
 		if !ok {
 			t.Errorf("%s: no sample parameters", name)
@@ -155,7 +138,7 @@ func TestInverseReadsWhatCaptureRecords(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the inverse does not find what it needs in the keys Capture records %v: %v", keys, err)
 			}
-			undo, ok := catalog.Lookup(rollback.Action)
+			undo, ok := Lookup(rollback.Action)
 			if !ok {
 				t.Fatalf("the inverse is %s, not a catalog action", rollback.Action)
 			}
@@ -223,8 +206,8 @@ func (failingSubResource) Update(context.Context, client.Object, ...client.SubRe
 // TestWrongShapes hands every executor parameters of the wrong shape: each returns
 // an error naming the field, and makes no request.
 func TestWrongShapes(t *testing.T) {
-	for _, name := range catalog.Names() {
-		e, _ := For(name)
+	for _, name := range Names() {
+		e, _ := Lookup(name)
 		valid := sampleParams[name]
 		for field, value := range valid {
 			for _, wrong := range []any{"text", float64(1.5), true, map[string]any{"name": float64(7)}, []any{"x"}} {
@@ -265,7 +248,7 @@ func TestWrongShapes(t *testing.T) {
 // FuzzExecutors hands every executor decoded JSON as parameters and before values:
 // none may panic.
 func FuzzExecutors(f *testing.F) {
-	for _, name := range catalog.Names() {
+	for _, name := range Names() {
 		params, _ := json.Marshal(sampleParams[name])
 		before, _ := json.Marshal(sampleBefore)
 		f.Add(params, before)
@@ -279,8 +262,8 @@ func FuzzExecutors(f *testing.F) {
 		}
 		var before map[string]string
 		_ = json.Unmarshal(rawBefore, &before)
-		for _, name := range catalog.Names() {
-			e, _ := For(name)
+		for _, name := range Names() {
+			e, _ := Lookup(name)
 			_, _, _ = e.Capture(context.Background(), failingClient{}, params, "ns")
 			_, _ = e.Act(context.Background(), failingClient{}, params, before, "ns", true)
 		}
@@ -306,8 +289,8 @@ func TestRetryLaterError(t *testing.T) {
 }
 
 func TestPodsToEvict(t *testing.T) {
-	daemonSet := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", Controller: ptrTo(true)}
-	replicaSet := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-1", Controller: ptrTo(true)}
+	daemonSet := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", Controller: ptr(true)}
+	replicaSet := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-1", Controller: ptr(true)}
 	pod := func(name string, mutate func(*corev1.Pod)) corev1.Pod {
 		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 		mutate(&p)

@@ -1,4 +1,4 @@
-package executors_test
+package catalog_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/catalog"
 )
 
 func newBarePod(ctx context.Context, ns, name, node string, volumes ...corev1.Volume) *corev1.Pod {
@@ -44,7 +44,7 @@ var _ = Describe("pod actions", func() {
 		params := map[string]any{"pod": target("db-0", ns)}
 
 		r := capture(ctx, "restart_pod", params, ns)
-		Expect(r.target).To(Equal(executors.Target{Kind: "Pod", Namespace: ns, Name: "db-0"}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "Pod", Namespace: ns, Name: "db-0"}))
 		Expect(r.before).To(HaveKeyWithValue("uid", string(original.UID)))
 		Expect(r.before).To(HaveKeyWithValue("owner_kind", "StatefulSet"))
 		Expect(r.before).To(HaveKeyWithValue("owner_name", "db"))
@@ -76,7 +76,7 @@ var _ = Describe("pod actions", func() {
 	It("restart_pod refuses a bare pod, which nothing would recreate", func(ctx context.Context) {
 		ns := newNamespace(ctx)
 		newBarePod(ctx, ns, "lonely", "")
-		e, _ := executors.For("restart_pod")
+		e, _ := catalog.Lookup("restart_pod")
 		_, _, err := e.Capture(ctx, as("restart_pod"), map[string]any{"pod": target("lonely", ns)}, ns)
 		Expect(err).To(MatchError(ContainSubstring("has no controller")))
 		expectMissing(ctx, "restart_pod", map[string]any{"pod": target("nope", ns)}, "Pod "+ns+"/nope")
@@ -109,7 +109,7 @@ var _ = Describe("pod actions", func() {
 		observe := func() string {
 			now, err := getPod(ctx, ns, pod.Name)
 			Expect(err).NotTo(HaveOccurred())
-			return jsonOf([]any{now.UID, now.Labels, now.Annotations[executors.QuarantinedLabelsAnnotation]})
+			return jsonOf([]any{now.UID, now.Labels, now.Annotations[catalog.QuarantinedLabelsAnnotation]})
 		}
 		r := exercise(ctx, "quarantine_pod", map[string]any{"pod": target(pod.Name, ns)}, ns, observe)
 		Expect(r.before).To(HaveKeyWithValue("uid", string(pod.UID)))
@@ -123,8 +123,8 @@ var _ = Describe("pod actions", func() {
 
 		now, err := getPod(ctx, ns, pod.Name)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(now.Labels).To(Equal(map[string]string{executors.QuarantineLabel: "true"}))
-		Expect(now.Annotations).To(HaveKeyWithValue(executors.QuarantinedLabelsAnnotation, r.before["labels"]))
+		Expect(now.Labels).To(Equal(map[string]string{catalog.QuarantineLabel: "true"}))
+		Expect(now.Annotations).To(HaveKeyWithValue(catalog.QuarantinedLabelsAnnotation, r.before["labels"]))
 		Eventually(func(g Gomega) {
 			now, err := getPod(ctx, ns, pod.Name)
 			g.Expect(err).NotTo(HaveOccurred())
@@ -137,7 +137,7 @@ var _ = Describe("pod actions", func() {
 		ns := newNamespace(ctx)
 		newStatefulSet(ctx, ns, "db", 1)
 		waitForReadyPods(ctx, ns, "db", 1)
-		e, _ := executors.For("quarantine_pod")
+		e, _ := catalog.Lookup("quarantine_pod")
 		_, _, err := e.Capture(ctx, as("quarantine_pod"), map[string]any{"pod": target("db-0", ns)}, ns)
 		Expect(err).To(MatchError(ContainSubstring("StatefulSet")))
 		expectMissing(ctx, "quarantine_pod", map[string]any{"pod": target("nope", ns)}, "Pod "+ns+"/nope")
@@ -189,7 +189,7 @@ var _ = Describe("pod actions", func() {
 			return jsonOf([]any{now.ResourceVersion, now.Spec.Resources.Requests})
 		}
 		r := exercise(ctx, "expand_pvc", map[string]any{"pvc": target("data", ns, "size", "2Gi")}, ns, observe)
-		Expect(r.target).To(Equal(executors.Target{Kind: "PersistentVolumeClaim", Namespace: ns, Name: "data"}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "PersistentVolumeClaim", Namespace: ns, Name: "data"}))
 		Expect(r.before).To(Equal(map[string]string{"request": "1Gi", "capacity": "1Gi"}))
 		Expect(r.after).To(Equal(map[string]string{"request": "2Gi"}))
 
@@ -198,7 +198,7 @@ var _ = Describe("pod actions", func() {
 
 	It("notify_only records one Event regarding the KubernetesExecution, even when it acts twice", func(ctx context.Context) {
 		ns := newNamespace(ctx)
-		params := executors.WithExecution(map[string]any{"message": "the disk is almost full", "severity": "critical"},
+		params := catalog.WithExecution(map[string]any{"message": "the disk is almost full", "severity": "critical"},
 			"cleanup-step-1", "3f1d0a0e-0000-4000-8000-000000000001")
 		observe := func() string {
 			var list corev1.EventList
@@ -212,7 +212,7 @@ var _ = Describe("pod actions", func() {
 		r := exercise(ctx, "notify_only", params, ns, observe)
 		Expect(r.before).To(HaveKeyWithValue("event", HavePrefix("cleanup-step-1.")))
 		Expect(r.before).To(HaveLen(1))
-		Expect(r.target).To(Equal(executors.Target{Kind: "Event", Namespace: ns, Name: r.before["event"]}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "Event", Namespace: ns, Name: r.before["event"]}))
 		Expect(r.after).To(Equal(r.before))
 
 		var event corev1.Event

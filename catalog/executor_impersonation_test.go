@@ -1,4 +1,4 @@
-package executors_test
+package catalog_test
 
 import (
 	"context"
@@ -15,12 +15,12 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/catalog"
 )
 
 // forbidden expects Capture of action through c to be refused by RBAC.
 func forbidden(ctx context.Context, g Gomega, c client.Client, action string, params map[string]any) {
-	e, _ := executors.For(action)
+	e, _ := catalog.Lookup(action)
 	_, _, err := e.Capture(ctx, c, params, "default")
 	g.Expect(err).To(HaveOccurred())
 	g.Expect(apierrors.IsForbidden(err)).To(BeTrue(), err.Error())
@@ -40,7 +40,7 @@ var _ = Describe("impersonation", func() {
 		// Without it.
 		var binding *unstructured.Unstructured
 		for _, obj := range actionRBAC() {
-			if obj.GetKind() == "ClusterRoleBinding" && obj.GetName() == executors.ClusterRoleName("scale_deployment") {
+			if obj.GetKind() == "ClusterRoleBinding" && obj.GetName() == mustAction("scale_deployment").ClusterRoleName() {
 				binding = obj
 			}
 		}
@@ -56,12 +56,12 @@ var _ = Describe("impersonation", func() {
 			WithTimeout(30 * time.Second).Should(Succeed())
 		_, err := r.act(ctx, false)
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
-		Expect(err.Error()).To(ContainSubstring(executors.Username(executors.ServiceAccountNamespace, "scale_deployment")))
+		Expect(err.Error()).To(ContainSubstring(mustAction("scale_deployment").Username(catalog.ServiceAccountNamespace)))
 
 		// With it again.
 		Expect(admin.Create(ctx, binding.DeepCopy())).To(Succeed())
 		Eventually(func() error {
-			e, _ := executors.For("scale_deployment")
+			e, _ := catalog.Lookup("scale_deployment")
 			_, _, err := e.Capture(ctx, scaler, params, ns)
 			return err
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
@@ -72,7 +72,7 @@ var _ = Describe("impersonation", func() {
 		forbidden(ctx, Default, as("scale_deployment"), "cordon_node", nodeParams("worker-1"))
 		forbidden(ctx, Default, as("scale_deployment"), "delete_pod", map[string]any{"pod": target("any", "default")})
 		// The same ServiceAccount name in another namespace is bound to nothing.
-		elsewhere, err := client.New(executors.ImpersonatingConfig(cluster.Config, "kubernaut-elsewhere", "cordon_node"),
+		elsewhere, err := client.New(mustAction("cordon_node").ImpersonatingConfig(cluster.Config, "kubernaut-elsewhere"),
 			client.Options{Scheme: cluster.Scheme})
 		Expect(err).NotTo(HaveOccurred())
 		forbidden(ctx, Default, elsewhere, "cordon_node", nodeParams("worker-1"))
@@ -80,7 +80,7 @@ var _ = Describe("impersonation", func() {
 	})
 
 	It("lets the subjects of the impersonator Role impersonate the actions' ServiceAccounts and no other user", func(ctx context.Context) {
-		manager := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "test-manager", Namespace: executors.ServiceAccountNamespace}}
+		manager := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "test-manager", Namespace: catalog.ServiceAccountNamespace}}
 		Expect(admin.Create(ctx, manager)).To(Succeed())
 		token := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(600))}}
 		Expect(admin.SubResource("token").Create(ctx, manager, token)).To(Succeed())
@@ -88,21 +88,21 @@ var _ = Describe("impersonation", func() {
 		asManager.BearerToken = token.Status.Token
 
 		impersonating := func(namespace, action string) client.Client {
-			c, err := client.New(executors.ImpersonatingConfig(asManager, namespace, action), client.Options{Scheme: cluster.Scheme})
+			c, err := client.New(mustAction(action).ImpersonatingConfig(asManager, namespace), client.Options{Scheme: cluster.Scheme})
 			Expect(err).NotTo(HaveOccurred())
 			return c
 		}
 		// Unbound, the manager may not impersonate.
-		forbidden(ctx, Default, impersonating(executors.ServiceAccountNamespace, "cordon_node"), "cordon_node", nodeParams("worker-1"))
+		forbidden(ctx, Default, impersonating(catalog.ServiceAccountNamespace, "cordon_node"), "cordon_node", nodeParams("worker-1"))
 
 		Expect(admin.Create(ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: "test-manager-impersonates-actions", Namespace: executors.ServiceAccountNamespace},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: executors.ImpersonatorRoleName},
+			ObjectMeta: metav1.ObjectMeta{Name: "test-manager-impersonates-actions", Namespace: catalog.ServiceAccountNamespace},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: catalog.ImpersonatorRoleName},
 			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: manager.Name, Namespace: manager.Namespace}},
 		})).To(Succeed())
 		Eventually(func() error {
-			e, _ := executors.For("cordon_node")
-			_, _, err := e.Capture(ctx, impersonating(executors.ServiceAccountNamespace, "cordon_node"), nodeParams("worker-1"), "default")
+			e, _ := catalog.Lookup("cordon_node")
+			_, _, err := e.Capture(ctx, impersonating(catalog.ServiceAccountNamespace, "cordon_node"), nodeParams("worker-1"), "default")
 			return err
 		}).WithContext(ctx).WithTimeout(30 * time.Second).Should(Succeed())
 		// Not a ServiceAccount of the same name elsewhere.

@@ -1,4 +1,4 @@
-package executors_test
+package catalog_test
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/catalog"
-	"kubernaut.io/stepvalidation/executors"
 )
 
 // observeDeployment renders the Deployment's generation and pod template: a change
@@ -42,7 +41,7 @@ var _ = Describe("workload actions", func() {
 		params := map[string]any{"deployment": target("web", ns, "replicas", float64(3))}
 
 		r := exercise(ctx, "scale_deployment", params, ns, observeDeployment(ctx, ns, "web"))
-		Expect(r.target).To(Equal(executors.Target{Kind: "Deployment", Namespace: ns, Name: "web"}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "Deployment", Namespace: ns, Name: "web"}))
 		Expect(r.before).To(Equal(map[string]string{"replicas": "1"}))
 		Expect(r.after).To(Equal(map[string]string{"replicas": "3"}))
 		Expect(*getDeployment(ctx, ns, "web").Spec.Replicas).To(BeEquivalentTo(3))
@@ -64,7 +63,7 @@ var _ = Describe("workload actions", func() {
 			return jsonOf([]any{s.Generation, s.Spec.Replicas})
 		}
 		r := exercise(ctx, "scale_statefulset", map[string]any{"statefulset": target("db", ns, "replicas", float64(2))}, ns, observe)
-		Expect(r.target).To(Equal(executors.Target{Kind: "StatefulSet", Namespace: ns, Name: "db"}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "StatefulSet", Namespace: ns, Name: "db"}))
 		Expect(r.before).To(Equal(map[string]string{"replicas": "1"}))
 		Expect(r.after).To(Equal(map[string]string{"replicas": "2"}))
 
@@ -124,7 +123,7 @@ var _ = Describe("workload actions", func() {
 			return jsonOf([]any{now.Generation, now.Spec.Template})
 		}
 		r := exercise(ctx, "restart_daemonset", map[string]any{"daemonset": target("agent", ns)}, ns, observe)
-		Expect(r.target).To(Equal(executors.Target{Kind: "DaemonSet", Namespace: ns, Name: "agent"}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "DaemonSet", Namespace: ns, Name: "agent"}))
 		Expect(r.before).To(HaveKey("restarted_at"))
 		Expect(r.before).To(HaveLen(1))
 		Expect(observe()).To(ContainSubstring(r.before["restarted_at"]))
@@ -151,7 +150,7 @@ var _ = Describe("workload actions", func() {
 		Expect(resources.Requests.Cpu().String()).To(Equal("100m"))
 		Expect(resources.Limits).NotTo(HaveKey(corev1.ResourceMemory))
 
-		e, _ := executors.For("increase_resources")
+		e, _ := catalog.Lookup("increase_resources")
 		params["container"] = "sidecar"
 		_, _, err := e.Capture(ctx, as("increase_resources"), params, ns)
 		Expect(err).To(MatchError(ContainSubstring("no container named sidecar")))
@@ -230,7 +229,7 @@ var _ = Describe("workload actions", func() {
 		undo(ctx, r)
 		Expect(getDeployment(ctx, ns, "web").Spec.Template.Spec.Containers[0].Image).To(Equal("registry.example/web:2"))
 
-		e, _ := executors.For("rollback_deployment")
+		e, _ := catalog.Lookup("rollback_deployment")
 		_, _, err := e.Capture(ctx, as("rollback_deployment"), map[string]any{"deployment": target("web", ns), "revision": float64(9)}, ns)
 		Expect(err).To(MatchError(ContainSubstring("no ReplicaSet of revision 9")))
 		expectMissing(ctx, "rollback_deployment", map[string]any{"deployment": target("nope", ns)}, "Deployment "+ns+"/nope")
@@ -253,7 +252,7 @@ var _ = Describe("workload actions", func() {
 		}
 		params := map[string]any{"hpa": target("web", ns), "minReplicas": float64(2), "maxReplicas": float64(10)}
 		r := exercise(ctx, "update_hpa", params, ns, observe)
-		Expect(r.target).To(Equal(executors.Target{Kind: "HorizontalPodAutoscaler", Namespace: ns, Name: "web"}))
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "HorizontalPodAutoscaler", Namespace: ns, Name: "web"}))
 		Expect(r.before).To(Equal(map[string]string{"min_replicas": "1", "max_replicas": "5"}))
 		Expect(r.after).To(Equal(map[string]string{"min_replicas": "2", "max_replicas": "10"}))
 

@@ -1,4 +1,4 @@
-package executors_test
+package catalog_test
 
 import (
 	"bytes"
@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/catalog"
-	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/test/harness"
 )
 
@@ -70,7 +69,7 @@ var _ = BeforeSuite(func(ctx context.Context) {
 		Expect(admin.Patch(ctx, &node, patch)).To(Succeed())
 	}
 
-	Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: executors.ServiceAccountNamespace}})).To(Succeed())
+	Expect(admin.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: catalog.ServiceAccountNamespace}})).To(Succeed())
 	for _, obj := range actionRBAC() {
 		Expect(admin.Create(ctx, obj)).To(Succeed(), obj.GetName())
 	}
@@ -100,8 +99,7 @@ func actionRBAC() []*unstructured.Unstructured {
 // each ServiceAccount is allowed its action's first rule.
 func waitForActionRBAC(ctx context.Context) {
 	for _, action := range catalog.Names() {
-		rules, err := executors.Permissions(action)
-		Expect(err).NotTo(HaveOccurred())
+		rules := mustAction(action).Permissions
 		Eventually(func() bool { return allowed(ctx, action, rules[0]) }).WithContext(ctx).
 			WithTimeout(30*time.Second).Should(BeTrue(), action)
 	}
@@ -112,8 +110,8 @@ func waitForActionRBAC(ctx context.Context) {
 func allowed(ctx context.Context, action string, rule rbacv1.PolicyRule) bool {
 	res, subresource, _ := strings.Cut(rule.Resources[0], "/")
 	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User: executors.Username(executors.ServiceAccountNamespace, action),
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + executors.ServiceAccountNamespace,
+		User: mustAction(action).Username(catalog.ServiceAccountNamespace),
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + catalog.ServiceAccountNamespace,
 			"system:authenticated"},
 		ResourceAttributes: &authorizationv1.ResourceAttributes{
 			Group: rule.APIGroups[0], Resource: res, Subresource: subresource, Verb: rule.Verbs[0],
@@ -133,7 +131,7 @@ var as = func() func(action string) client.Client {
 		if c, ok := clients[action]; ok {
 			return c
 		}
-		c, err := client.New(executors.ImpersonatingConfig(cluster.Config, executors.ServiceAccountNamespace, action),
+		c, err := client.New(mustAction(action).ImpersonatingConfig(cluster.Config, catalog.ServiceAccountNamespace),
 			client.Options{Scheme: cluster.Scheme})
 		Expect(err).NotTo(HaveOccurred())
 		clients[action] = c
@@ -146,7 +144,7 @@ type run struct {
 	action    string
 	params    map[string]any
 	namespace string // the KubernetesExecution's
-	target    executors.Target
+	target    catalog.ObjectRef
 	before    map[string]string
 	after     map[string]string
 }
@@ -154,7 +152,7 @@ type run struct {
 // capture runs the action's Capture and expects it to succeed.
 func capture(ctx context.Context, action string, params map[string]any, namespace string) *run {
 	GinkgoHelper()
-	e, ok := executors.For(action)
+	e, ok := catalog.Lookup(action)
 	Expect(ok).To(BeTrue(), action)
 	r := &run{action: action, params: params, namespace: namespace}
 	var err error
@@ -165,7 +163,7 @@ func capture(ctx context.Context, action string, params map[string]any, namespac
 
 // act runs the action's Act with the before values captured.
 func (r *run) act(ctx context.Context, dryRun bool) (map[string]string, error) {
-	e, _ := executors.For(r.action)
+	e, _ := catalog.Lookup(r.action)
 	return e.Act(ctx, as(r.action), r.params, r.before, r.namespace, dryRun)
 }
 
@@ -211,11 +209,19 @@ func undo(ctx context.Context, r *run) *run {
 // NotFound, naming the target.
 func expectMissing(ctx context.Context, action string, params map[string]any, target string) {
 	GinkgoHelper()
-	e, _ := executors.For(action)
+	e, _ := catalog.Lookup(action)
 	_, _, err := e.Capture(ctx, as(action), params, "default")
 	Expect(err).To(HaveOccurred())
 	Expect(apierrors.IsNotFound(err)).To(BeTrue(), err.Error())
 	Expect(err.Error()).To(ContainSubstring(target))
+}
+
+// mustAction returns the catalog action named name.
+func mustAction(name string) *catalog.Action {
+	GinkgoHelper()
+	a, ok := catalog.Lookup(name)
+	Expect(ok).To(BeTrue(), "no catalog action %s", name)
+	return a
 }
 
 // jsonOf renders what observe functions compare.

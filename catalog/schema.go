@@ -161,12 +161,15 @@ func validateValue(f Field, v any, path *field.Path) field.ErrorList {
 	return field.ErrorList{field.InternalError(path, fmt.Errorf("catalog: field %s has unknown type %q", f.Name, f.Type))}
 }
 
-// integer accepts the numbers JSON decoding yields (float64) when they are whole.
+// integer accepts the numbers JSON decoding yields (float64) when they are whole,
+// and the integers Go code builds.
 func integer(v any) (int64, bool) {
 	switch n := v.(type) {
 	case int64:
 		return n, true
 	case int:
+		return int64(n), true
+	case int32:
 		return int64(n), true
 	case float64:
 		if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
@@ -228,3 +231,22 @@ func sortedKeys(m map[string]any) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// namespacedTarget is the parameter naming the namespaced object an action acts on,
+// e.g. deployment: {name, namespace, ...extra}.
+func namespacedTarget(param, kind string, extra ...Field) Field {
+	return Field{Name: param, Type: Object, Required: true, Description: "the " + kind + " to act on",
+		Fields: append([]Field{
+			{Name: "name", Type: String, Required: true, Format: DNSSubdomain, Description: "name of the " + kind},
+			{Name: "namespace", Type: String, Required: true, Format: DNSLabel, Description: "namespace of the " + kind},
+		}, extra...)}
+}
+
+// clusterTarget is the parameter naming the cluster-scoped object an action acts on,
+// e.g. node: {name, ...extra}.
+func clusterTarget(param, kind string, extra ...Field) Field {
+	return Field{Name: param, Type: Object, Required: true, Description: "the " + kind + " to act on",
+		Fields: append([]Field{
+			{Name: "name", Type: String, Required: true, Format: DNSSubdomain, Description: "name of the " + kind},
+		}, extra...)}
+}
