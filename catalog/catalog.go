@@ -36,9 +36,16 @@ type Action struct {
 	StepPreConditions, StepPostConditions []Suggested
 	PreConditions, PostConditions         []Suggested
 
-	// Facts are the input keys the action's conditions read; the facts provider of
-	// the action supplies each of them.
-	Facts []string
+	// Facts are the top-level keys of the input document its conditions decide on,
+	// with what each means: every key Provide may set (besides action, parameters
+	// and phase, which every document has), and no other.
+	Facts []Fact
+	// Provide reads those facts from the cluster (see Provider).
+	Provide Provider
+
+	// Safety says what the safety policies are told the action changes (see
+	// SafetyTarget); nil: its Target, as the parameters name it.
+	Safety SafetyFunc
 
 	// Executor acts on the cluster: Capture records the before values, Act changes
 	// the target (see Executor). The reconciler calls them through Capture and Act.
@@ -95,26 +102,6 @@ const (
 type Rollback struct {
 	Action     string
 	Parameters map[string]any
-}
-
-// factGlossary says what each fact key means, for the facts providers that supply
-// them and the people who write policies over them.
-var factGlossary = mergeGlossaries(scaleDeploymentFacts, workloadFacts, podFacts, nodeFacts)
-
-// FactDescription says what a fact key means; "" when the key is unknown.
-func FactDescription(key string) string { return factGlossary[key] }
-
-func mergeGlossaries(glossaries ...map[string]string) map[string]string {
-	merged := map[string]string{}
-	for _, g := range glossaries {
-		for k, v := range g {
-			if prev, dup := merged[k]; dup && prev != v {
-				panic("catalog: fact " + k + " is described twice, differently")
-			}
-			merged[k] = v
-		}
-	}
-	return merged
 }
 
 // registry holds every action of the catalog by name. Each action's file registers

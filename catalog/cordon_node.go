@@ -4,6 +4,7 @@ import (
 	"context"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // cordon_node marks a Node unschedulable.
@@ -22,12 +23,31 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{nodeRecheck(nodeCondNotLastSchedulable)},
 	PostConditions:     []Suggested{nodeCondCordoned},
 
-	Facts:    []string{"node_found", "node_unschedulable", "other_schedulable_nodes"},
+	Facts:    []Fact{factNodeFound, factNodeUnschedulable, factOtherSchedulableNodes},
 	Inverse:  nodeRestoreSchedulability,
+	Provide:  cordonNodeFacts,
+	Safety:   nodeSafety,
 	Executor: Executor{Capture: captureSchedulability, Act: cordonNodeAct},
 })
 
 // cordonNodeAct marks the Node unschedulable.
 func cordonNodeAct(ctx context.Context, call Call, _ map[string]string) (map[string]string, error) {
 	return setUnschedulable(ctx, call, true)
+}
+
+// cordonNodeFacts: node_found, node_unschedulable, other_schedulable_nodes.
+func cordonNodeFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	name, node, err := nodeFactsTarget(ctx, r, params)
+	if err != nil {
+		return nil, err
+	}
+	others, err := nodeFactsOthers(ctx, r, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"node_found":              node != nil,
+		"node_unschedulable":      node != nil && node.Spec.Unschedulable,
+		"other_schedulable_nodes": others,
+	}, nil
 }

@@ -25,7 +25,8 @@ var _ = register(&Action{
 	PreConditions:     []Suggested{podRecheck(podCondExists)},
 	PostConditions:    []Suggested{podCondDeleted},
 
-	Facts:    []string{"pod_found", "namespace", "pod_gone", "pod_terminating"},
+	Facts:    []Fact{factPodFound, factNamespace, factPodGone, factPodTerminating},
+	Provide:  podFacts(),
 	Executor: Executor{Capture: deletePodCapture, Act: deletePodAct},
 })
 

@@ -13,6 +13,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -43,11 +44,19 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{nodeRecheck(nodeCondNotLastSchedulable), nodeRecheck(nodeCondEvictionsAllowed)},
 	PostConditions:     []Suggested{nodeCondCordoned, nodeCondDrained},
 
-	Facts: []string{"node_found", "node_unschedulable", "other_schedulable_nodes",
-		"node_evictable_pods", "pdb_blocked_pods"},
+	Facts: []Fact{factNodeFound, factNodeUnschedulable, factOtherSchedulableNodes,
+		factNodeEvictablePods, factPDBBlockedPods},
 	Inverse:  nodeRestoreSchedulability,
+	Provide:  drainNodeFacts,
+	Safety:   nodeSafety,
 	Executor: Executor{Capture: drainNodeCapture, Act: drainNodeAct},
 })
+
+// Facts of drain_node.
+var (
+	factNodeEvictablePods = Fact{"node_evictable_pods", "integer: pods bound to the Node that a drain with the action's parameters evicts: not mirror pods, not Succeeded or Failed, and not DaemonSet pods unless ignoreDaemonSets is false"}
+	factPDBBlockedPods    = Fact{"pdb_blocked_pods", "integer: evictable pods of the Node that their PodDisruptionBudgets do not let be evicted now: the pods selected by a budget whose status.disruptionsAllowed is 0 (a budget that allows some lets a drain proceed one eviction at a time), and pods selected by more than one budget"}
+)
 
 // drainRetryAfter is how long a drain that budgets refuse waits at least before
 // trying again (longer when the API server suggests it): long enough for
@@ -223,4 +232,165 @@ func daemonSetPod(pod *corev1.Pod) bool {
 	}
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	return err == nil && gv.Group == appsv1.GroupName
+}
+
+// drainNodeFacts: node_found, node_unschedulable, other_schedulable_nodes,
+// node_evictable_pods, pdb_blocked_pods.
+func drainNodeFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	name, node, err := nodeFactsTarget(ctx, r, params)
+	if err != nil {
+		return nil, err
+	}
+	others, err := nodeFactsOthers(ctx, r, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	doc := map[string]any{
+		"node_found":              node != nil,
+		"node_unschedulable":      node != nil && node.Spec.Unschedulable,
+		"other_schedulable_nodes": others,
+		"node_evictable_pods":     0,
+		"pdb_blocked_pods":        0,
+	}
+	if node == nil {
+		return doc, nil
+	}
+	o, err := drainOptionsOf(params)
+	if err != nil {
+		return nil, err
+	}
+	pods, err := nodeFactsEvictablePods(ctx, r, name, o.ignoreDaemonSets)
+	if err != nil {
+		return nil, err
+	}
+	blocked, err := nodeFactsPDBBlocked(ctx, r, pods)
+	if err != nil {
+		return nil, err
+	}
+	doc["node_evictable_pods"], doc["pdb_blocked_pods"] = len(pods), blocked
+	return doc, nil
+}
+
+// nodeFactsEvictablePods lists the pods bound to the Node named node that a drain
+// evicts: not mirror pods, not Succeeded or Failed, and DaemonSet pods only when
+// ignoreDaemonSets is false. Pods being deleted are still on the node: a drain
+// waits for them to go, so they count.
+func nodeFactsEvictablePods(ctx context.Context, r client.Reader, node string, ignoreDaemonSets bool) ([]*corev1.Pod, error) {
+	// The cache indexes no pod field, so the pods are filtered here rather than
+	// with a spec.nodeName field selector.
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods); err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	var evictable []*corev1.Pod
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Spec.NodeName != node || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		if _, mirror := p.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
+			continue
+		}
+		if ignoreDaemonSets && nodeFactsDaemonSetPod(p) {
+			continue
+		}
+		evictable = append(evictable, p)
+	}
+	return evictable, nil
+}
+
+// nodeFactsDaemonSetPod reports whether a DaemonSet controls p.
+func nodeFactsDaemonSetPod(p *corev1.Pod) bool {
+	ref := metav1.GetControllerOf(p)
+	if ref == nil || ref.Kind != "DaemonSet" {
+		return false
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	return err == nil && gv.Group == appsv1.GroupName
+}
+
+// nodeFactsPDBBlocked counts the pods among evictable whose eviction their
+// PodDisruptionBudgets refuse now. It follows the eviction API (the pod registry's
+// eviction subresource):
+//   - a pod that is Pending or being deleted is evicted without consulting any
+//     budget;
+//   - a pod that more than one budget selects cannot be evicted at all;
+//   - a pod that is not Ready is evicted regardless of its budget when the budget's
+//     unhealthyPodEvictionPolicy is AlwaysAllow, or (IfHealthyBudget, the default)
+//     when the budget's currentHealthy is at least its desiredHealthy (> 0);
+//   - the other pods a budget selects on the node are blocked beyond its
+//     status.disruptionsAllowed, which counts as 0 while the disruption controller
+//     has not observed the budget's latest generation.
+func nodeFactsPDBBlocked(ctx context.Context, r client.Reader, evictable []*corev1.Pod) (int, error) {
+	var guarded []*corev1.Pod
+	for _, p := range evictable {
+		if p.Status.Phase != corev1.PodPending && p.DeletionTimestamp == nil {
+			guarded = append(guarded, p)
+		}
+	}
+	if len(guarded) == 0 {
+		return 0, nil
+	}
+	var list policyv1.PodDisruptionBudgetList
+	if err := r.List(ctx, &list); err != nil {
+		return 0, fmt.Errorf("listing PodDisruptionBudgets: %w", err)
+	}
+	type budget struct {
+		pdb      *policyv1.PodDisruptionBudget
+		selector labels.Selector
+		pods     int // the pods on the node whose eviction consumes a disruption
+	}
+	byNamespace := map[string][]*budget{}
+	for i := range list.Items {
+		pdb := &list.Items[i]
+		selector, err := metav1.LabelSelectorAsSelector(pdb.Spec.Selector)
+		if err != nil {
+			continue // an invalid selector matches no pod, as for the eviction API
+		}
+		byNamespace[pdb.Namespace] = append(byNamespace[pdb.Namespace], &budget{pdb: pdb, selector: selector})
+	}
+
+	blocked := 0
+	var used []*budget
+	for _, p := range guarded {
+		var matching []*budget
+		for _, b := range byNamespace[p.Namespace] {
+			if b.selector.Matches(labels.Set(p.Labels)) {
+				matching = append(matching, b)
+			}
+		}
+		switch {
+		case len(matching) == 0:
+			continue
+		case len(matching) > 1:
+			blocked++
+			continue
+		}
+		b := matching[0]
+		if !podReady(p) {
+			policy := b.pdb.Spec.UnhealthyPodEvictionPolicy
+			if policy != nil && *policy == policyv1.AlwaysAllow {
+				continue
+			}
+			if b.pdb.Status.CurrentHealthy >= b.pdb.Status.DesiredHealthy && b.pdb.Status.DesiredHealthy > 0 {
+				continue
+			}
+		}
+		if b.pods == 0 {
+			used = append(used, b)
+		}
+		b.pods++
+	}
+	for _, b := range used {
+		allowed := int(b.pdb.Status.DisruptionsAllowed)
+		if b.pdb.Status.ObservedGeneration < b.pdb.Generation {
+			allowed = 0
+		}
+		// A budget that allows one disruption lets a drain proceed, one eviction at
+		// a time as the replacements turn ready; only one that allows none stops it.
+		if allowed <= 0 {
+			blocked += b.pods
+		}
+	}
+	return blocked, nil
 }

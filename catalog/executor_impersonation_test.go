@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/catalog"
@@ -82,7 +83,7 @@ var _ = Describe("impersonation", func() {
 	It("lets the subjects of the impersonator Role impersonate the actions' ServiceAccounts and no other user", func(ctx context.Context) {
 		manager := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "test-manager", Namespace: catalog.ServiceAccountNamespace}}
 		Expect(admin.Create(ctx, manager)).To(Succeed())
-		token := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(600))}}
+		token := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(600))}}
 		Expect(admin.SubResource("token").Create(ctx, manager, token)).To(Succeed())
 		asManager := rest.AnonymousClientConfig(cluster.Config)
 		asManager.BearerToken = token.Status.Token

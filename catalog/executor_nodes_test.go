@@ -13,6 +13,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/catalog"
@@ -130,7 +131,7 @@ var _ = Describe("node actions", func() {
 		guarded := &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Name: "guarded", Namespace: ns},
 			Spec: appsv1.DeploymentSpec{
-				Replicas: ptr(int32(2)),
+				Replicas: ptr.To(int32(2)),
 				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "guarded"}},
 				Template: onNode(podTemplate("guarded", "registry.example/web:1")),
 			},
@@ -148,7 +149,7 @@ var _ = Describe("node actions", func() {
 		budget := &policyv1.PodDisruptionBudget{
 			ObjectMeta: metav1.ObjectMeta{Name: "all-of-them", Namespace: ns},
 			Spec: policyv1.PodDisruptionBudgetSpec{
-				MinAvailable: ptr(intstr.FromInt32(2)),
+				MinAvailable: ptr.To(intstr.FromInt32(2)),
 				Selector:     &metav1.LabelSelector{MatchLabels: map[string]string{"app": "guarded"}},
 			},
 		}

@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/catalog"
@@ -148,7 +149,7 @@ var _ = Describe("pod actions", func() {
 		class := &storagev1.StorageClass{
 			ObjectMeta:           metav1.ObjectMeta{Name: "expandable-" + ns},
 			Provisioner:          "csi.example.com",
-			AllowVolumeExpansion: ptr(true),
+			AllowVolumeExpansion: ptr.To(true),
 		}
 		Expect(admin.Create(ctx, class)).To(Succeed())
 		size := resource.MustParse("1Gi")

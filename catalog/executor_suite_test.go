@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -35,11 +34,6 @@ import (
 // scheduler, and kwok nodes), each action acting as its own ServiceAccount with the
 // RBAC of config/rbac/actions.yaml applied: a rule missing from the catalog's
 // Permissions fails its action's test with Forbidden.
-
-func TestExecutors(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Executors")
-}
 
 var (
 	cluster *harness.Harness
@@ -323,5 +317,3 @@ func gone(ctx context.Context, pod corev1.Pod) bool {
 	Expect(err).NotTo(HaveOccurred())
 	return now.UID != pod.UID || now.DeletionTimestamp != nil
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -10,6 +10,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // increase_resources sets requests and limits of one container of a Deployment's pod
@@ -37,10 +38,17 @@ var _ = register(&Action{
 	PostConditions:     []Suggested{workloadChecks.resourcesApplied, workloadChecks.resourceUsage, workloadChecks.noCrashloop},
 
 	Facts: slices.Concat(deploymentTargetFacts, deploymentRolloutFacts,
-		[]string{"container_found", "container_requests", "container_limits"}),
+		[]Fact{factContainerFound, factContainerRequests, factContainerLimits}),
+	Provide:  deploymentFacts(containerResourceFacts),
 	Executor: Executor{Capture: increaseResourcesCapture, Act: increaseResourcesAct},
 	Inverse:  increaseResourcesInverse,
 })
+
+// Facts of increase_resources.
+var (
+	factContainerRequests = Fact{"container_requests", `object {cpu, memory}: the resource requests of that container in the pod template, as quantity strings; "" for a resource without request`}
+	factContainerLimits   = Fact{"container_limits", `object {cpu, memory}: the resource limits of that container in the pod template, as quantity strings; "" for a resource without limit`}
+)
 
 // containerResourceList is the requests or limits parameter of increase_resources.
 func containerResourceList(name string) Field {
@@ -198,4 +206,37 @@ func increaseResourcesAct(ctx context.Context, call Call, _ map[string]string) (
 		return nil, fmt.Errorf("setting the resources of container %s of %s: %w", container.Name, t, err)
 	}
 	return after, nil
+}
+
+// containerResourceFacts adds container_found, container_requests and
+// container_limits. For a container the template lacks, requests and limits are
+// {cpu: "", memory: ""}, as for a container without any: there is nothing to
+// increase, and container_exists says why.
+func containerResourceFacts(_ context.Context, _ client.Reader, w *deploymentState, params, doc map[string]any) error {
+	name, err := stringParam(params, "container", false)
+	if err != nil {
+		return err
+	}
+	c := workloadContainer(&w.deployment.Spec.Template.Spec, name)
+	doc["container_found"] = c != nil
+	var requests, limits corev1.ResourceList
+	if c != nil {
+		requests, limits = c.Resources.Requests, c.Resources.Limits
+	}
+	doc["container_requests"] = workloadResources(requests)
+	doc["container_limits"] = workloadResources(limits)
+	return nil
+}
+
+// workloadResources formats the CPU and memory of a resource list as quantity
+// strings, "" for one that is not set.
+func workloadResources(list corev1.ResourceList) map[string]any {
+	out := map[string]any{}
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		out[string(name)] = ""
+		if q, ok := list[name]; ok {
+			out[string(name)] = q.String()
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -17,20 +18,17 @@ import (
 // taint_node and untaint_node. Nodes are cluster-scoped: their targets have no
 // namespace, and their rules are bound with a ClusterRole.
 
-// nodeFacts describes the facts the node actions add to the glossary. The node is the
+// The facts the node actions share. The node is the
 // one parameters.node.name names. When it does not exist, node_found is false and the
 // other facts about it describe an empty node: node_ready and node_unschedulable
 // false, node_taints empty, node_evictable_pods and pdb_blocked_pods 0.
-var nodeFacts = map[string]string{
-	"node_found":              "boolean: the Node named by the parameters exists",
-	"node_ready":              "boolean: the Node's condition Ready is True",
-	"node_unschedulable":      "boolean: spec.unschedulable of the Node (true when it is cordoned)",
-	"node_taints":             `array of {key, value, effect}: spec.taints of the Node; value is "" when the taint has none`,
-	"other_schedulable_nodes": "integer: nodes other than the target that are Ready and not cordoned (spec.unschedulable false); their taints are not considered",
-	"other_untainted_nodes":   "integer: nodes other than the target that are Ready, not cordoned, and carry no taint with the key and effect of parameters.taint",
-	"node_evictable_pods":     "integer: pods bound to the Node that a drain with the action's parameters evicts: not mirror pods, not Succeeded or Failed, and not DaemonSet pods unless ignoreDaemonSets is false",
-	"pdb_blocked_pods":        "integer: evictable pods of the Node that their PodDisruptionBudgets do not let be evicted now: the pods selected by a budget whose status.disruptionsAllowed is 0 (a budget that allows some lets a drain proceed one eviction at a time), and pods selected by more than one budget",
-}
+var (
+	factNodeFound             = Fact{"node_found", "boolean: the Node named by the parameters exists"}
+	factNodeReady             = Fact{"node_ready", "boolean: the Node's condition Ready is True"}
+	factNodeUnschedulable     = Fact{"node_unschedulable", "boolean: spec.unschedulable of the Node (true when it is cordoned)"}
+	factNodeTaints            = Fact{"node_taints", `array of {key, value, effect}: spec.taints of the Node; value is "" when the taint has none`}
+	factOtherSchedulableNodes = Fact{"other_schedulable_nodes", "integer: nodes other than the target that are Ready and not cordoned (spec.unschedulable false); their taints are not considered"}
+)
 
 // nodeDrainWithin is how long a drain's evictions are given by default: pods may
 // take their whole termination grace period (gracePeriodSeconds up to an hour), so a
@@ -275,4 +273,62 @@ func getNode(ctx context.Context, call Call) (ObjectRef, *corev1.Node, error) {
 		return t, nil, fmt.Errorf("reading %s: %w", t, err)
 	}
 	return t, &node, nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// nodeFactsTarget reads the Node parameters.node.name names; node is nil when it does
+// not exist.
+func nodeFactsTarget(ctx context.Context, r client.Reader, params map[string]any) (name string, node *corev1.Node, err error) {
+	name, _, err = nodeTarget.Name(params)
+	if err != nil {
+		return "", nil, err
+	}
+	var n corev1.Node
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, &n); err != nil {
+		if apierrors.IsNotFound(err) {
+			return name, nil, nil
+		}
+		return "", nil, fmt.Errorf("reading Node %s: %w", name, err)
+	}
+	return name, &n, nil
+}
+
+// nodeFactsTaints lists the taints of node as {key, value, effect}; empty, not nil,
+// for a missing node or one without taints.
+func nodeFactsTaints(node *corev1.Node) []any {
+	taints := []any{}
+	if node == nil {
+		return taints
+	}
+	for _, t := range node.Spec.Taints {
+		taints = append(taints, map[string]any{"key": t.Key, "value": t.Value, "effect": string(t.Effect)})
+	}
+	return taints
+}
+
+// nodeFactsOthers counts the nodes other than the one named exclude that are Ready,
+// not cordoned, and (when keep is not nil) kept by keep. Their taints are not
+// considered otherwise.
+func nodeFactsOthers(ctx context.Context, r client.Reader, exclude string, keep func(*corev1.Node) bool) (int, error) {
+	var nodes corev1.NodeList
+	if err := r.List(ctx, &nodes); err != nil {
+		return 0, fmt.Errorf("listing nodes: %w", err)
+	}
+	count := 0
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		if n.Name == exclude || !nodeReady(n) || n.Spec.Unschedulable || (keep != nil && !keep(n)) {
+			continue
+		}
+		count++
+	}
+	return count, nil
 }

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 )
@@ -40,9 +41,17 @@ var _ = register(&Action{
 	PreConditions:     []Suggested{notifyCondMessageValid},
 	PostConditions:    []Suggested{notifyCondEventRecorded},
 
-	Facts:    []string{"notify_event_name", "notify_event_found"},
+	Facts:    []Fact{factNotifyEventName, factNotifyEventFound},
+	Provide:  notifyOnlyFacts,
+	Safety:   notifyOnlySafety,
 	Executor: Executor{Capture: notifyOnlyCapture, Act: notifyOnlyAct},
 })
+
+// Facts of notify_only.
+var (
+	factNotifyEventName  = Fact{"notify_event_name", `string: name of the Event notify_only records, chosen before creating it (before["event"])`}
+	factNotifyEventFound = Fact{"notify_event_found", "boolean: that Event exists in the namespace of the KubernetesExecution"}
+)
 
 // ExecutionParam is the reserved parameter naming the KubernetesExecution an action
 // runs for, {name, uid} (WithExecution adds it): notify_only's Event regards it, so
@@ -154,4 +163,48 @@ func notifyOnlyAct(ctx context.Context, call Call, before map[string]string) (ma
 		return nil, fmt.Errorf("recording %s: %w", t, err)
 	}
 	return map[string]string{"event": name}, nil
+}
+
+// notifyOnlyFacts reads the facts of notify_only: whether the core/v1 Event the executor
+// named (before["event"]) exists in the namespace of the KubernetesExecution
+// (params["_namespace"]). Before acting no name is chosen yet: notify_event_name is
+// left out and notify_event_found is false.
+func notifyOnlyFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	before, err := beforeValues(params)
+	if err != nil {
+		return nil, err
+	}
+	event := before["event"]
+	if event == "" {
+		return map[string]any{"notify_event_found": false}, nil
+	}
+	namespace, err := stringParam(params, NamespaceParam, false)
+	if err != nil {
+		return nil, err
+	}
+	if namespace == "" {
+		return nil, fmt.Errorf("parameters.%s, the namespace of the KubernetesExecution where Event %s is recorded, is missing", NamespaceParam, event)
+	}
+	doc := map[string]any{"notify_event_name": event}
+	var e corev1.Event
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: event}, &e); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("reading Event %s/%s: %w", namespace, event, err)
+		}
+		doc["notify_event_found"] = false
+		return doc, nil
+	}
+	doc["notify_event_found"] = true
+	return doc, nil
+}
+
+// notifyOnlySafety: notify_only changes nothing but the Event it records in the
+// KubernetesExecution's namespace (parameters._namespace, "" when not given), named
+// when it is recorded.
+func notifyOnlySafety(_ context.Context, _ client.Reader, params map[string]any) (SafetyTarget, error) {
+	namespace, err := stringParam(params, NamespaceParam, false)
+	if err != nil {
+		return SafetyTarget{}, err
+	}
+	return SafetyTarget{ObjectRef: ObjectRef{Kind: "Event", Namespace: namespace}}, nil
 }

@@ -31,7 +31,8 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{workloadChecks.mayBeRollingOut},
 	PostConditions:     []Suggested{workloadChecks.replicasRunning, workloadChecks.noCrashloop},
 
-	Facts:    slices.Concat(deploymentTargetFacts, deploymentRolloutFacts, []string{"conditions"}),
+	Facts:    slices.Concat(deploymentTargetFacts, deploymentRolloutFacts, []Fact{factConditions}),
+	Provide:  deploymentFacts(deploymentConditionFacts),
 	Executor: Executor{Capture: patchDeploymentCapture, Act: patchDeploymentAct},
 	Inverse:  patchDeploymentInverse,
 })

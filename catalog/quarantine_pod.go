@@ -37,11 +37,12 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{podRecheck(podCondQuarantineSupported), podCondOtherReady},
 	PostConditions:     []Suggested{podCondIsolated, podCondReplacementReady},
 
-	Facts: []string{
-		"pod_found", "namespace", "pod_ready",
-		"pod_owner_kind", "pod_owner_name", "pod_owner_found",
-		"ready_pods", "pod_gone", "pod_matching_services", "pod_selected_by_owner", "pod_ready_replacements",
+	Facts: []Fact{
+		factPodFound, factNamespace, factPodReady,
+		factPodOwnerKind, factPodOwnerName, factPodOwnerFound,
+		factReadyPods, factPodGone, factPodMatchingServices, factPodSelectedByOwner, factPodReadyReplacements,
 	},
+	Provide:  podFacts((*podState).addController, (*podState).addWorkload, (*podState).addServices),
 	Executor: Executor{Capture: quarantinePodCapture, Act: quarantinePodAct},
 })
 

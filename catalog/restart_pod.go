@@ -28,11 +28,12 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{podRecheck(podCondHasController), podCondOtherReady},
 	PostConditions:     []Suggested{podCondReplacementReady},
 
-	Facts: []string{
-		"pod_found", "namespace", "pod_ready",
-		"pod_owner_kind", "pod_owner_name", "pod_owner_found",
-		"ready_pods", "pod_ready_replacements", "pods",
+	Facts: []Fact{
+		factPodFound, factNamespace, factPodReady,
+		factPodOwnerKind, factPodOwnerName, factPodOwnerFound,
+		factReadyPods, factPodReadyReplacements, factPods,
 	},
+	Provide:  podFacts((*podState).addController, (*podState).addWorkload),
 	Executor: Executor{Capture: restartPodCapture, Act: restartPodAct},
 })
 

@@ -44,10 +44,17 @@ var _ = register(&Action{
 	PostConditions:     []Suggested{workloadChecks.deploymentHealthy, workloadChecks.noCrashloop},
 
 	Facts: slices.Concat(deploymentTargetFacts, deploymentRolloutFacts,
-		[]string{"conditions", "deployment_revision", "deployment_revisions"}),
+		[]Fact{factConditions, factDeploymentRevision, factDeploymentRevisions}),
+	Provide:  deploymentFacts(deploymentConditionFacts, deploymentRevisionFacts),
 	Executor: Executor{Capture: rollbackDeploymentCapture, Act: rollbackDeploymentAct},
 	Inverse:  rollbackToRecordedRevision,
 })
+
+// Facts of rollback_deployment.
+var (
+	factDeploymentRevision  = Fact{"deployment_revision", "integer: the Deployment's current revision (annotation deployment.kubernetes.io/revision)"}
+	factDeploymentRevisions = Fact{"deployment_revisions", "array of integers: the revisions of the Deployment's ReplicaSets still kept (revisionHistoryLimit), the current one included"}
+)
 
 // rollbackDeploymentCapture chooses the revision to roll back to and its ReplicaSet.
 // before: revision, to_revision, to_replicaset.
@@ -182,4 +189,41 @@ func replicaSetOfRevision(replicaSets []appsv1.ReplicaSet, revision int64) (rs *
 		return nil, 0, latest, fmt.Errorf("no previous revision is kept (latest: %d)", latest)
 	}
 	return previousRS, previous, latest, nil
+}
+
+// deploymentRevisionFacts adds deployment_revision and deployment_revisions, read from
+// the ReplicaSets the Deployment controls (annotation
+// deployment.kubernetes.io/revision), leaving out those being deleted.
+//
+// The current revision is the highest kept one: the deployment controller gives the
+// ReplicaSet of the current pod template the highest revision (a rollback renumbers
+// the old ReplicaSet it reuses), and copies it to the Deployment's own annotation.
+// A Deployment without any ReplicaSet yet (just created, or created paused) has
+// revision 0, as kubectl counts an absent annotation, and no revision kept.
+func deploymentRevisionFacts(_ context.Context, _ client.Reader, w *deploymentState, _, doc map[string]any) error {
+	var revisions []int64
+	for i := range w.replicaSets {
+		rs := &w.replicaSets[i]
+		if rs.DeletionTimestamp != nil {
+			continue
+		}
+		// A ReplicaSet whose annotation is absent or malformed carries no revision
+		// to roll back to; the controller's own MaxRevision skips it too.
+		revision, err := strconv.ParseInt(rs.Annotations[revisionAnnotation], 10, 64)
+		if err != nil || revision < 1 {
+			continue
+		}
+		revisions = append(revisions, revision)
+	}
+	slices.Sort(revisions)
+	revisions = slices.Compact(revisions)
+	kept := make([]any, len(revisions))
+	current := int64(0)
+	for i, revision := range revisions {
+		kept[i] = revision
+		current = revision
+	}
+	doc["deployment_revision"] = current
+	doc["deployment_revisions"] = kept
+	return nil
 }

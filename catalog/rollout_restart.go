@@ -28,6 +28,7 @@ var _ = register(&Action{
 	PostConditions:     []Suggested{workloadChecks.rolloutComplete, workloadChecks.noCrashloop},
 
 	Facts:    slices.Concat(deploymentTargetFacts, deploymentRolloutFacts),
+	Provide:  deploymentFacts(),
 	Executor: Executor{Capture: rolloutRestartCapture, Act: rolloutRestartAct},
 	Inverse:  rollbackToRecordedRevision,
 })

@@ -8,6 +8,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // scale_statefulset sets the replica count of a StatefulSet, through its scale
@@ -28,10 +31,12 @@ var _ = register(&Action{
 	StepPreConditions:  []Suggested{workloadChecks.statefulSetExists},
 	StepPostConditions: []Suggested{workloadChecks.statefulSetReady},
 	PostConditions:     []Suggested{workloadChecks.statefulSetReady, workloadChecks.noCrashloop},
-	Facts: []string{
-		"statefulset_found", "statefulset_name", "namespace", "target_replicas",
-		"statefulset_generation_observed", "statefulset_status_replicas", "statefulset_ready_replicas", "pods",
+	Facts: []Fact{
+		factStatefulSetFound, factStatefulSetName, factNamespace, factTargetReplicas,
+		factStatefulSetGenerationObserved, factStatefulSetStatusReplicas, factStatefulSetReadyReplicas, factPods,
 	},
+	Provide:  scaleStatefulSetFacts,
+	Safety:   safetyReplicas(statefulSetTarget, "statefulset.replicas"),
 	Executor: Executor{Capture: scaleStatefulSetCapture, Act: scaleStatefulSetAct},
 	Inverse:  scaleStatefulSetInverse,
 })
@@ -77,4 +82,42 @@ func scaleStatefulSetInverse(params map[string]any, before map[string]string) (R
 	}
 	target["replicas"] = replicas
 	return Rollback{Action: "scale_statefulset", Parameters: map[string]any{"statefulset": target}}, nil
+}
+
+// scaleStatefulSetFacts reads the facts of scale_statefulset. target_replicas is
+// the parameter statefulset.replicas, known whether or not the StatefulSet exists.
+func scaleStatefulSetFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	name, namespace, err := statefulSetTarget.Name(params)
+	if err != nil {
+		return nil, err
+	}
+	doc := map[string]any{"statefulset_name": name, "namespace": namespace}
+	if replicas, ok, err := intParam(params, "statefulset.replicas", false); err != nil {
+		return nil, err
+	} else if ok {
+		doc["target_replicas"] = replicas
+	}
+
+	var s appsv1.StatefulSet
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			doc["statefulset_found"] = false
+			return doc, nil
+		}
+		return nil, fmt.Errorf("reading StatefulSet %s/%s: %w", namespace, name, err)
+	}
+	doc["statefulset_found"] = true
+	doc["statefulset_generation_observed"] = s.Status.ObservedGeneration >= s.Generation
+	doc["statefulset_status_replicas"] = int64(s.Status.Replicas)
+	doc["statefulset_ready_replicas"] = int64(s.Status.ReadyReplicas)
+
+	pods, err := workloadPods(ctx, r, namespace, s.Spec.Selector, map[types.UID]bool{s.UID: true})
+	if err != nil {
+		return nil, fmt.Errorf("listing the pods of StatefulSet %s/%s: %w", namespace, name, err)
+	}
+	// running_pods and ready_pods are not among the action's facts, but the
+	// glossary defines them for a StatefulSet too (a step may add
+	// desired_replicas_running).
+	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods)
+	return doc, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // taint_node adds a taint to a Node, or sets the value of the taint with the same key
@@ -27,10 +28,17 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{nodeRecheck(nodeCondNotLastUntainted)},
 	PostConditions:     []Suggested{nodeCondTaintPresent},
 
-	Facts:    []string{"node_found", "node_taints", "other_untainted_nodes"},
+	Facts:    []Fact{factNodeFound, factNodeTaints, factOtherUntaintedNodes},
 	Inverse:  nodeRestoreTaint,
+	Provide:  taintNodeFacts,
+	Safety:   nodeSafety,
 	Executor: Executor{Capture: taintNodeCapture, Act: taintNodeAct},
 })
+
+// Facts of taint_node.
+var (
+	factOtherUntaintedNodes = Fact{"other_untainted_nodes", "integer: nodes other than the target that are Ready, not cordoned, and carry no taint with the key and effect of parameters.taint"}
+)
 
 // taintNodeCapture records whether the Node carries the taint of the parameters' key
 // and effect, and its value.
@@ -60,4 +68,32 @@ func taintNodeAct(ctx context.Context, call Call, _ map[string]string) (map[stri
 		return nil, fmt.Errorf("tainting %s with %s: %w", t, taint.ToString(), err)
 	}
 	return map[string]string{"taint_present": "true", "taint_value": taint.Value}, nil
+}
+
+// taintNodeFacts: node_found, node_taints, other_untainted_nodes.
+func taintNodeFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	taint, err := taintParam(params, false)
+	if err != nil {
+		return nil, err
+	}
+	name, node, err := nodeFactsTarget(ctx, r, params)
+	if err != nil {
+		return nil, err
+	}
+	others, err := nodeFactsOthers(ctx, r, name, func(n *corev1.Node) bool {
+		for _, t := range n.Spec.Taints {
+			if sameTaint(taint)(t) {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"node_found":            node != nil,
+		"node_taints":           nodeFactsTaints(node),
+		"other_untainted_nodes": others,
+	}, nil
 }

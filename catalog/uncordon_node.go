@@ -4,6 +4,7 @@ import (
 	"context"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // uncordon_node marks a Node schedulable again.
@@ -21,12 +22,27 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{nodeCondReady},
 	PostConditions:     []Suggested{nodeCondUncordoned},
 
-	Facts:    []string{"node_found", "node_ready", "node_unschedulable"},
+	Facts:    []Fact{factNodeFound, factNodeReady, factNodeUnschedulable},
 	Inverse:  nodeRestoreSchedulability,
+	Provide:  uncordonNodeFacts,
+	Safety:   nodeSafety,
 	Executor: Executor{Capture: captureSchedulability, Act: uncordonNodeAct},
 })
 
 // uncordonNodeAct marks the Node schedulable.
 func uncordonNodeAct(ctx context.Context, call Call, _ map[string]string) (map[string]string, error) {
 	return setUnschedulable(ctx, call, false)
+}
+
+// uncordonNodeFacts: node_found, node_ready, node_unschedulable.
+func uncordonNodeFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	_, node, err := nodeFactsTarget(ctx, r, params)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"node_found":         node != nil,
+		"node_ready":         node != nil && nodeReady(node),
+		"node_unschedulable": node != nil && node.Spec.Unschedulable,
+	}, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // untaint_node removes the taint with a key and effect from a Node.
@@ -26,8 +27,10 @@ var _ = register(&Action{
 	PreConditions:  []Suggested{{Type: nodeCondTaintPresent.Type, Description: nodeCondTaintPresent.Description, Required: false, Timeout: quickCheck}},
 	PostConditions: []Suggested{nodeCondTaintAbsent},
 
-	Facts:    []string{"node_found", "node_taints"},
+	Facts:    []Fact{factNodeFound, factNodeTaints},
 	Inverse:  nodeRestoreTaint,
+	Provide:  untaintNodeFacts,
+	Safety:   nodeSafety,
 	Executor: Executor{Capture: untaintNodeCapture, Act: untaintNodeAct},
 })
 
@@ -54,4 +57,16 @@ func untaintNodeAct(ctx context.Context, call Call, _ map[string]string) (map[st
 		return nil, fmt.Errorf("removing taint %s:%s from %s: %w", taint.Key, taint.Effect, t, err)
 	}
 	return map[string]string{"taint_present": "false"}, nil
+}
+
+// untaintNodeFacts: node_found, node_taints.
+func untaintNodeFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	_, node, err := nodeFactsTarget(ctx, r, params)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"node_found":  node != nil,
+		"node_taints": nodeFactsTaints(node),
+	}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -43,10 +44,21 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{workloadChecks.configMapMutable},
 	PostConditions:     []Suggested{workloadChecks.configMapApplied},
 
-	Facts:    []string{"configmap_found", "configmap_name", "namespace", "configmap_immutable", "configmap_data"},
+	Facts:    []Fact{factConfigMapFound, factConfigMapName, factNamespace, factConfigMapImmutable, factConfigMapData},
+	Provide:  updateConfigMapFacts,
 	Executor: Executor{Capture: updateConfigMapCapture, Act: updateConfigMapAct},
 	Inverse:  updateConfigMapInverse,
 })
+
+// Facts of update_configmap.
+var (
+	factConfigMapFound     = Fact{"configmap_found", "boolean: the ConfigMap exists"}
+	factConfigMapName      = Fact{"configmap_name", "string: the ConfigMap's name"}
+	factConfigMapImmutable = Fact{"configmap_immutable", "boolean: the ConfigMap is immutable (immutable: true)"}
+	factConfigMapData      = Fact{"configmap_data", "object of strings: the keys of the ConfigMap's data that the action changes, with their values now: " +
+		"those of parameters.data, and with parameters.replace every key (replace removes the others); " +
+		"a key that does not exist is absent. Other keys are never read"}
+)
 
 // updateConfigMapCapture records the values of the keys the action changes. before:
 // data, a JSON object of only those keys (those of parameters.data; with replace,
@@ -200,4 +212,45 @@ func configMapValues(data map[string]string, keys []string) string {
 	}
 	out, _ := json.Marshal(values) // strings and nulls always marshal
 	return string(out)
+}
+
+// updateConfigMapFacts reads the facts of update_configmap. configmap_data holds
+// only the keys the action changes: those of parameters.data, and with
+// parameters.replace every key, since replace removes the others. A key the action
+// leaves alone is never copied: the input reaches messages and status, and the
+// requester need not be able to read it (SECURITY.md, invariant 3). binaryData is
+// left out.
+func updateConfigMapFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	name, namespace, err := configMapTarget.Name(params)
+	if err != nil {
+		return nil, err
+	}
+	doc := map[string]any{"configmap_name": name, "namespace": namespace}
+
+	var cm corev1.ConfigMap
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cm); err != nil {
+		if apierrors.IsNotFound(err) {
+			doc["configmap_found"] = false
+			return doc, nil
+		}
+		return nil, fmt.Errorf("reading ConfigMap %s/%s: %w", namespace, name, err)
+	}
+	doc["configmap_found"] = true
+	doc["configmap_immutable"] = cm.Immutable != nil && *cm.Immutable
+	changes, err := configMapDataParam(params)
+	if err != nil {
+		return nil, err
+	}
+	replace, err := boolParam(params, "replace", false)
+	if err != nil {
+		return nil, err
+	}
+	data := map[string]any{}
+	for k, v := range cm.Data {
+		if _, changed := changes[k]; changed || replace {
+			data[k] = v
+		}
+	}
+	doc["configmap_data"] = data
+	return doc, nil
 }

@@ -6,7 +6,10 @@ import (
 	"strconv"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // update_hpa sets the bounds of a HorizontalPodAutoscaler.
@@ -32,13 +35,25 @@ var _ = register(&Action{
 	StepPostConditions: []Suggested{workloadChecks.hpaBoundsApplied},
 	PostConditions:     []Suggested{workloadChecks.hpaBoundsApplied, workloadChecks.hpaWithinBounds},
 
-	Facts: []string{
-		"hpa_found", "hpa_name", "namespace",
-		"hpa_min_replicas", "hpa_max_replicas", "hpa_current_replicas", "hpa_conditions",
+	Facts: []Fact{
+		factHPAFound, factHPAName, factNamespace,
+		factHPAMinReplicas, factHPAMaxReplicas, factHPACurrentReplicas, factHPAConditions,
 	},
+	Provide:  updateHPAFacts,
+	Safety:   safetyReplicas(hpaTarget, "maxReplicas"),
 	Executor: Executor{Capture: updateHPACapture, Act: updateHPAAct},
 	Inverse:  updateHPAInverse,
 })
+
+// Facts of update_hpa.
+var (
+	factHPAFound           = Fact{"hpa_found", "boolean: the HorizontalPodAutoscaler exists"}
+	factHPAName            = Fact{"hpa_name", "string: the HorizontalPodAutoscaler's name"}
+	factHPAMinReplicas     = Fact{"hpa_min_replicas", "integer: spec.minReplicas of the HorizontalPodAutoscaler now (1 when unset)"}
+	factHPAMaxReplicas     = Fact{"hpa_max_replicas", "integer: spec.maxReplicas of the HorizontalPodAutoscaler now"}
+	factHPACurrentReplicas = Fact{"hpa_current_replicas", "integer: status.currentReplicas of the HorizontalPodAutoscaler: the replica count of its target"}
+	factHPAConditions      = Fact{"hpa_conditions", "object: the HorizontalPodAutoscaler's status conditions as booleans, {AbleToScale, ScalingActive, ScalingLimited}; a condition that is absent is false"}
+)
 
 // updateHPABounds reads minReplicas and maxReplicas.
 func updateHPABounds(params map[string]any) (lo, hi int32, err error) {
@@ -112,4 +127,42 @@ func updateHPAInverse(params map[string]any, before map[string]string) (Rollback
 	return Rollback{Action: "update_hpa", Parameters: map[string]any{
 		"hpa": target, "minReplicas": minReplicas, "maxReplicas": maxReplicas,
 	}}, nil
+}
+
+// updateHPAFacts reads the facts of update_hpa from the autoscaling/v2
+// HorizontalPodAutoscaler. hpa_current_replicas is status.currentReplicas as the
+// HPA controller last wrote it: 0 until it has written a status.
+func updateHPAFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	name, namespace, err := hpaTarget.Name(params)
+	if err != nil {
+		return nil, err
+	}
+	doc := map[string]any{"hpa_name": name, "namespace": namespace}
+
+	var hpa autoscalingv2.HorizontalPodAutoscaler
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &hpa); err != nil {
+		if apierrors.IsNotFound(err) {
+			doc["hpa_found"] = false
+			return doc, nil
+		}
+		return nil, fmt.Errorf("reading HorizontalPodAutoscaler %s/%s: %w", namespace, name, err)
+	}
+	doc["hpa_found"] = true
+	minReplicas := int64(1)
+	if hpa.Spec.MinReplicas != nil {
+		minReplicas = int64(*hpa.Spec.MinReplicas)
+	}
+	doc["hpa_min_replicas"] = minReplicas
+	doc["hpa_max_replicas"] = int64(hpa.Spec.MaxReplicas)
+	doc["hpa_current_replicas"] = int64(hpa.Status.CurrentReplicas)
+	conditions := map[string]any{
+		string(autoscalingv2.AbleToScale):    false,
+		string(autoscalingv2.ScalingActive):  false,
+		string(autoscalingv2.ScalingLimited): false,
+	}
+	for _, c := range hpa.Status.Conditions {
+		conditions[string(c.Type)] = c.Status == corev1.ConditionTrue
+	}
+	doc["hpa_conditions"] = conditions
+	return doc, nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // update_image sets the image of one container of a Deployment's pod template.
@@ -27,13 +28,20 @@ var _ = register(&Action{
 	PreConditions:      []Suggested{workloadChecks.pullSecretsValid, workloadChecks.mayBeRollingOut},
 	PostConditions:     []Suggested{workloadChecks.rolloutComplete, workloadChecks.noCrashloop},
 
-	Facts: slices.Concat(deploymentTargetFacts, deploymentRolloutFacts, []string{
-		"container_found", "container_image", "container_pod_images",
-		"image_pull_secrets_exist", "image_pull_secrets_valid",
+	Facts: slices.Concat(deploymentTargetFacts, deploymentRolloutFacts, []Fact{
+		factContainerFound, factContainerImage, factContainerPodImages,
+		factImagePullSecretsExist, factImagePullSecretsValid,
 	}),
+	Provide:  deploymentFacts(containerImageFacts, pullSecretFacts),
 	Executor: Executor{Capture: updateImageCapture, Act: updateImageAct},
 	Inverse:  updateImageInverse,
 })
+
+// Facts of update_image.
+var (
+	factContainerImage     = Fact{"container_image", `string: the image of that container in the pod template; "" when there is no such container`}
+	factContainerPodImages = Fact{"container_pod_images", `array of strings: for each pod of the Deployment (terminating ones included), the image in its spec of the container named parameters.container; "" for a pod without it`}
+)
 
 // updateImageCapture records the container's image before the patch. before: image.
 func updateImageCapture(ctx context.Context, call Call) (ObjectRef, map[string]string, error) {
@@ -84,4 +92,31 @@ func updateImageInverse(params map[string]any, before map[string]string) (Rollba
 	return Rollback{Action: "update_image", Parameters: map[string]any{
 		"deployment": target, "container": container, "image": image,
 	}}, nil
+}
+
+// containerImageFacts adds container_found, container_image and
+// container_pod_images: the image of the container in the template and in each pod
+// of the Deployment (by pod name, pods being deleted included: an old pod still
+// terminating runs the old image).
+func containerImageFacts(_ context.Context, _ client.Reader, w *deploymentState, params, doc map[string]any) error {
+	name, err := stringParam(params, "container", false)
+	if err != nil {
+		return err
+	}
+	c := workloadContainer(&w.deployment.Spec.Template.Spec, name)
+	doc["container_found"] = c != nil
+	doc["container_image"] = ""
+	if c != nil {
+		doc["container_image"] = c.Image
+	}
+	images := make([]any, 0, len(w.pods))
+	for i := range w.pods {
+		image := ""
+		if pc := workloadContainer(&w.pods[i].Spec, name); pc != nil {
+			image = pc.Image
+		}
+		images = append(images, image)
+	}
+	doc["container_pod_images"] = images
+	return nil
 }

@@ -3,78 +3,65 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// workloadFacts describes the facts the workload actions add to the glossary. The
-// target is the object the parameters name. When it does not exist, its *_found fact
-// is false and the facts read from the object are left out, as for scale_deployment:
-// a policy that reads them reports a missing fact (Errored) instead of deciding on
-// made-up values, and the *_exists precondition fails with its message.
-//
-// The workload actions also read facts of scale_deployment, with the meaning
-// scaleDeploymentFacts gives them: deployment_found, deployment_name, namespace,
-// current_replicas, conditions, image_pull_secrets_exist and
-// image_pull_secrets_valid; running_pods, ready_pods and pods count and list the pods
-// of the action's workload (Deployment, StatefulSet or DaemonSet). target_replicas is
-// the replica count the action sets: the one scale_statefulset sets and, for the
+// The facts of scale_deployment (DESIGN.md, Rego conventions) that other actions
+// share, with the same meaning: running_pods, ready_pods and pods count and list the
+// pods of the action's workload (its Deployment, StatefulSet or DaemonSet; for the
+// pod actions, the pod's controller); target_replicas is the replica count the
+// action sets: the one scale_deployment or scale_statefulset sets and, for the
 // Deployment actions that set no count, spec.replicas of the Deployment.
-var workloadFacts = map[string]string{
-	"deployment_generation_observed": "boolean: status.observedGeneration of the Deployment is at least its metadata.generation (its controller has seen the latest spec)",
-	"deployment_updated_replicas":    "integer: status.updatedReplicas of the Deployment: pods of its newest ReplicaSet, the one of the current pod template",
-	"deployment_status_replicas":     "integer: status.replicas of the Deployment: pods of all its ReplicaSets, the older ones included",
-	"deployment_available_replicas":  "integer: status.availableReplicas of the Deployment",
-	"deployment_revision":            "integer: the Deployment's current revision (annotation deployment.kubernetes.io/revision)",
-	"deployment_revisions":           "array of integers: the revisions of the Deployment's ReplicaSets still kept (revisionHistoryLimit), the current one included",
+var (
+	factDeploymentFound       = Fact{"deployment_found", "boolean: the Deployment exists"}
+	factDeploymentName        = Fact{"deployment_name", "string: the Deployment's name"}
+	factNamespace             = Fact{"namespace", "string: the target's namespace"}
+	factCurrentReplicas       = Fact{"current_replicas", "integer: spec.replicas of the Deployment now"}
+	factTargetReplicas        = Fact{"target_replicas", "integer: the replica count the action sets; for actions that keep the count, spec.replicas"}
+	factRunningPods           = Fact{"running_pods", "integer: pods of the workload in phase Running"}
+	factReadyPods             = Fact{"ready_pods", "integer: pods of the workload with condition Ready"}
+	factConditions            = Fact{"conditions", "object: the workload's status conditions as booleans, e.g. {Available, Progressing, ReplicaFailure}; a condition that is absent is false"}
+	factPods                  = Fact{"pods", "array of {name, status, throttled, oom_killed, restarts, ready, node}: the workload's pods; status is the waiting reason of a container (e.g. CrashLoopBackOff) or else the pod phase"}
+	factImagePullSecretsExist = Fact{"image_pull_secrets_exist", "boolean: every imagePullSecret of the pod template exists"}
+	factImagePullSecretsValid = Fact{"image_pull_secrets_valid", "boolean: every imagePullSecret is of type kubernetes.io/dockerconfigjson (or dockercfg) with data"}
+)
 
-	"container_found":      "boolean: the Deployment's pod template has a container named parameters.container",
-	"container_image":      `string: the image of that container in the pod template; "" when there is no such container`,
-	"container_requests":   `object {cpu, memory}: the resource requests of that container in the pod template, as quantity strings; "" for a resource without request`,
-	"container_limits":     `object {cpu, memory}: the resource limits of that container in the pod template, as quantity strings; "" for a resource without limit`,
-	"container_pod_images": `array of strings: for each pod of the Deployment (terminating ones included), the image in its spec of the container named parameters.container; "" for a pod without it`,
-
-	"statefulset_found":               "boolean: the StatefulSet exists",
-	"statefulset_name":                "string: the StatefulSet's name",
-	"statefulset_generation_observed": "boolean: status.observedGeneration of the StatefulSet is at least its metadata.generation",
-	"statefulset_status_replicas":     "integer: status.replicas of the StatefulSet: pods its controller has created",
-	"statefulset_ready_replicas":      "integer: status.readyReplicas of the StatefulSet",
-
-	"daemonset_found":                    "boolean: the DaemonSet exists",
-	"daemonset_name":                     "string: the DaemonSet's name",
-	"daemonset_update_strategy":          "string: spec.updateStrategy.type of the DaemonSet: RollingUpdate or OnDelete",
-	"daemonset_generation_observed":      "boolean: status.observedGeneration of the DaemonSet is at least its metadata.generation",
-	"daemonset_desired_number_scheduled": "integer: status.desiredNumberScheduled of the DaemonSet: nodes that should run its pod",
-	"daemonset_updated_number_scheduled": "integer: status.updatedNumberScheduled of the DaemonSet: nodes that run a pod of its current template",
-	"daemonset_number_available":         "integer: status.numberAvailable of the DaemonSet: nodes that run an available pod of it",
-
-	"hpa_found":            "boolean: the HorizontalPodAutoscaler exists",
-	"hpa_name":             "string: the HorizontalPodAutoscaler's name",
-	"hpa_min_replicas":     "integer: spec.minReplicas of the HorizontalPodAutoscaler now (1 when unset)",
-	"hpa_max_replicas":     "integer: spec.maxReplicas of the HorizontalPodAutoscaler now",
-	"hpa_current_replicas": "integer: status.currentReplicas of the HorizontalPodAutoscaler: the replica count of its target",
-	"hpa_conditions":       "object: the HorizontalPodAutoscaler's status conditions as booleans, {AbleToScale, ScalingActive, ScalingLimited}; a condition that is absent is false",
-
-	"configmap_found":     "boolean: the ConfigMap exists",
-	"configmap_name":      "string: the ConfigMap's name",
-	"configmap_immutable": "boolean: the ConfigMap is immutable (immutable: true)",
-	"configmap_data": "object of strings: the keys of the ConfigMap's data that the action changes, with their values now: " +
-		"those of parameters.data, and with parameters.replace every key (replace removes the others); " +
-		"a key that does not exist is absent. Other keys are never read",
-}
+// The facts several workload actions share. The target is the object the parameters
+// name. When it does not exist, its *_found fact is false and the facts read from
+// the object are left out, as for scale_deployment: a policy that reads them reports
+// a missing fact (Errored) instead of deciding on made-up values, and the *_exists
+// precondition fails with its message.
+var (
+	factDeploymentGenerationObserved  = Fact{"deployment_generation_observed", "boolean: status.observedGeneration of the Deployment is at least its metadata.generation (its controller has seen the latest spec)"}
+	factDeploymentUpdatedReplicas     = Fact{"deployment_updated_replicas", "integer: status.updatedReplicas of the Deployment: pods of its newest ReplicaSet, the one of the current pod template"}
+	factDeploymentStatusReplicas      = Fact{"deployment_status_replicas", "integer: status.replicas of the Deployment: pods of all its ReplicaSets, the older ones included"}
+	factDeploymentAvailableReplicas   = Fact{"deployment_available_replicas", "integer: status.availableReplicas of the Deployment"}
+	factContainerFound                = Fact{"container_found", "boolean: the Deployment's pod template has a container named parameters.container"}
+	factStatefulSetFound              = Fact{"statefulset_found", "boolean: the StatefulSet exists"}
+	factStatefulSetName               = Fact{"statefulset_name", "string: the StatefulSet's name"}
+	factStatefulSetGenerationObserved = Fact{"statefulset_generation_observed", "boolean: status.observedGeneration of the StatefulSet is at least its metadata.generation"}
+	factStatefulSetStatusReplicas     = Fact{"statefulset_status_replicas", "integer: status.replicas of the StatefulSet: pods its controller has created"}
+	factStatefulSetReadyReplicas      = Fact{"statefulset_ready_replicas", "integer: status.readyReplicas of the StatefulSet"}
+)
 
 // Facts the Deployment actions share.
 var (
-	deploymentTargetFacts  = []string{"deployment_found", "deployment_name", "namespace"}
-	deploymentRolloutFacts = []string{
-		"current_replicas", "target_replicas", "running_pods", "ready_pods", "pods",
-		"deployment_generation_observed", "deployment_updated_replicas",
-		"deployment_status_replicas", "deployment_available_replicas",
+	deploymentTargetFacts  = []Fact{factDeploymentFound, factDeploymentName, factNamespace}
+	deploymentRolloutFacts = []Fact{
+		factCurrentReplicas, factTargetReplicas, factRunningPods, factReadyPods, factPods,
+		factDeploymentGenerationObserved, factDeploymentUpdatedReplicas,
+		factDeploymentStatusReplicas, factDeploymentAvailableReplicas,
 	}
 )
 
@@ -258,4 +245,196 @@ func replicasOf(n *int32) int32 {
 		return 1
 	}
 	return *n
+}
+
+// deploymentConditions maps the Deployment's conditions to booleans; the seed's
+// policies read Available, Progressing and ReplicaFailure, and an absent condition
+// is false.
+func deploymentConditions(d *appsv1.Deployment) map[string]any {
+	conditions := map[string]any{
+		string(appsv1.DeploymentAvailable):      false,
+		string(appsv1.DeploymentProgressing):    false,
+		string(appsv1.DeploymentReplicaFailure): false,
+	}
+	for _, c := range d.Status.Conditions {
+		conditions[string(c.Type)] = c.Status == corev1.ConditionTrue
+	}
+	return conditions
+}
+
+// pullSecrets reports whether every named image pull secret exists in namespace,
+// and whether each holds docker registry credentials.
+func pullSecrets(ctx context.Context, r client.Reader, namespace string, refs []corev1.LocalObjectReference) (exist, valid bool, err error) {
+	exist, valid = true, true
+	for _, ref := range refs {
+		var s corev1.Secret
+		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, &s); err != nil {
+			if client.IgnoreNotFound(err) != nil {
+				return false, false, fmt.Errorf("reading image pull secret %s: %w", ref.Name, err)
+			}
+			exist, valid = false, false
+			continue
+		}
+		switch s.Type {
+		case corev1.SecretTypeDockerConfigJson:
+			valid = valid && len(s.Data[corev1.DockerConfigJsonKey]) > 0
+		case corev1.SecretTypeDockercfg:
+			valid = valid && len(s.Data[corev1.DockerConfigKey]) > 0
+		default:
+			valid = false
+		}
+	}
+	return exist, valid, nil
+}
+
+// deploymentState is what the Deployment actions read of their Deployment.
+type deploymentState struct {
+	deployment *appsv1.Deployment
+	// replicaSets are the ReplicaSets the Deployment controls, those being deleted
+	// included.
+	replicaSets []appsv1.ReplicaSet
+	// pods are the pods those ReplicaSets control, by name, those being deleted
+	// included.
+	pods []corev1.Pod
+}
+
+// deploymentFactsPart adds the facts of one aspect of a Deployment (its
+// container, its revisions...) to doc.
+type deploymentFactsPart func(ctx context.Context, r client.Reader, w *deploymentState, params, doc map[string]any) error
+
+// deploymentFacts reads the facts every Deployment action shares (the
+// catalog's deploymentTargetFacts and deploymentRolloutFacts), then those of parts.
+func deploymentFacts(parts ...deploymentFactsPart) Provider {
+	return func(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+		name, namespace, err := deploymentTarget.Name(params)
+		if err != nil {
+			return nil, err
+		}
+		doc := map[string]any{"deployment_name": name, "namespace": namespace}
+		w, err := readDeploymentState(ctx, r, namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		if w == nil {
+			doc["deployment_found"] = false
+			return doc, nil
+		}
+		doc["deployment_found"] = true
+
+		d := w.deployment
+		replicas := int64(1)
+		if d.Spec.Replicas != nil {
+			replicas = int64(*d.Spec.Replicas)
+		}
+		// These actions keep the replica count: the target is the current one.
+		doc["current_replicas"] = replicas
+		doc["target_replicas"] = replicas
+		doc["deployment_generation_observed"] = d.Status.ObservedGeneration >= d.Generation
+		doc["deployment_updated_replicas"] = int64(d.Status.UpdatedReplicas)
+		doc["deployment_status_replicas"] = int64(d.Status.Replicas)
+		doc["deployment_available_replicas"] = int64(d.Status.AvailableReplicas)
+		doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(w.pods)
+
+		for _, part := range parts {
+			if err := part(ctx, r, w, params, doc); err != nil {
+				return nil, err
+			}
+		}
+		return doc, nil
+	}
+}
+
+// readDeploymentState reads the Deployment, the ReplicaSets it controls and
+// their pods; nil when the Deployment does not exist.
+func readDeploymentState(ctx context.Context, r client.Reader, namespace, name string) (*deploymentState, error) {
+	var d appsv1.Deployment
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &d); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading Deployment %s/%s: %w", namespace, name, err)
+	}
+	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("the selector of Deployment %s/%s is invalid: %w", namespace, name, err)
+	}
+	var sets appsv1.ReplicaSetList
+	if err := r.List(ctx, &sets, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return nil, fmt.Errorf("listing the ReplicaSets of Deployment %s/%s: %w", namespace, name, err)
+	}
+	w := &deploymentState{deployment: &d}
+	owners := map[types.UID]bool{}
+	for _, rs := range sets.Items {
+		if workloadControlledBy(&rs, d.UID) {
+			w.replicaSets = append(w.replicaSets, rs)
+			owners[rs.UID] = true
+		}
+	}
+	if w.pods, err = workloadPods(ctx, r, namespace, d.Spec.Selector, owners); err != nil {
+		return nil, fmt.Errorf("listing the pods of Deployment %s/%s: %w", namespace, name, err)
+	}
+	return w, nil
+}
+
+// workloadPods lists the pods in namespace that selector matches and whose
+// controller is one of owners, sorted by name, those being deleted included.
+// Selecting by controller as well leaves out pods of other workloads whose labels
+// the selector happens to match.
+func workloadPods(ctx context.Context, r client.Reader, namespace string, sel *metav1.LabelSelector, owners map[types.UID]bool) ([]corev1.Pod, error) {
+	selector, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return nil, fmt.Errorf("invalid selector: %w", err)
+	}
+	var list corev1.PodList
+	if err := r.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return nil, err
+	}
+	var pods []corev1.Pod
+	for _, p := range list.Items {
+		if ref := metav1.GetControllerOf(&p); ref != nil && owners[ref.UID] {
+			pods = append(pods, p)
+		}
+	}
+	slices.SortFunc(pods, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+	return pods, nil
+}
+
+// workloadControlledBy reports whether the controller of obj has the UID owner.
+func workloadControlledBy(obj metav1.Object, owner types.UID) bool {
+	ref := metav1.GetControllerOf(obj)
+	return ref != nil && ref.UID == owner
+}
+
+// deploymentConditionFacts adds conditions: the Deployment's status conditions as
+// booleans, as scale_deployment reads them.
+func deploymentConditionFacts(_ context.Context, _ client.Reader, w *deploymentState, _, doc map[string]any) error {
+	doc["conditions"] = deploymentConditions(w.deployment)
+	return nil
+}
+
+// workloadContainer returns the container of the pod template named name, nil when
+// there is none. Only the regular containers count: the workload actions set the
+// image and resources of those.
+func workloadContainer(spec *corev1.PodSpec, name string) *corev1.Container {
+	if name == "" {
+		return nil
+	}
+	for i := range spec.Containers {
+		if spec.Containers[i].Name == name {
+			return &spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+// pullSecretFacts adds image_pull_secrets_exist and image_pull_secrets_valid
+// for the pod template's imagePullSecrets, as scale_deployment reads them.
+func pullSecretFacts(ctx context.Context, r client.Reader, w *deploymentState, _, doc map[string]any) error {
+	d := w.deployment
+	exist, valid, err := pullSecrets(ctx, r, d.Namespace, d.Spec.Template.Spec.ImagePullSecrets)
+	if err != nil {
+		return err
+	}
+	doc["image_pull_secrets_exist"], doc["image_pull_secrets_valid"] = exist, valid
+	return nil
 }

@@ -189,7 +189,7 @@ var _ = Describe("safety input", func() {
 
 	It("names the namespace of notify_only's Event, which no default policy refuses", func(ctx context.Context) {
 		params := decodeParams(safetyParams["notify_only"])
-		params[facts.NamespaceParam] = "kube-system"
+		params[catalog.NamespaceParam] = "kube-system"
 		doc, err := facts.SafetyInput(ctx, safetyCluster(), "notify_only", params, facts.SafetyOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("target_namespace", "kube-system"))

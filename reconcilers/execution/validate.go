@@ -377,9 +377,9 @@ func (r *Reconciler) dryRun(ctx context.Context, s *scope, action *catalog.Actio
 // execution's namespace and, after acting, the values recorded before.
 func factParams(params map[string]any, ke *kev1alpha1.KubernetesExecution, before map[string]string) map[string]any {
 	out := maps.Clone(params)
-	out[facts.NamespaceParam] = ke.Namespace
+	out[catalog.NamespaceParam] = ke.Namespace
 	if before != nil {
-		out[facts.BeforeParam] = before
+		out[catalog.BeforeParam] = before
 	}
 	return out
 }

@@ -1,4 +1,4 @@
-package facts_test
+package catalog_test
 
 import (
 	"context"
@@ -84,7 +84,7 @@ var _ = Describe("node facts", Ordered, func() {
 		g.Expect(err).NotTo(HaveOccurred())
 		a, ok := catalog.Lookup(action)
 		g.Expect(ok).To(BeTrue())
-		for _, key := range a.Facts {
+		for _, key := range a.FactKeys() {
 			g.Expect(doc).To(HaveKey(key), "fact %s of %s", key, action)
 		}
 		return doc
@@ -243,7 +243,7 @@ var _ = Describe("node facts", Ordered, func() {
 	})
 
 	It("drain_node: count the evictable pods and those their budgets protect, then see the drain done", func(ctx context.Context) {
-		ns := newNamespace(ctx, nodeClient)
+		ns := factsNamespace(ctx, nodeClient)
 		DeferCleanup(func(ctx context.Context) {
 			Expect(nodeClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 		})
@@ -383,7 +383,7 @@ var _ = Describe("node facts", Ordered, func() {
 	})
 
 	It("drain_node: count a pod two budgets select as blocked, as the eviction API refuses it", func(ctx context.Context) {
-		ns := newNamespace(ctx, nodeClient)
+		ns := factsNamespace(ctx, nodeClient)
 		DeferCleanup(func(ctx context.Context) {
 			Expect(nodeClient.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
 		})
@@ -536,7 +536,7 @@ var _ = Describe("node facts", Ordered, func() {
 				"other_untainted_nodes":   3,
 			}
 			a, _ := catalog.Lookup(action)
-			for _, key := range a.Facts {
+			for _, key := range a.FactKeys() {
 				Expect(doc).To(HaveKeyWithValue(key, empty[key]), "%s: %s", action, key)
 			}
 

@@ -1,6 +1,6 @@
-package facts
+package catalog
 
-// The providers read these through the manager's cache (list and watch) or, for
+// The facts providers read these through the manager's cache (list and watch) or, for
 // Secrets and ConfigMaps outside the manager's namespace, one at a time with get.
 //
 // +kubebuilder:rbac:groups="",resources=pods;nodes;services;persistentvolumeclaims;events;namespaces,verbs=get;list;watch

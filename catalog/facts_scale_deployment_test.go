@@ -1,8 +1,7 @@
-package facts_test
+package catalog_test
 
 import (
 	"context"
-	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -30,11 +29,6 @@ var (
 	engine = conditions.NewEngine(conditions.Options{})
 )
 
-func TestFacts(t *testing.T) {
-	RegisterFailHandler(Fail)
-	RunSpecs(t, "Facts")
-}
-
 // startCluster starts a cluster-mode harness with nodes and an informer cache over
 // it, both stopped when the calling container ends.
 func startCluster(ctx context.Context, nodes []harness.Node) (client.Client, client.Reader) {
@@ -56,7 +50,7 @@ func startCluster(ctx context.Context, nodes []harness.Node) (client.Client, cli
 }
 
 // newNamespace creates a namespace with c.
-func newNamespace(ctx context.Context, c client.Client) string {
+func factsNamespace(ctx context.Context, c client.Client) string {
 	GinkgoHelper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "facts-"}}
 	Expect(c.Create(ctx, ns)).To(Succeed())
@@ -130,7 +124,7 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 	}, NodeTimeout(3*time.Minute))
 
 	It("describe a running Deployment, its pods and the room left on its nodes", func(ctx context.Context) {
-		ns := newNamespace(ctx, k8s)
+		ns := factsNamespace(ctx, k8s)
 		Expect(k8s.Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns},
 			Type:       corev1.SecretTypeDockerConfigJson,
@@ -175,20 +169,20 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 		// A round whose policies do not read the nodes' free capacity does not sum
 		// the requests of every pod in the cluster for it.
 		lean, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "web", 5), facts.Post,
-			facts.Wanted{"ready_pods": true, "target_replicas": true})
+			catalog.Wanted{"ready_pods": true, "target_replicas": true})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(lean).To(HaveKeyWithValue("ready_pods", 3))
 		for _, key := range []string{"available_cpu", "available_memory", "matching_nodes", "ready_nodes"} {
 			Expect(lean).NotTo(HaveKey(key))
 		}
 		withCapacity, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "web", 5), facts.Pre,
-			facts.Wanted{"ready_nodes": true})
+			catalog.Wanted{"ready_nodes": true})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(withCapacity).To(HaveKeyWithValue("available_cpu", "3700m"))
 	})
 
 	It("say a missing Deployment is missing, and leave out what cannot be known", func(ctx context.Context) {
-		ns := newNamespace(ctx, k8s)
+		ns := factsNamespace(ctx, k8s)
 		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "ghost", 2), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("deployment_found", false))
@@ -202,9 +196,9 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 	})
 
 	It("count the requests of every pod on the nodes, whatever its namespace", func(ctx context.Context) {
-		other := newNamespace(ctx, k8s)
+		other := factsNamespace(ctx, k8s)
 		runDeployment(ctx, other, "neighbour", "b", 1, "600m", "1Gi")
-		ns := newNamespace(ctx, k8s)
+		ns := factsNamespace(ctx, k8s)
 		runDeployment(ctx, ns, "small", "b", 1, "100m", "64Mi")
 
 		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "small", 5), facts.Pre, nil)
@@ -217,19 +211,11 @@ var _ = Describe("scale_deployment facts", Ordered, func() {
 	})
 
 	It("report an image pull secret that does not exist", func(ctx context.Context) {
-		ns := newNamespace(ctx, k8s)
+		ns := factsNamespace(ctx, k8s)
 		runDeployment(ctx, ns, "private", "a", 1, "10m", "16Mi", "missing-secret")
 		doc, err := facts.Gather(ctx, cached, "scale_deployment", scaleParams(ns, "private", 2), facts.Pre, nil)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("image_pull_secrets_exist", false))
 		Expect(evaluateAll(ctx, doc)["image_pull_secrets_valid"].Outcome).To(Equal(conditions.Failed))
-	})
-})
-
-var _ = Describe("The providers", func() {
-	It("cover every action of the catalog", func() {
-		for _, action := range catalog.Names() {
-			Expect(facts.Has(action)).To(BeTrue(), "no facts provider for %s", action)
-		}
 	})
 })

@@ -1,4 +1,4 @@
-package facts_test
+package catalog_test
 
 import (
 	"context"
@@ -42,7 +42,7 @@ var _ = Describe("pod facts", Ordered, func() {
 
 	Describe("restart_pod", func() {
 		It("lets a Deployment's pod be restarted, then counts its ready replacement", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			podRunDeployment(ctx, ns, "web", 3)
 			pod := podOf(ctx, ns, "app", "web")
 			owner := metav1.GetControllerOf(&pod)
@@ -92,7 +92,7 @@ var _ = Describe("pod facts", Ordered, func() {
 		})
 
 		It("refuses a bare pod, which nothing would recreate", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			pod := podRunBare(ctx, ns, "lonely")
 
 			doc := podGather(ctx, "restart_pod", podParams(ns, pod.Name), facts.Pre)
@@ -113,7 +113,7 @@ var _ = Describe("pod facts", Ordered, func() {
 		})
 
 		It("counts a StatefulSet pod recreated under the same name as a replacement, not as the pod", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			podRunStatefulSet(ctx, ns, "db", 2)
 			var pod corev1.Pod
 			Expect(podK8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: "db-0"}, &pod)).To(Succeed())
@@ -147,7 +147,7 @@ var _ = Describe("pod facts", Ordered, func() {
 		})
 
 		It("says a missing pod is missing, and leaves out its controller", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			doc := podGather(ctx, "restart_pod", podParams(ns, "ghost"), facts.Pre)
 			Expect(doc).To(HaveKeyWithValue("pod_found", false))
 			Expect(doc).To(HaveKeyWithValue("pod_ready", false))
@@ -166,7 +166,7 @@ var _ = Describe("pod facts", Ordered, func() {
 
 	Describe("quarantine_pod", func() {
 		It("takes a Deployment's pod out of its Services and its ReplicaSet, which replaces it", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			podRunDeployment(ctx, ns, "api", 2)
 			for name, selector := range map[string]map[string]string{
 				"api":     {"app": "api"},
@@ -232,7 +232,7 @@ var _ = Describe("pod facts", Ordered, func() {
 
 	Describe("delete_pod", func() {
 		It("says the pod is terminating while a finalizer holds it, then gone", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			pod := podRunBare(ctx, ns, "held", "kubernaut.io/test-hold")
 
 			doc := podGather(ctx, "delete_pod", podParams(ns, "held"), facts.Pre)
@@ -272,7 +272,7 @@ var _ = Describe("pod facts", Ordered, func() {
 		})
 
 		It("says a pod recorded but no longer there is gone", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			before := map[string]string{"uid": "0f8b6a4e-0000-4000-8000-000000000000"}
 			doc := podGather(ctx, "delete_pod", podAfterParams(ns, "vanished", before), facts.Post)
 			podExpectAllFacts("delete_pod", doc)
@@ -285,7 +285,7 @@ var _ = Describe("pod facts", Ordered, func() {
 
 	Describe("expand_pvc", func() {
 		It("describes a bound claim, its StorageClass and its capacity as it grows", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			podStorageClass(ctx, "pods-expandable", true)
 			podClaim(ctx, ns, "data", "pods-expandable", "1Gi", &corev1.PersistentVolumeClaimStatus{
 				Phase:    corev1.ClaimBound,
@@ -342,7 +342,7 @@ var _ = Describe("pod facts", Ordered, func() {
 		})
 
 		It("refuses a pending claim whose StorageClass does not allow expansion", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			podStorageClass(ctx, "pods-fixed", false)
 			podClaim(ctx, ns, "scratch", "pods-fixed", "1Gi", nil)
 			// A size that is not a whole number of bytes is rounded up.
@@ -366,7 +366,7 @@ var _ = Describe("pod facts", Ordered, func() {
 		})
 
 		It("says a missing claim is missing, and leaves out what cannot be known", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			params := map[string]any{"pvc": map[string]any{"name": "ghost", "namespace": ns, "size": "2Gi"}}
 			doc := podGather(ctx, "expand_pvc", params, facts.Pre)
 			Expect(doc).To(HaveKeyWithValue("pvc_found", false))
@@ -386,7 +386,7 @@ var _ = Describe("pod facts", Ordered, func() {
 
 	Describe("notify_only", func() {
 		It("finds the Event the executor named, in the namespace of its KubernetesExecution", func(ctx context.Context) {
-			ns := newNamespace(ctx, podK8s)
+			ns := factsNamespace(ctx, podK8s)
 			params := map[string]any{"message": "Disk of db-0 is 95% full; no safe action", "severity": "warning"}
 
 			// Before acting no Event is named yet.
@@ -464,7 +464,7 @@ func podExpectAllFacts(action string, doc map[string]any) {
 	GinkgoHelper()
 	a, ok := catalog.Lookup(action)
 	Expect(ok).To(BeTrue())
-	for _, key := range a.Facts {
+	for _, key := range a.FactKeys() {
 		Expect(doc).To(HaveKey(key), "%s: fact %s", action, key)
 	}
 }

@@ -1,4 +1,4 @@
-package facts_test
+package catalog_test
 
 import (
 	"context"
@@ -41,11 +41,11 @@ func workloadGather(ctx context.Context, g Gomega, r client.Reader, action strin
 	// The first *_found fact says whether the target exists (container_found
 	// comes after deployment_found).
 	found := false
-	if i := slices.IndexFunc(a.Facts, func(key string) bool { return strings.HasSuffix(key, "_found") }); i >= 0 {
-		found, _ = doc[a.Facts[i]].(bool)
+	if i := slices.IndexFunc(a.FactKeys(), func(key string) bool { return strings.HasSuffix(key, "_found") }); i >= 0 {
+		found, _ = doc[a.Facts[i].Key].(bool)
 	}
 	if found {
-		for _, key := range a.Facts {
+		for _, key := range a.FactKeys() {
 			g.Expect(doc).To(HaveKey(key), "%s lacks fact %s", action, key)
 		}
 	}
@@ -186,7 +186,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 
 	Describe("rollout_restart", func() {
 		It("describe a settled Deployment, then its restart paused mid-rollout, then rolled out", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			d := workloadNewDeployment(ns, "web", 2, "registry.example/web:1")
 			Expect(wk.Create(ctx, d)).To(Succeed())
 			// A pod with the Deployment's labels that no ReplicaSet controls is not
@@ -249,7 +249,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("say a missing Deployment is missing, and leave out what cannot be known", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			doc := workloadGather(ctx, Default, wr, "rollout_restart", map[string]any{"deployment": workloadTarget(ns, "ghost")}, facts.Pre)
 			Expect(doc).To(HaveKeyWithValue("deployment_found", false))
 			Expect(doc).To(HaveKeyWithValue("deployment_name", "ghost"))
@@ -266,7 +266,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 
 	Describe("rollback_deployment", func() {
 		It("list the revisions the ReplicaSets keep, and follow a rollback that renumbers one", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			d := workloadNewDeployment(ns, "web", 2, "registry.example/web:1")
 			Expect(wk.Create(ctx, d)).To(Succeed())
 			workloadWaitDeployment(ctx, wr, d)
@@ -341,7 +341,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("find no revision to roll back to when revisionHistoryLimit is 0", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			d := workloadNewDeployment(ns, "lean", 1, "registry.example/lean:1")
 			d.Spec.RevisionHistoryLimit = ptr.To(int32(0))
 			Expect(wk.Create(ctx, d)).To(Succeed())
@@ -362,7 +362,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 
 	Describe("update_image", func() {
 		It("compare the image of the template and of every pod with the new one", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			Expect(wk.Create(ctx, &corev1.Secret{
 				ObjectMeta: metav1.ObjectMeta{Name: "regcred", Namespace: ns},
 				Type:       corev1.SecretTypeDockerConfigJson,
@@ -421,7 +421,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("say a missing Deployment is missing, and leave out its container", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			doc := workloadGather(ctx, Default, wr, "update_image", map[string]any{
 				"deployment": workloadTarget(ns, "ghost"), "container": "app", "image": "registry.example/web:2",
 			}, facts.Pre)
@@ -438,7 +438,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 
 	Describe("increase_resources", func() {
 		It("read the container's requests and limits as quantities, before and after", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			d := workloadNewDeployment(ns, "api", 1, "registry.example/api:1")
 			d.Spec.Template.Spec.Containers[0].Resources = corev1.ResourceRequirements{
 				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
@@ -495,7 +495,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 
 	Describe("patch_deployment", func() {
 		It("describe the Deployment before and after a patch of its template", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			d := workloadNewDeployment(ns, "web", 3, "registry.example/web:1")
 			Expect(wk.Create(ctx, d)).To(Succeed())
 			workloadWaitDeployment(ctx, wr, d)
@@ -524,7 +524,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 
 	Describe("scale_statefulset", func() {
 		It("count the StatefulSet's pods against the replica count to set", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			labels := map[string]string{"app": "db"}
 			s := &appsv1.StatefulSet{
 				ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns},
@@ -581,7 +581,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("say a missing StatefulSet is missing, and keep the target count of the parameters", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			target := workloadTarget(ns, "ghost")
 			target["replicas"] = float64(3)
 			doc := workloadGather(ctx, Default, wr, "scale_statefulset", map[string]any{"statefulset": target}, facts.Pre)
@@ -613,7 +613,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		}
 
 		It("describe a DaemonSet on every node, and its restart rolled out", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			ds := newDaemonSet(ns, "agent", appsv1.RollingUpdateDaemonSetStrategyType)
 			Expect(wk.Create(ctx, ds)).To(Succeed())
 			params := map[string]any{"daemonset": workloadTarget(ns, "agent")}
@@ -649,7 +649,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("refuse to restart a DaemonSet that updates OnDelete", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			Expect(wk.Create(ctx, newDaemonSet(ns, "legacy", appsv1.OnDeleteDaemonSetStrategyType))).To(Succeed())
 			Eventually(func(g Gomega) {
 				doc := workloadGather(ctx, g, wr, "restart_daemonset", map[string]any{"daemonset": workloadTarget(ns, "legacy")}, facts.Pre)
@@ -662,7 +662,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("say a missing DaemonSet is missing", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			doc := workloadGather(ctx, Default, wr, "restart_daemonset", map[string]any{"daemonset": workloadTarget(ns, "ghost")}, facts.Pre)
 			Expect(doc).To(HaveKeyWithValue("daemonset_found", false))
 			Expect(doc).NotTo(HaveKey("daemonset_update_strategy"))
@@ -674,7 +674,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 
 	Describe("update_hpa", func() {
 		It("read the bounds from the spec and the replica count and conditions from the status", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			hpa := &autoscalingv2.HorizontalPodAutoscaler{
 				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
 				Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
@@ -735,7 +735,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("count an unset minReplicas as 1", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			Expect(wk.Create(ctx, &autoscalingv2.HorizontalPodAutoscaler{
 				ObjectMeta: metav1.ObjectMeta{Name: "bare", Namespace: ns},
 				Spec: autoscalingv2.HorizontalPodAutoscalerSpec{
@@ -751,7 +751,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("say a missing HorizontalPodAutoscaler is missing", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			doc := workloadGather(ctx, Default, wr, "update_hpa", map[string]any{"hpa": workloadTarget(ns, "ghost"), "minReplicas": float64(1), "maxReplicas": float64(3)}, facts.Pre)
 			Expect(doc).To(HaveKeyWithValue("hpa_found", false))
 			Expect(doc).NotTo(HaveKey("hpa_min_replicas"))
@@ -764,7 +764,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 
 	Describe("update_configmap", func() {
 		It("read only the keys the action changes, before and after the update", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			cm := &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: "web-config", Namespace: ns},
 				Data:       map[string]string{"LOG_LEVEL": "info", "MODE": "prod", "DB_PASSWORD": "hunter2"},
@@ -824,7 +824,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 
 		It("report an immutable ConfigMap, and a missing one", func(ctx context.Context) {
-			ns := newNamespace(ctx, wk)
+			ns := factsNamespace(ctx, wk)
 			Expect(wk.Create(ctx, &corev1.ConfigMap{
 				ObjectMeta: metav1.ObjectMeta{Name: "frozen", Namespace: ns},
 				Immutable:  ptr.To(true),
