@@ -54,8 +54,10 @@ var _ = register(&Action{
 
 // Facts of drain_node.
 var (
-	factNodeEvictablePods = Fact{"node_evictable_pods", "integer: pods bound to the Node that a drain with the action's parameters evicts: not mirror pods, not Succeeded or Failed, and not DaemonSet pods unless ignoreDaemonSets is false"}
-	factPDBBlockedPods    = Fact{"pdb_blocked_pods", "integer: evictable pods of the Node that their PodDisruptionBudgets do not let be evicted now: the pods selected by a budget whose status.disruptionsAllowed is 0 (a budget that allows some lets a drain proceed one eviction at a time), and pods selected by more than one budget"}
+	factNodeEvictablePods = Fact{"node_evictable_pods", "integer: pods bound to the Node that a drain with the action's parameters must remove before the Node is drained: " +
+		"not mirror pods, not Succeeded or Failed, and not DaemonSet pods unless ignoreDaemonSets is false; pods being deleted count until they are gone, " +
+		"and so do pods with emptyDir volumes, which without deleteEmptyDirData stop the drain"}
+	factPDBBlockedPods = Fact{"pdb_blocked_pods", "integer: evictable pods of the Node that their PodDisruptionBudgets do not let be evicted now: the pods selected by a budget whose status.disruptionsAllowed is 0 (a budget that allows some lets a drain proceed one eviction at a time), and pods selected by more than one budget"}
 )
 
 // drainRetryAfter is how long a drain that budgets refuse waits at least before
@@ -124,10 +126,14 @@ func drainNodeAct(ctx context.Context, call Call, _ map[string]string) (map[stri
 	if err := call.Client.List(ctx, &pods, client.MatchingFields{"spec.nodeName": t.Name}); err != nil {
 		return nil, fmt.Errorf("draining %s: listing its pods: %w", t, err)
 	}
-	evict, localStorage := podsToEvict(pods.Items, o)
+	evict, localStorage := drainPods(pods.Items, t.Name, o)
 	if len(localStorage) > 0 {
+		names := make([]string, len(localStorage))
+		for i, pod := range localStorage {
+			names[i] = pod.Namespace + "/" + pod.Name
+		}
 		return nil, fmt.Errorf("draining %s: pods with emptyDir volumes, whose data an eviction loses, stop the drain "+
-			"(deleteEmptyDirData: true evicts them): %v", t, localStorage)
+			"(deleteEmptyDirData: true evicts them): %v", t, names)
 	}
 
 	evicted := 0
@@ -181,30 +187,22 @@ func drainNodeAct(ctx context.Context, call Call, _ map[string]string) (map[stri
 	return after, nil
 }
 
-// budgetReason is what the API server said about a refused eviction: the budget's
-// cause when it gave one.
-func budgetReason(err error) string {
-	var status apierrors.APIStatus
-	if errors.As(err, &status) {
-		if details := status.Status().Details; details != nil {
-			for _, cause := range details.Causes {
-				if cause.Type == policyv1.DisruptionBudgetCause && cause.Message != "" {
-					return cause.Message
-				}
-			}
-		}
-	}
-	return err.Error()
-}
-
-// podsToEvict picks the pods of a node a drain evicts, in the order given. It skips
-// finished pods, mirror pods (the kubelet owns them) and, with ignoreDaemonSets,
-// DaemonSet pods; without deleteEmptyDirData, pods with emptyDir volumes are returned
-// apart, as namespace/name, since they stop the drain.
-func podsToEvict(pods []corev1.Pod, o drainOptions) (evict []*corev1.Pod, localStorage []string) {
+// drainPods sorts the pods bound to node as a drain with o sees them, in the order
+// given. It leaves out the pods it never removes: finished ones (Succeeded,
+// Failed), mirror pods (the kubelet owns them) and, with ignoreDaemonSets,
+// DaemonSet pods (their DaemonSet would put them back). evict are the others, which
+// it evicts; those being deleted are among them, since the drain waits for them to
+// go (it does not evict them again). Without deleteEmptyDirData, the pods with
+// emptyDir volumes (not being deleted) are returned apart, in localStorage: an
+// eviction would lose their data, so they stop the drain.
+//
+// The executor evicts evict and refuses to drain while localStorage is not empty;
+// the facts count both, the pods the drain must remove before the node is drained
+// (node_evictable_pods).
+func drainPods(pods []corev1.Pod, node string, o drainOptions) (evict, localStorage []*corev1.Pod) {
 	for i := range pods {
 		pod := &pods[i]
-		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if pod.Spec.NodeName != node || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
@@ -216,7 +214,7 @@ func podsToEvict(pods []corev1.Pod, o drainOptions) (evict []*corev1.Pod, localS
 		if !o.deleteEmptyDirData && pod.DeletionTimestamp == nil && slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool {
 			return v.EmptyDir != nil
 		}) {
-			localStorage = append(localStorage, pod.Namespace+"/"+pod.Name)
+			localStorage = append(localStorage, pod)
 			continue
 		}
 		evict = append(evict, pod)
@@ -232,6 +230,22 @@ func daemonSetPod(pod *corev1.Pod) bool {
 	}
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	return err == nil && gv.Group == appsv1.GroupName
+}
+
+// budgetReason is what the API server said about a refused eviction: the budget's
+// cause when it gave one.
+func budgetReason(err error) string {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		if details := status.Status().Details; details != nil {
+			for _, cause := range details.Causes {
+				if cause.Type == policyv1.DisruptionBudgetCause && cause.Message != "" {
+					return cause.Message
+				}
+			}
+		}
+	}
+	return err.Error()
 }
 
 // drainNodeFacts: node_found, node_unschedulable, other_schedulable_nodes,
@@ -259,11 +273,15 @@ func drainNodeFacts(ctx context.Context, r client.Reader, params map[string]any,
 	if err != nil {
 		return nil, err
 	}
-	pods, err := nodeFactsEvictablePods(ctx, r, name, o.ignoreDaemonSets)
-	if err != nil {
-		return nil, err
+	// The cache indexes no pod field, so the pods are filtered by node in drainPods
+	// rather than with a spec.nodeName field selector.
+	var all corev1.PodList
+	if err := r.List(ctx, &all); err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
 	}
-	blocked, err := nodeFactsPDBBlocked(ctx, r, pods)
+	evict, localStorage := drainPods(all.Items, name, o)
+	pods := append(evict, localStorage...)
+	blocked, err := pdbBlockedPods(ctx, r, pods)
 	if err != nil {
 		return nil, err
 	}
@@ -271,45 +289,7 @@ func drainNodeFacts(ctx context.Context, r client.Reader, params map[string]any,
 	return doc, nil
 }
 
-// nodeFactsEvictablePods lists the pods bound to the Node named node that a drain
-// evicts: not mirror pods, not Succeeded or Failed, and DaemonSet pods only when
-// ignoreDaemonSets is false. Pods being deleted are still on the node: a drain
-// waits for them to go, so they count.
-func nodeFactsEvictablePods(ctx context.Context, r client.Reader, node string, ignoreDaemonSets bool) ([]*corev1.Pod, error) {
-	// The cache indexes no pod field, so the pods are filtered here rather than
-	// with a spec.nodeName field selector.
-	var pods corev1.PodList
-	if err := r.List(ctx, &pods); err != nil {
-		return nil, fmt.Errorf("listing pods: %w", err)
-	}
-	var evictable []*corev1.Pod
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if p.Spec.NodeName != node || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		if _, mirror := p.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
-			continue
-		}
-		if ignoreDaemonSets && nodeFactsDaemonSetPod(p) {
-			continue
-		}
-		evictable = append(evictable, p)
-	}
-	return evictable, nil
-}
-
-// nodeFactsDaemonSetPod reports whether a DaemonSet controls p.
-func nodeFactsDaemonSetPod(p *corev1.Pod) bool {
-	ref := metav1.GetControllerOf(p)
-	if ref == nil || ref.Kind != "DaemonSet" {
-		return false
-	}
-	gv, err := schema.ParseGroupVersion(ref.APIVersion)
-	return err == nil && gv.Group == appsv1.GroupName
-}
-
-// nodeFactsPDBBlocked counts the pods among evictable whose eviction their
+// pdbBlockedPods counts the pods among evictable whose eviction their
 // PodDisruptionBudgets refuse now. It follows the eviction API (the pod registry's
 // eviction subresource):
 //   - a pod that is Pending or being deleted is evicted without consulting any
@@ -321,7 +301,7 @@ func nodeFactsDaemonSetPod(p *corev1.Pod) bool {
 //   - the other pods a budget selects on the node are blocked beyond its
 //     status.disruptionsAllowed, which counts as 0 while the disruption controller
 //     has not observed the budget's latest generation.
-func nodeFactsPDBBlocked(ctx context.Context, r client.Reader, evictable []*corev1.Pod) (int, error) {
+func pdbBlockedPods(ctx context.Context, r client.Reader, evictable []*corev1.Pod) (int, error) {
 	var guarded []*corev1.Pod
 	for _, p := range evictable {
 		if p.Status.Phase != corev1.PodPending && p.DeletionTimestamp == nil {

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 )
 
 // Pure tests: no API server. The executors against a real one are in suite_test.go.
@@ -288,14 +289,18 @@ func TestRetryLaterError(t *testing.T) {
 	}
 }
 
-func TestPodsToEvict(t *testing.T) {
+// TestDrainPods: the one filter of a drain, which its executor evicts by and its
+// facts count by.
+func TestDrainPods(t *testing.T) {
 	daemonSet := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", Controller: ptr(true)}
 	replicaSet := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-1", Controller: ptr(true)}
 	pod := func(name string, mutate func(*corev1.Pod)) corev1.Pod {
-		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "n1"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 		mutate(&p)
 		return p
 	}
+	emptyDir := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	pods := []corev1.Pod{
 		pod("web", func(p *corev1.Pod) { p.OwnerReferences = []metav1.OwnerReference{replicaSet} }),
 		pod("bare", func(*corev1.Pod) {}),
@@ -303,9 +308,13 @@ func TestPodsToEvict(t *testing.T) {
 		pod("static", func(p *corev1.Pod) { p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "x"} }),
 		pod("done", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }),
 		pod("failed", func(p *corev1.Pod) { p.Status.Phase = corev1.PodFailed }),
-		pod("cache", func(p *corev1.Pod) {
-			p.Spec.Volumes = []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		pod("cache", func(p *corev1.Pod) { p.Spec.Volumes = emptyDir }),
+		// Going already: waited for, not evicted again, and no longer stopping the drain.
+		pod("leaving", func(p *corev1.Pod) {
+			p.Spec.Volumes = emptyDir
+			p.DeletionTimestamp = &metav1.Time{}
 		}),
+		pod("elsewhere", func(p *corev1.Pod) { p.Spec.NodeName = "n2" }),
 	}
 	names := func(ps []*corev1.Pod) []string {
 		var out []string
@@ -318,13 +327,13 @@ func TestPodsToEvict(t *testing.T) {
 		o            drainOptions
 		evict, local []string
 	}{
-		{drainOptions{ignoreDaemonSets: true}, []string{"web", "bare"}, []string{"ns/cache"}},
-		{drainOptions{ignoreDaemonSets: false}, []string{"web", "bare", "agent"}, []string{"ns/cache"}},
-		{drainOptions{ignoreDaemonSets: true, deleteEmptyDirData: true}, []string{"web", "bare", "cache"}, nil},
+		{drainOptions{ignoreDaemonSets: true}, []string{"web", "bare", "leaving"}, []string{"cache"}},
+		{drainOptions{ignoreDaemonSets: false}, []string{"web", "bare", "agent", "leaving"}, []string{"cache"}},
+		{drainOptions{ignoreDaemonSets: true, deleteEmptyDirData: true}, []string{"web", "bare", "cache", "leaving"}, nil},
 	} {
-		evict, local := podsToEvict(pods, tc.o)
-		if !slices.Equal(names(evict), tc.evict) || !slices.Equal(local, tc.local) {
-			t.Errorf("%+v: evict %v, local storage %v; want %v, %v", tc.o, names(evict), local, tc.evict, tc.local)
+		evict, local := drainPods(pods, "n1", tc.o)
+		if !slices.Equal(names(evict), tc.evict) || !slices.Equal(names(local), tc.local) {
+			t.Errorf("%+v: evict %v, local storage %v; want %v, %v", tc.o, names(evict), names(local), tc.evict, tc.local)
 		}
 	}
 }
@@ -353,6 +362,45 @@ func TestReplicaSetOfRevision(t *testing.T) {
 			t.Errorf("revision %d of %d ReplicaSets: found %s, want an error", tc.revision, len(tc.sets), got.Name)
 		case tc.want != "" && (err != nil || got.Name != tc.want || found != tc.found):
 			t.Errorf("revision %d: %v, %d, %v; want %s, %d", tc.revision, got, found, err, tc.want, tc.found)
+		}
+	}
+}
+
+// TestDrainNodeFactsCountWhatTheDrainMustRemove: node_evictable_pods counts by the
+// drain's own filter: what it evicts, and the pods with emptyDir data that stop it.
+func TestDrainNodeFactsCountWhatTheDrainMustRemove(t *testing.T) {
+	ready := []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}
+	daemonSet := metav1.OwnerReference{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", Controller: ptr(true)}
+	pod := func(name string, mutate func(*corev1.Pod)) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}, Spec: corev1.PodSpec{NodeName: "n1"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+		mutate(p)
+		return p
+	}
+	c := fake.NewClientBuilder().WithObjects(
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: corev1.NodeStatus{Conditions: ready}},
+		pod("web", func(*corev1.Pod) {}),
+		pod("agent", func(p *corev1.Pod) { p.OwnerReferences = []metav1.OwnerReference{daemonSet} }),
+		pod("cache", func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		}),
+		pod("elsewhere", func(p *corev1.Pod) { p.Spec.NodeName = "n2" }),
+	).Build()
+	drain, _ := Lookup("drain_node")
+	for _, tc := range []struct {
+		node map[string]any
+		want int
+	}{
+		{map[string]any{"name": "n1"}, 2},
+		{map[string]any{"name": "n1", "deleteEmptyDirData": true}, 2},
+		{map[string]any{"name": "n1", "ignoreDaemonSets": false}, 3},
+	} {
+		doc, err := drain.Provide(context.Background(), c, map[string]any{"node": tc.node}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if doc["node_evictable_pods"] != tc.want {
+			t.Errorf("%v: node_evictable_pods %v, want %d", tc.node, doc["node_evictable_pods"], tc.want)
 		}
 	}
 }
