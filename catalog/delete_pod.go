@@ -25,7 +25,7 @@ var _ = register(&Action{
 	PreConditions:     []Suggested{podRecheck(podCondExists)},
 	PostConditions:    []Suggested{podCondDeleted},
 
-	Facts:    []Fact{factPodFound, factNamespace, factPodGone, factPodTerminating},
+	Facts:    []Fact{factPodFound, factNamespace, factPodReady, factPodGone, factPodTerminating},
 	Provide:  podFacts(),
 	Executor: Executor{Capture: deletePodCapture, Act: deletePodAct},
 })

@@ -40,7 +40,8 @@ var _ = register(&Action{
 	Facts: []Fact{
 		factPodFound, factNamespace, factPodReady,
 		factPodOwnerKind, factPodOwnerName, factPodOwnerFound,
-		factReadyPods, factPodGone, factPodMatchingServices, factPodSelectedByOwner, factPodReadyReplacements,
+		factReadyPods, factPods, factPodGone, factPodTerminating, factPodMatchingServices, factPodSelectedByOwner,
+		factPodReadyReplacements,
 	},
 	Provide:  podFacts((*podState).addController, (*podState).addWorkload, (*podState).addServices),
 	Executor: Executor{Capture: quarantinePodCapture, Act: quarantinePodAct},

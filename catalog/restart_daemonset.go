@@ -32,7 +32,8 @@ var _ = register(&Action{
 
 	Facts: []Fact{
 		factDaemonSetFound, factDaemonSetName, factNamespace, factDaemonSetUpdateStrategy, factDaemonSetGenerationObserved,
-		factDaemonSetDesiredNumberScheduled, factDaemonSetUpdatedNumberScheduled, factDaemonSetNumberAvailable, factPods,
+		factDaemonSetDesiredNumberScheduled, factDaemonSetUpdatedNumberScheduled, factDaemonSetNumberAvailable,
+		factPods, factRunningPods, factReadyPods,
 	},
 	Provide:  restartDaemonSetFacts,
 	Executor: Executor{Capture: restartDaemonSetCapture, Act: restartDaemonSetAct},

@@ -31,7 +31,7 @@ var _ = register(&Action{
 	Facts: []Fact{
 		factPodFound, factNamespace, factPodReady,
 		factPodOwnerKind, factPodOwnerName, factPodOwnerFound,
-		factReadyPods, factPodReadyReplacements, factPods,
+		factReadyPods, factPodReadyReplacements, factPods, factPodGone, factPodTerminating,
 	},
 	Provide:  podFacts((*podState).addController, (*podState).addWorkload),
 	Executor: Executor{Capture: restartPodCapture, Act: restartPodAct},

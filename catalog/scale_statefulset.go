@@ -33,7 +33,8 @@ var _ = register(&Action{
 	PostConditions:     []Suggested{workloadChecks.statefulSetReady, workloadChecks.noCrashloop},
 	Facts: []Fact{
 		factStatefulSetFound, factStatefulSetName, factNamespace, factTargetReplicas,
-		factStatefulSetGenerationObserved, factStatefulSetStatusReplicas, factStatefulSetReadyReplicas, factPods,
+		factStatefulSetGenerationObserved, factStatefulSetStatusReplicas, factStatefulSetReadyReplicas,
+		factPods, factRunningPods, factReadyPods,
 	},
 	Provide:  scaleStatefulSetFacts,
 	Safety:   safetyReplicas(statefulSetTarget, "statefulset.replicas"),
@@ -115,9 +116,6 @@ func scaleStatefulSetFacts(ctx context.Context, r client.Reader, params map[stri
 	if err != nil {
 		return nil, fmt.Errorf("listing the pods of StatefulSet %s/%s: %w", namespace, name, err)
 	}
-	// running_pods and ready_pods are not among the action's facts, but the
-	// glossary defines them for a StatefulSet too (a step may add
-	// desired_replicas_running).
 	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods)
 	return doc, nil
 }
