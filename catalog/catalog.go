@@ -1,11 +1,3 @@
-// Package catalog defines the remediation actions: for each, the schema of its
-// parameters, the permissions its ServiceAccount needs, the pre- and postconditions
-// suggested for it at the step and at the action level, the facts those conditions
-// read, and how to undo it.
-//
-// The catalog is data: the webhooks validate parameters and inject the suggested
-// conditions from it, the reconcilers ask it for the inverse of an action, and the
-// policies behind the suggested conditions live in the conditions package.
 package catalog
 
 import (

@@ -25,7 +25,8 @@ var _ = register(&Action{
 	PreConditions:     []Suggested{podRecheck(podCondExists)},
 	PostConditions:    []Suggested{podCondDeleted},
 
-	Facts:    []Fact{factPodFound, factNamespace, factPodReady, factPodGone, factPodTerminating},
+	Facts: []Fact{factPodFound, factNamespace, factPodReady, factPodGone, factPodTerminating},
+	// Whether the pod (by UID) is gone or still terminating.
 	Provide:  podFacts(),
 	Executor: Executor{Capture: deletePodCapture, Act: deletePodAct},
 })

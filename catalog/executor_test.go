@@ -20,11 +20,14 @@ import (
 
 // Pure tests: no API server. The executors against a real one are in suite_test.go.
 
-func TestEveryActionHasAnExecutor(t *testing.T) {
+func TestEveryActionHasAnExecutorAndAProvider(t *testing.T) {
 	for _, name := range Names() {
 		a, _ := Lookup(name)
 		if a.Executor.Capture == nil || a.Executor.Act == nil {
 			t.Errorf("action %s has no executor", name)
+		}
+		if a.Provide == nil {
+			t.Errorf("action %s has no facts provider", name)
 		}
 	}
 }

@@ -30,6 +30,9 @@ func TestProvidersSetOnlyDeclaredFacts(t *testing.T) {
 	for _, name := range Names() {
 		a, _ := Lookup(name)
 		t.Run(name, func(t *testing.T) {
+			if a.Provide == nil {
+				t.Fatal("no facts provider")
+			}
 			params, ok := sampleParams[name]
 			if !ok {
 				t.Fatal("no sample parameters")

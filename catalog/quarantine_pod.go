@@ -43,6 +43,7 @@ var _ = register(&Action{
 		factReadyPods, factPods, factPodGone, factPodTerminating, factPodMatchingServices, factPodSelectedByOwner,
 		factPodReadyReplacements,
 	},
+	// Those of restart_pod, and what still selects the pod (Services, its controller).
 	Provide:  podFacts((*podState).addController, (*podState).addWorkload, (*podState).addServices),
 	Executor: Executor{Capture: quarantinePodCapture, Act: quarantinePodAct},
 })

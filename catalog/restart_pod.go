@@ -33,6 +33,8 @@ var _ = register(&Action{
 		factPodOwnerKind, factPodOwnerName, factPodOwnerFound,
 		factReadyPods, factPodReadyReplacements, factPods, factPodGone, factPodTerminating,
 	},
+	// The pod, its controller and the controller's pods, among them the
+	// replacements created since the action acted.
 	Provide:  podFacts((*podState).addController, (*podState).addWorkload),
 	Executor: Executor{Capture: restartPodCapture, Act: restartPodAct},
 })

@@ -302,8 +302,8 @@ type deploymentState struct {
 // container, its revisions...) to doc.
 type deploymentFactsPart func(ctx context.Context, r client.Reader, w *deploymentState, params, doc map[string]any) error
 
-// deploymentFacts reads the facts every Deployment action shares (the
-// catalog's deploymentTargetFacts and deploymentRolloutFacts), then those of parts.
+// deploymentFacts reads the facts every Deployment action shares
+// (deploymentTargetFacts and deploymentRolloutFacts), then those of parts.
 func deploymentFacts(parts ...deploymentFactsPart) Provider {
 	return func(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
 		name, namespace, err := deploymentTarget.Name(params)
