@@ -8,8 +8,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -87,35 +85,15 @@ func scaleStatefulSetInverse(params map[string]any, before map[string]string) (R
 
 // scaleStatefulSetFacts reads the facts of scale_statefulset. target_replicas is
 // the parameter statefulset.replicas, known whether or not the StatefulSet exists.
-func scaleStatefulSetFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
-	name, namespace, err := statefulSetTarget.Name(params)
-	if err != nil {
-		return nil, err
-	}
-	doc := map[string]any{"statefulset_name": name, "namespace": namespace}
+func scaleStatefulSetFacts(ctx context.Context, r client.Reader, params map[string]any, _ Wanted) (map[string]any, error) {
+	doc := map[string]any{}
 	if replicas, ok, err := intParam(params, "statefulset.replicas", false); err != nil {
 		return nil, err
 	} else if ok {
 		doc["target_replicas"] = replicas
 	}
-
-	var s appsv1.StatefulSet
-	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
-		if apierrors.IsNotFound(err) {
-			doc["statefulset_found"] = false
-			return doc, nil
-		}
-		return nil, fmt.Errorf("reading StatefulSet %s/%s: %w", namespace, name, err)
+	if _, err := readStatefulSetFacts(ctx, r, params, doc); err != nil {
+		return nil, err
 	}
-	doc["statefulset_found"] = true
-	doc["statefulset_generation_observed"] = s.Status.ObservedGeneration >= s.Generation
-	doc["statefulset_status_replicas"] = int64(s.Status.Replicas)
-	doc["statefulset_ready_replicas"] = int64(s.Status.ReadyReplicas)
-
-	pods, err := workloadPods(ctx, r, namespace, s.Spec.Selector, map[types.UID]bool{s.UID: true})
-	if err != nil {
-		return nil, fmt.Errorf("listing the pods of StatefulSet %s/%s: %w", namespace, name, err)
-	}
-	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods)
 	return doc, nil
 }

@@ -438,3 +438,35 @@ func pullSecretFacts(ctx context.Context, r client.Reader, w *deploymentState, _
 	doc["image_pull_secrets_exist"], doc["image_pull_secrets_valid"] = exist, valid
 	return nil
 }
+
+// readStatefulSetFacts reads the StatefulSet parameters.statefulset names and adds
+// to doc the facts the StatefulSet actions share: statefulset_name, namespace,
+// statefulset_found and, when it exists, statefulset_generation_observed,
+// statefulset_status_replicas, statefulset_ready_replicas, pods, running_pods and
+// ready_pods. It returns the StatefulSet, nil when it does not exist.
+func readStatefulSetFacts(ctx context.Context, r client.Reader, params, doc map[string]any) (*appsv1.StatefulSet, error) {
+	name, namespace, err := statefulSetTarget.Name(params)
+	if err != nil {
+		return nil, err
+	}
+	doc["statefulset_name"], doc["namespace"] = name, namespace
+	var s appsv1.StatefulSet
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			doc["statefulset_found"] = false
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading StatefulSet %s/%s: %w", namespace, name, err)
+	}
+	doc["statefulset_found"] = true
+	doc["statefulset_generation_observed"] = s.Status.ObservedGeneration >= s.Generation
+	doc["statefulset_status_replicas"] = int64(s.Status.Replicas)
+	doc["statefulset_ready_replicas"] = int64(s.Status.ReadyReplicas)
+
+	pods, err := workloadPods(ctx, r, namespace, s.Spec.Selector, map[types.UID]bool{s.UID: true})
+	if err != nil {
+		return nil, fmt.Errorf("listing the pods of StatefulSet %s/%s: %w", namespace, name, err)
+	}
+	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods)
+	return &s, nil
+}
