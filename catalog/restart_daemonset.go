@@ -36,7 +36,7 @@ var _ = register(&Action{
 		factPods, factRunningPods, factReadyPods,
 	},
 	Provide:  restartDaemonSetFacts,
-	Executor: Executor{Capture: restartDaemonSetCapture, Act: restartDaemonSetAct},
+	Executor: restartExecutor(daemonSetTarget, func() client.Object { return &appsv1.DaemonSet{} }),
 })
 
 // Facts of restart_daemonset.
@@ -49,36 +49,6 @@ var (
 	factDaemonSetUpdatedNumberScheduled = Fact{"daemonset_updated_number_scheduled", "integer: status.updatedNumberScheduled of the DaemonSet: nodes that run a pod of its current template"}
 	factDaemonSetNumberAvailable        = Fact{"daemonset_number_available", "integer: status.numberAvailable of the DaemonSet: nodes that run an available pod of it"}
 )
-
-// restartDaemonSetCapture checks the DaemonSet exists and chooses the restartedAt
-// stamp Act sets. before: restarted_at.
-func restartDaemonSetCapture(ctx context.Context, call Call) (ObjectRef, map[string]string, error) {
-	t, err := daemonSetTarget.Ref(call.Params)
-	if err != nil {
-		return t, nil, err
-	}
-	var ds appsv1.DaemonSet
-	if err := call.Client.Get(ctx, t.key(), &ds); err != nil {
-		return t, nil, fmt.Errorf("reading %s: %w", t, err)
-	}
-	return t, map[string]string{"restarted_at": now()}, nil
-}
-
-// restartDaemonSetAct stamps the pod template with the recorded restartedAt.
-func restartDaemonSetAct(ctx context.Context, call Call, before map[string]string) (map[string]string, error) {
-	stamp, err := recorded(before, "restarted_at")
-	if err != nil {
-		return nil, err
-	}
-	t, err := daemonSetTarget.Ref(call.Params)
-	if err != nil {
-		return nil, err
-	}
-	if err := stampRestart(ctx, call, &appsv1.DaemonSet{ObjectMeta: t.meta()}, stamp); err != nil {
-		return nil, fmt.Errorf("restarting %s: %w", t, err)
-	}
-	return map[string]string{"restarted_at": stamp}, nil
-}
 
 // restartDaemonSetFacts reads the facts of restart_daemonset.
 func restartDaemonSetFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {

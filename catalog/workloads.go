@@ -177,6 +177,43 @@ func patchScale(ctx context.Context, call Call, workload client.Object, t Object
 	return map[string]string{"replicas": strconv.Itoa(int(scale.Spec.Replicas))}, nil
 }
 
+// restartExecutor is the executor of an action that restarts the pods of the
+// workload t names by stamping its pod template, as kubectl rollout restart does,
+// when nothing about the workload needs recording. Capture checks the workload,
+// read into newObject(), exists and chooses the stamp Act sets (before:
+// restarted_at); Act sets it (the same stamp twice is one restart).
+func restartExecutor(t *Target, newObject func() client.Object) Executor {
+	return Executor{
+		Capture: func(ctx context.Context, call Call) (ObjectRef, map[string]string, error) {
+			ref, err := t.Ref(call.Params)
+			if err != nil {
+				return ref, nil, err
+			}
+			if err := call.Client.Get(ctx, ref.key(), newObject()); err != nil {
+				return ref, nil, fmt.Errorf("reading %s: %w", ref, err)
+			}
+			return ref, map[string]string{"restarted_at": now()}, nil
+		},
+		Act: func(ctx context.Context, call Call, before map[string]string) (map[string]string, error) {
+			stamp, err := recorded(before, "restarted_at")
+			if err != nil {
+				return nil, err
+			}
+			ref, err := t.Ref(call.Params)
+			if err != nil {
+				return nil, err
+			}
+			workload := newObject()
+			workload.SetNamespace(ref.Namespace)
+			workload.SetName(ref.Name)
+			if err := stampRestart(ctx, call, workload, stamp); err != nil {
+				return nil, fmt.Errorf("restarting %s: %w", ref, err)
+			}
+			return map[string]string{"restarted_at": stamp}, nil
+		},
+	}
+}
+
 // stampRestart sets the restartedAt annotation of workload's pod template, as
 // kubectl rollout restart does: its controller replaces every pod. The same stamp
 // twice is one restart.
