@@ -35,6 +35,10 @@ func TestNeeded(t *testing.T) {
 			`get daemonsets.apps "t1" in namespace "ns1"`,
 			`patch daemonsets.apps "t1" in namespace "ns1"`,
 		},
+		"restart_statefulset": {
+			`get statefulsets.apps "t1" in namespace "ns1"`,
+			`patch statefulsets.apps "t1" in namespace "ns1"`,
+		},
 		"increase_resources": {
 			`get deployments.apps "t1" in namespace "ns1"`,
 			`patch deployments.apps "t1" in namespace "ns1"`,

@@ -55,6 +55,7 @@ var capturedKeys = map[string][]string{
 	"scale_statefulset":   {"replicas"},
 	"rollout_restart":     {"revision", "restarted_at"},
 	"restart_daemonset":   {"restarted_at"},
+	"restart_statefulset": {"restarted_at"},
 	"increase_resources":  {"requests.cpu", "limits.memory"}, // for the sample parameters below
 	"rollback_deployment": {"revision", "to_revision", "to_replicaset"},
 	"update_image":        {"image"},
@@ -79,6 +80,7 @@ var sampleParams = map[string]map[string]any{
 	"scale_statefulset":   {"statefulset": map[string]any{"name": "db", "namespace": "prod", "replicas": float64(3)}},
 	"rollout_restart":     {"deployment": map[string]any{"name": "web", "namespace": "prod"}},
 	"restart_daemonset":   {"daemonset": map[string]any{"name": "agent", "namespace": "prod"}},
+	"restart_statefulset": {"statefulset": map[string]any{"name": "db", "namespace": "prod"}},
 	"increase_resources":  {"deployment": map[string]any{"name": "web", "namespace": "prod"}, "container": "web", "requests": map[string]any{"cpu": "500m"}, "limits": map[string]any{"memory": "1Gi"}},
 	"rollback_deployment": {"deployment": map[string]any{"name": "web", "namespace": "prod"}},
 	"update_image":        {"deployment": map[string]any{"name": "web", "namespace": "prod"}, "container": "web", "image": "registry.example/web:2"},

@@ -131,6 +131,23 @@ var _ = Describe("workload actions", func() {
 		expectMissing(ctx, "restart_daemonset", map[string]any{"daemonset": target("nope", ns)}, "DaemonSet "+ns+"/nope")
 	})
 
+	It("restart_statefulset stamps the StatefulSet's pod template once", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		s := newStatefulSet(ctx, ns, "db", 1)
+		observe := func() string {
+			var now appsv1.StatefulSet
+			Expect(admin.Get(ctx, client.ObjectKeyFromObject(s), &now)).To(Succeed())
+			return jsonOf([]any{now.Generation, now.Spec.Template})
+		}
+		r := exercise(ctx, "restart_statefulset", map[string]any{"statefulset": target("db", ns)}, ns, observe)
+		Expect(r.target).To(Equal(catalog.ObjectRef{Kind: "StatefulSet", Namespace: ns, Name: "db"}))
+		Expect(r.before).To(HaveKey("restarted_at"))
+		Expect(r.before).To(HaveLen(1))
+		Expect(observe()).To(ContainSubstring(r.before["restarted_at"]))
+
+		expectMissing(ctx, "restart_statefulset", map[string]any{"statefulset": target("nope", ns)}, "StatefulSet "+ns+"/nope")
+	})
+
 	It("increase_resources sets requests and limits of one container, and its inverse restores them, unset ones included", func(ctx context.Context) {
 		ns := newNamespace(ctx)
 		newDeployment(ctx, ns, "web", 1, "registry.example/web:1")

@@ -596,6 +596,62 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 		})
 	})
 
+	Describe("restart_statefulset", func() {
+		It("describe a settled StatefulSet, then its restart rolled out", func(ctx context.Context) {
+			ns := factsNamespace(ctx, wk)
+			labels := map[string]string{"app": "db"}
+			s := &appsv1.StatefulSet{
+				ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns},
+				Spec: appsv1.StatefulSetSpec{
+					Replicas: ptr.To(int32(2)), ServiceName: "db",
+					Selector: &metav1.LabelSelector{MatchLabels: labels},
+					Template: corev1.PodTemplateSpec{
+						ObjectMeta: metav1.ObjectMeta{Labels: labels},
+						Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "registry.example/db:1"}}},
+					},
+				},
+			}
+			Expect(wk.Create(ctx, s)).To(Succeed())
+			params := map[string]any{"statefulset": workloadTarget(ns, "db")}
+
+			var doc map[string]any
+			Eventually(func(g Gomega) {
+				doc = workloadGather(ctx, g, wr, "restart_statefulset", params, facts.Pre)
+				g.Expect(doc).To(HaveKeyWithValue("statefulset_ready_replicas", BeEquivalentTo(2)))
+				g.Expect(doc).To(HaveKeyWithValue("statefulset_current_revision", doc["statefulset_update_revision"]))
+			}).WithTimeout(time.Minute).Should(Succeed())
+			Expect(doc).To(HaveKeyWithValue("statefulset_update_strategy", "RollingUpdate"))
+			Expect(doc).To(HaveKeyWithValue("statefulset_partition", BeEquivalentTo(0)))
+			Expect(doc).To(HaveKeyWithValue("target_replicas", BeEquivalentTo(2)))
+			Expect(doc).To(HaveKeyWithValue("statefulset_updated_replicas", BeEquivalentTo(2)))
+			Expect(workloadPodNames(doc)).To(Equal([]string{"db-0", "db-1"}))
+			Expect(workloadOutcomes(workloadEvaluate(ctx, Default, "restart_statefulset", doc))).
+				To(Equal(workloadAll("restart_statefulset", conditions.Passed)))
+			revision := doc["statefulset_update_revision"]
+
+			// The restart, as its executor stamps it: a new revision, rolled out pod by pod.
+			workloadPatch(ctx, wk, s, func(s *appsv1.StatefulSet) {
+				s.Spec.Template.Annotations = map[string]string{"kubectl.kubernetes.io/restartedAt": "2026-01-02T03:04:05Z"}
+			})
+			Eventually(func(g Gomega) {
+				doc := workloadGather(ctx, g, wr, "restart_statefulset", params, facts.Post)
+				g.Expect(doc["statefulset_update_revision"]).NotTo(Equal(revision))
+				g.Expect(workloadOutcomes(workloadEvaluate(ctx, g, "restart_statefulset", doc))).
+					To(Equal(workloadAll("restart_statefulset", conditions.Passed)))
+			}).WithTimeout(2 * time.Minute).Should(Succeed())
+		})
+
+		It("say a missing StatefulSet is missing", func(ctx context.Context) {
+			ns := factsNamespace(ctx, wk)
+			doc := workloadGather(ctx, Default, wr, "restart_statefulset", map[string]any{"statefulset": workloadTarget(ns, "ghost")}, facts.Pre)
+			Expect(doc).To(HaveKeyWithValue("statefulset_found", false))
+			Expect(doc).NotTo(HaveKey("statefulset_update_revision"))
+			results := workloadEvaluate(ctx, Default, "restart_statefulset", doc)
+			Expect(results["statefulset_exists"].Message).To(Equal("StatefulSet ghost not found in namespace " + ns))
+			Expect(results["statefulset_restartable"].Reason).To(Equal(conditions.ReasonMissingFacts))
+		})
+	})
+
 	Describe("restart_daemonset", func() {
 		newDaemonSet := func(ns, name string, strategy appsv1.DaemonSetUpdateStrategyType) *appsv1.DaemonSet {
 			labels := map[string]string{"app": name}
