@@ -12,7 +12,7 @@ FUZZTIME ?= 8s
 FUZZ_TARGETS := \
 	./conditions:FuzzCompile \
 	./conditions:FuzzEvaluate \
-	./executors:FuzzExecutors \
+	./catalog:FuzzExecutors \
 	./webhook:FuzzValidateWorkflow \
 	./webhook:FuzzValidatingWebhookAnswersAsTheBuilders \
 	./webhook:FuzzAdmission

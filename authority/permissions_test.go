@@ -35,6 +35,10 @@ func TestNeeded(t *testing.T) {
 			`get daemonsets.apps "t1" in namespace "ns1"`,
 			`patch daemonsets.apps "t1" in namespace "ns1"`,
 		},
+		"restart_statefulset": {
+			`get statefulsets.apps "t1" in namespace "ns1"`,
+			`patch statefulsets.apps "t1" in namespace "ns1"`,
+		},
 		"increase_resources": {
 			`get deployments.apps "t1" in namespace "ns1"`,
 			`patch deployments.apps "t1" in namespace "ns1"`,
@@ -144,7 +148,7 @@ func TestNeededRequiresTheTarget(t *testing.T) {
 	}{
 		{"scale_deployment", map[string]any{}, "parameters.deployment.name is missing"},
 		{"scale_deployment", map[string]any{"deployment": map[string]any{"name": "web"}}, "parameters.deployment.namespace is missing"},
-		{"drain_node", map[string]any{"node": "n1"}, "parameters.node.name is missing"},
+		{"drain_node", map[string]any{"node": "n1"}, "parameters.node must be an object, not string"},
 	} {
 		a, _ := catalog.Lookup(tc.action)
 		if _, err := authority.Needed(a, tc.params, "own"); err == nil || err.Error() != tc.want {

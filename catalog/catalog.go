@@ -1,15 +1,6 @@
-// Package catalog defines the remediation actions: for each, the schema of its
-// parameters, the permissions its ServiceAccount needs, the pre- and postconditions
-// suggested for it at the step and at the action level, the facts those conditions
-// read, and how to undo it.
-//
-// The catalog is data: the webhooks validate parameters and inject the suggested
-// conditions from it, the reconcilers ask it for the inverse of an action, and the
-// policies behind the suggested conditions live in the conditions package.
 package catalog
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -37,9 +28,20 @@ type Action struct {
 	StepPreConditions, StepPostConditions []Suggested
 	PreConditions, PostConditions         []Suggested
 
-	// Facts are the input keys the action's conditions read; the facts provider of
-	// the action supplies each of them.
-	Facts []string
+	// Facts are the top-level keys of the input document its conditions decide on,
+	// with what each means: every key Provide may set (besides action, parameters
+	// and phase, which every document has), and no other.
+	Facts []Fact
+	// Provide reads those facts from the cluster (see Provider).
+	Provide Provider
+
+	// Safety says what the safety policies are told the action changes (see
+	// SafetyTarget); nil: its Target, as the parameters name it.
+	Safety SafetyFunc
+
+	// Executor acts on the cluster: Capture records the before values, Act changes
+	// the target (see Executor). The reconciler calls them through Capture and Act.
+	Executor Executor
 
 	// Inverse builds the action that undoes this one, from its parameters and the
 	// fields the executor recorded before acting (status.executionResults...before,
@@ -72,24 +74,6 @@ func (a *Action) TargetNamespace(params map[string]any) string {
 	return namespace
 }
 
-// Name reads the target's name and namespace from params; namespace is "" for a
-// cluster-scoped target. The error names the parameter that is missing.
-func (t *Target) Name(params map[string]any) (name, namespace string, err error) {
-	obj, _ := params[t.Param].(map[string]any)
-	name, _ = obj["name"].(string)
-	if name == "" {
-		return "", "", fmt.Errorf("parameters.%s.name is missing", t.Param)
-	}
-	if t.ClusterScoped {
-		return name, "", nil
-	}
-	namespace, _ = obj["namespace"].(string)
-	if namespace == "" {
-		return "", "", fmt.Errorf("parameters.%s.namespace is missing", t.Param)
-	}
-	return name, namespace, nil
-}
-
 // Suggested is a condition the catalog suggests for an action. Its policy is the
 // conditions package's embedded policy of the same type.
 type Suggested struct {
@@ -99,46 +83,32 @@ type Suggested struct {
 	Timeout     time.Duration
 }
 
+// Timeouts of the seed's table (seed 001, section 5.2).
+const (
+	quickCheck   = 5 * time.Second
+	normalCheck  = 10 * time.Second
+	settleWithin = 2 * time.Minute
+)
+
 // Rollback is an action with its parameters.
 type Rollback struct {
 	Action     string
 	Parameters map[string]any
 }
 
-// all lists every action of the catalog, by group.
-var all = slices.Concat([]*Action{scaleDeployment}, workloadActions, podActions, nodeActions)
+// registry holds every action of the catalog by name. Each action's file registers
+// its definition, once (register).
+var registry = map[string]*Action{}
 
-// factGlossary says what each fact key means, for the facts providers that supply
-// them and the people who write policies over them.
-var factGlossary = mergeGlossaries(scaleDeploymentFacts, workloadFacts, podFacts, nodeFacts)
-
-// FactDescription says what a fact key means; "" when the key is unknown.
-func FactDescription(key string) string { return factGlossary[key] }
-
-func mergeGlossaries(glossaries ...map[string]string) map[string]string {
-	merged := map[string]string{}
-	for _, g := range glossaries {
-		for k, v := range g {
-			if prev, dup := merged[k]; dup && prev != v {
-				panic("catalog: fact " + k + " is described twice, differently")
-			}
-			merged[k] = v
-		}
+// register adds a to the catalog and returns it: var scaleDeployment =
+// register(&Action{...}). A second action of the same name is a programming error.
+func register(a *Action) *Action {
+	if _, dup := registry[a.Name]; dup {
+		panic("catalog: two actions named " + a.Name)
 	}
-	return merged
+	registry[a.Name] = a
+	return a
 }
-
-// registry indexes all by name.
-var registry = func() map[string]*Action {
-	m := make(map[string]*Action, len(all))
-	for _, a := range all {
-		if _, dup := m[a.Name]; dup {
-			panic("catalog: two actions named " + a.Name)
-		}
-		m[a.Name] = a
-	}
-	return m
-}()
 
 // Lookup returns the action named name.
 func Lookup(name string) (*Action, bool) {

@@ -65,7 +65,7 @@ func TestEveryAction(t *testing.T) {
 					continue
 				}
 				for _, key := range p.InputKeys() {
-					if !slices.Contains(a.Facts, key) && !slices.Contains(commonFacts, key) {
+					if !slices.Contains(a.FactKeys(), key) && !slices.Contains(commonFacts, key) {
 						t.Errorf("condition %s reads input.%s, which is not among the action's facts", s.Type, key)
 					}
 				}
@@ -174,10 +174,30 @@ func equalJSON(a, b map[string]any) bool {
 func TestEveryFactIsDescribed(t *testing.T) {
 	for _, name := range Names() {
 		a, _ := Lookup(name)
-		for _, key := range a.Facts {
-			if FactDescription(key) == "" {
-				t.Errorf("%s: fact %s has no description in its group's glossary", name, key)
+		var seen []string
+		for _, f := range a.Facts {
+			if !snakeCase.MatchString(f.Key) || f.Description == "" {
+				t.Errorf("%s: fact %q needs a snake_case key and a description", name, f.Key)
 			}
+			if slices.Contains(seen, f.Key) {
+				t.Errorf("%s: fact %s is declared twice", name, f.Key)
+			}
+			seen = append(seen, f.Key)
+		}
+	}
+}
+
+// TestFactsMeanOneThing: actions that declare the same key give it the same
+// meaning, so that a policy written for one reads it right for the others.
+func TestFactsMeanOneThing(t *testing.T) {
+	meaning := map[string]string{}
+	for _, name := range Names() {
+		a, _ := Lookup(name)
+		for _, f := range a.Facts {
+			if m, ok := meaning[f.Key]; ok && m != f.Description {
+				t.Errorf("fact %s means %q for %s but %q elsewhere", f.Key, f.Description, name, m)
+			}
+			meaning[f.Key] = f.Description
 		}
 	}
 }

@@ -1,29 +1,34 @@
 package catalog
 
 import (
+	"context"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// nodeActions are the node actions of the catalog.
-var nodeActions = []*Action{cordonNode, uncordonNode, drainNode, taintNode, untaintNode}
+// The node actions of the catalog: cordon_node, uncordon_node, drain_node,
+// taint_node and untaint_node. Nodes are cluster-scoped: their targets have no
+// namespace, and their rules are bound with a ClusterRole.
 
-// nodeFacts describes the facts the node actions add to the glossary. The node is the
+// The facts the node actions share. The node is the
 // one parameters.node.name names. When it does not exist, node_found is false and the
 // other facts about it describe an empty node: node_ready and node_unschedulable
 // false, node_taints empty, node_evictable_pods and pdb_blocked_pods 0.
-var nodeFacts = map[string]string{
-	"node_found":              "boolean: the Node named by the parameters exists",
-	"node_ready":              "boolean: the Node's condition Ready is True",
-	"node_unschedulable":      "boolean: spec.unschedulable of the Node (true when it is cordoned)",
-	"node_taints":             `array of {key, value, effect}: spec.taints of the Node; value is "" when the taint has none`,
-	"other_schedulable_nodes": "integer: nodes other than the target that are Ready and not cordoned (spec.unschedulable false); their taints are not considered",
-	"other_untainted_nodes":   "integer: nodes other than the target that are Ready, not cordoned, and carry no taint with the key and effect of parameters.taint",
-	"node_evictable_pods":     "integer: pods bound to the Node that a drain with the action's parameters evicts: not mirror pods, not Succeeded or Failed, and not DaemonSet pods unless ignoreDaemonSets is false",
-	"pdb_blocked_pods":        "integer: evictable pods of the Node that their PodDisruptionBudgets do not let be evicted now: the pods selected by a budget whose status.disruptionsAllowed is 0 (a budget that allows some lets a drain proceed one eviction at a time), and pods selected by more than one budget",
-}
+var (
+	factNodeFound             = Fact{"node_found", "boolean: the Node named by the parameters exists"}
+	factNodeReady             = Fact{"node_ready", "boolean: the Node's condition Ready is True"}
+	factNodeUnschedulable     = Fact{"node_unschedulable", "boolean: spec.unschedulable of the Node (true when it is cordoned)"}
+	factNodeTaints            = Fact{"node_taints", `array of {key, value, effect}: spec.taints of the Node; value is "" when the taint has none`}
+	factOtherSchedulableNodes = Fact{"other_schedulable_nodes", "integer: nodes other than the target that are Ready and not cordoned (spec.unschedulable false); their taints are not considered"}
+)
 
 // nodeDrainWithin is how long a drain's evictions are given by default: pods may
 // take their whole termination grace period (gracePeriodSeconds up to an hour), so a
@@ -95,127 +100,15 @@ func nodeRecheck(s Suggested) Suggested {
 	return s
 }
 
-// cordonNode marks a Node unschedulable.
-//
-// Its executor records before["unschedulable"] ("true" or "false": spec.unschedulable
-// before the patch).
-var cordonNode = &Action{
-	Name:        "cordon_node",
-	Target:      nodeTarget,
-	Description: "Marks a Node unschedulable (kubectl cordon): its pods keep running, new pods go elsewhere.",
-	Parameters:  []Field{nodeParameter()},
-	Permissions: []rbacv1.PolicyRule{nodeGetPatch},
-
-	StepPreConditions:  []Suggested{nodeCondExists, nodeCondNotLastSchedulable},
-	StepPostConditions: []Suggested{nodeCondCordoned},
-	PreConditions:      []Suggested{nodeRecheck(nodeCondNotLastSchedulable)},
-	PostConditions:     []Suggested{nodeCondCordoned},
-
-	Facts:   []string{"node_found", "node_unschedulable", "other_schedulable_nodes"},
-	Inverse: nodeRestoreSchedulability,
-}
-
-// uncordonNode marks a Node schedulable again.
-//
-// Its executor records before["unschedulable"].
-var uncordonNode = &Action{
-	Name:        "uncordon_node",
-	Target:      nodeTarget,
-	Description: "Marks a Node schedulable again (kubectl uncordon).",
-	Parameters:  []Field{nodeParameter()},
-	Permissions: []rbacv1.PolicyRule{nodeGetPatch},
-
-	StepPreConditions:  []Suggested{nodeCondExists},
-	StepPostConditions: []Suggested{nodeCondUncordoned},
-	PreConditions:      []Suggested{nodeCondReady},
-	PostConditions:     []Suggested{nodeCondUncordoned},
-
-	Facts:   []string{"node_found", "node_ready", "node_unschedulable"},
-	Inverse: nodeRestoreSchedulability,
-}
-
-// drainNode cordons a Node and evicts its pods through the Eviction API, which
-// honours PodDisruptionBudgets.
-//
-// Its executor records before["unschedulable"]. The inverse only restores
-// schedulability: the evicted pods are not brought back; their controllers have
-// already recreated them on other nodes, and the scheduler may place new pods on
-// the node once it is uncordoned. Pods without a controller are gone for good.
-var drainNode = &Action{
-	Name:        "drain_node",
-	Target:      nodeTarget,
-	Description: "Cordons a Node and evicts its pods (kubectl drain), respecting PodDisruptionBudgets.",
-	Parameters: []Field{clusterTarget("node", "Node",
-		Field{Name: "gracePeriodSeconds", Type: Integer, Min: ptr(int64(0)), Max: ptr(int64(3600)),
-			Description: "the termination grace period given to each evicted pod; absent: the pod's own"},
-		Field{Name: "ignoreDaemonSets", Type: Boolean,
-			Description: "leave DaemonSet pods in place (default true); false evicts them too, and the drain cannot finish while their DaemonSet recreates them"},
-		Field{Name: "deleteEmptyDirData", Type: Boolean,
-			Description: "evict pods that use emptyDir volumes, whose data is lost (default false: such pods stop the drain)"},
-	)},
-	Permissions: nodeDraining,
-
-	StepPreConditions:  []Suggested{nodeCondExists, nodeCondNotLastSchedulable, nodeCondEvictionsAllowed},
-	StepPostConditions: []Suggested{nodeCondCordoned, nodeCondDrained},
-	PreConditions:      []Suggested{nodeRecheck(nodeCondNotLastSchedulable), nodeRecheck(nodeCondEvictionsAllowed)},
-	PostConditions:     []Suggested{nodeCondCordoned, nodeCondDrained},
-
-	Facts: []string{"node_found", "node_unschedulable", "other_schedulable_nodes",
-		"node_evictable_pods", "pdb_blocked_pods"},
-	Inverse: nodeRestoreSchedulability,
-}
-
-// taintNode adds a taint to a Node, or sets the value of the taint with the same key
-// and effect.
-//
-// Its executor records before["taint_present"] ("true" or "false": the Node carried
-// a taint with the parameters' key and effect) and, when it did,
-// before["taint_value"] (that taint's value, "" for none).
-var taintNode = &Action{
-	Name:        "taint_node",
-	Target:      nodeTarget,
-	Description: "Adds a taint to a Node (kubectl taint), or sets the value of its taint of the same key and effect.",
-	Parameters:  []Field{nodeParameter(), nodeTaintParameter(true)},
-	Permissions: []rbacv1.PolicyRule{nodeGetPatch},
-
-	StepPreConditions:  []Suggested{nodeCondExists, nodeCondNotLastUntainted},
-	StepPostConditions: []Suggested{nodeCondTaintPresent},
-	PreConditions:      []Suggested{nodeRecheck(nodeCondNotLastUntainted)},
-	PostConditions:     []Suggested{nodeCondTaintPresent},
-
-	Facts:   []string{"node_found", "node_taints", "other_untainted_nodes"},
-	Inverse: nodeRestoreTaint,
-}
-
-// untaintNode removes the taint with a key and effect from a Node.
-//
-// Its executor records before["taint_present"] and, when the taint was present,
-// before["taint_value"], as taint_node's does.
-var untaintNode = &Action{
-	Name:        "untaint_node",
-	Target:      nodeTarget,
-	Description: "Removes the taint of a key and effect from a Node (kubectl taint ...-).",
-	Parameters:  []Field{nodeParameter(), nodeTaintParameter(false)},
-	Permissions: []rbacv1.PolicyRule{nodeGetPatch},
-
-	StepPreConditions:  []Suggested{nodeCondExists},
-	StepPostConditions: []Suggested{nodeCondTaintAbsent},
-	// Removing a taint that is not there changes nothing: worth a warning, not a block.
-	PreConditions:  []Suggested{{Type: nodeCondTaintPresent.Type, Description: nodeCondTaintPresent.Description, Required: false, Timeout: quickCheck}},
-	PostConditions: []Suggested{nodeCondTaintAbsent},
-
-	Facts:   []string{"node_found", "node_taints"},
-	Inverse: nodeRestoreTaint,
-}
-
 // nodeRestoreSchedulability is the inverse of cordon_node, uncordon_node and drain_node:
 // it puts spec.unschedulable back as it was (before["unschedulable"]). A node that was
 // cordoned before stays cordoned; one that was schedulable is uncordoned.
 func nodeRestoreSchedulability(params map[string]any, before map[string]string) (Rollback, error) {
-	name, err := nodeNameOf(params)
+	node, err := nodeTarget.Ref(params)
 	if err != nil {
 		return Rollback{}, err
 	}
+	name := node.Name
 	action := ""
 	switch before["unschedulable"] {
 	case "true":
@@ -232,17 +125,16 @@ func nodeRestoreSchedulability(params map[string]any, before map[string]string) 
 // parameters' key and effect back as it was. A taint that was absent is removed; one
 // that was present is set again with its previous value (before["taint_value"]).
 func nodeRestoreTaint(params map[string]any, before map[string]string) (Rollback, error) {
-	name, err := nodeNameOf(params)
+	ref, err := nodeTarget.Ref(params)
 	if err != nil {
 		return Rollback{}, err
 	}
-	taint, _ := params["taint"].(map[string]any)
-	key, _ := taint["key"].(string)
-	effect, _ := taint["effect"].(string)
-	if key == "" || effect == "" {
-		return Rollback{}, fmt.Errorf("the parameters name no taint key and effect: %v", params["taint"])
+	taint, err := taintParam(params, false)
+	if err != nil {
+		return Rollback{}, err
 	}
-	node := map[string]any{"name": name}
+	name, key, effect := ref.Name, taint.Key, string(taint.Effect)
+	node := ref.param()
 	switch before["taint_present"] {
 	case "false":
 		return Rollback{Action: "untaint_node", Parameters: map[string]any{
@@ -263,12 +155,180 @@ func nodeRestoreTaint(params map[string]any, before map[string]string) (Rollback
 	}
 }
 
-// nodeNameOf reads parameters.node.name.
-func nodeNameOf(params map[string]any) (string, error) {
-	node, _ := params["node"].(map[string]any)
-	name, _ := node["name"].(string)
-	if name == "" {
-		return "", fmt.Errorf("the parameters name no node: %v", params["node"])
+// captureSchedulability records spec.unschedulable of the Node parameters.node names.
+// before: unschedulable.
+func captureSchedulability(ctx context.Context, call Call) (ObjectRef, map[string]string, error) {
+	t, node, err := getNode(ctx, call)
+	if err != nil {
+		return t, nil, err
 	}
-	return name, nil
+	return t, map[string]string{"unschedulable": strconv.FormatBool(node.Spec.Unschedulable)}, nil
+}
+
+// setUnschedulable patches spec.unschedulable of the Node parameters.node names.
+func setUnschedulable(ctx context.Context, call Call, unschedulable bool) (map[string]string, error) {
+	t, err := nodeTarget.Ref(call.Params)
+	if err != nil {
+		return nil, err
+	}
+	after, err := patchUnschedulable(ctx, call, t, unschedulable)
+	if err != nil {
+		doing := "cordoning"
+		if !unschedulable {
+			doing = "uncordoning"
+		}
+		return nil, fmt.Errorf("%s %s: %w", doing, t, err)
+	}
+	return after, nil
+}
+
+func patchUnschedulable(ctx context.Context, call Call, t ObjectRef, unschedulable bool) (map[string]string, error) {
+	patch, err := mergePatch(obj{"spec": obj{"unschedulable": unschedulable}})
+	if err != nil {
+		return nil, err
+	}
+	node := &corev1.Node{ObjectMeta: t.meta()}
+	if err := call.Client.Patch(ctx, node, patch, call.patchOptions()...); err != nil {
+		return nil, err
+	}
+	return map[string]string{"unschedulable": strconv.FormatBool(node.Spec.Unschedulable)}, nil
+}
+
+// taintParam reads parameters.taint: key, effect and, for taint_node, value.
+func taintParam(params map[string]any, withValue bool) (corev1.Taint, error) {
+	key, err := stringParam(params, "taint.key", true)
+	if err != nil {
+		return corev1.Taint{}, err
+	}
+	effect, err := stringParam(params, "taint.effect", true)
+	if err != nil {
+		return corev1.Taint{}, err
+	}
+	switch corev1.TaintEffect(effect) {
+	case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+	default:
+		return corev1.Taint{}, fmt.Errorf("parameters.taint.effect must be NoSchedule, PreferNoSchedule or NoExecute, not %q", effect)
+	}
+	taint := corev1.Taint{Key: key, Effect: corev1.TaintEffect(effect)}
+	if withValue {
+		if taint.Value, err = stringParam(params, "taint.value", false); err != nil {
+			return corev1.Taint{}, err
+		}
+	}
+	return taint, nil
+}
+
+// captureTaint records whether the Node carries the taint of the parameters' key and
+// effect, and its value. before: taint_present and, when present, taint_value.
+func captureTaint(ctx context.Context, call Call, withValue bool) (ObjectRef, map[string]string, error) {
+	taint, err := taintParam(call.Params, withValue)
+	if err != nil {
+		return ObjectRef{}, nil, err
+	}
+	t, node, err := getNode(ctx, call)
+	if err != nil {
+		return t, nil, err
+	}
+	before := map[string]string{"taint_present": "false"}
+	if i := slices.IndexFunc(node.Spec.Taints, sameTaint(taint)); i >= 0 {
+		before["taint_present"], before["taint_value"] = "true", node.Spec.Taints[i].Value
+	}
+	return t, before, nil
+}
+
+// sameTaint matches the taints of taint's key and effect: a Node has at most one.
+func sameTaint(taint corev1.Taint) func(corev1.Taint) bool {
+	return func(t corev1.Taint) bool { return t.Key == taint.Key && t.Effect == taint.Effect }
+}
+
+// updateTaints sets the Node's taints to change(taints), with the resourceVersion
+// read, so that a taint another writer adds meanwhile is not lost: a conflict reads
+// the Node again.
+func updateTaints(ctx context.Context, call Call, t ObjectRef, change func([]corev1.Taint) []corev1.Taint) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var node corev1.Node
+		if err := call.Client.Get(ctx, t.key(), &node); err != nil {
+			return err
+		}
+		changed := node.DeepCopy()
+		changed.Spec.Taints = change(slices.Clone(node.Spec.Taints))
+		if slices.EqualFunc(changed.Spec.Taints, node.Spec.Taints, func(a, b corev1.Taint) bool {
+			return sameTaint(a)(b) && a.Value == b.Value
+		}) {
+			return nil // nothing to change
+		}
+		return call.Client.Patch(ctx, changed, client.MergeFromWithOptions(&node, client.MergeFromWithOptimisticLock{}),
+			call.patchOptions()...)
+	})
+}
+
+// getNode reads the Node parameters.node names.
+func getNode(ctx context.Context, call Call) (ObjectRef, *corev1.Node, error) {
+	t, err := nodeTarget.Ref(call.Params)
+	if err != nil {
+		return t, nil, err
+	}
+	var node corev1.Node
+	if err := call.Client.Get(ctx, t.key(), &node); err != nil {
+		return t, nil, fmt.Errorf("reading %s: %w", t, err)
+	}
+	return t, &node, nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// nodeFactsTarget reads the Node parameters.node.name names; node is nil when it does
+// not exist.
+func nodeFactsTarget(ctx context.Context, r client.Reader, params map[string]any) (name string, node *corev1.Node, err error) {
+	name, _, err = nodeTarget.Name(params)
+	if err != nil {
+		return "", nil, err
+	}
+	var n corev1.Node
+	if err := r.Get(ctx, client.ObjectKey{Name: name}, &n); err != nil {
+		if apierrors.IsNotFound(err) {
+			return name, nil, nil
+		}
+		return "", nil, fmt.Errorf("reading Node %s: %w", name, err)
+	}
+	return name, &n, nil
+}
+
+// nodeFactsTaints lists the taints of node as {key, value, effect}; empty, not nil,
+// for a missing node or one without taints.
+func nodeFactsTaints(node *corev1.Node) []any {
+	taints := []any{}
+	if node == nil {
+		return taints
+	}
+	for _, t := range node.Spec.Taints {
+		taints = append(taints, map[string]any{"key": t.Key, "value": t.Value, "effect": string(t.Effect)})
+	}
+	return taints
+}
+
+// nodeFactsOthers counts the nodes other than the one named exclude that are Ready,
+// not cordoned, and (when keep is not nil) kept by keep. Their taints are not
+// considered otherwise.
+func nodeFactsOthers(ctx context.Context, r client.Reader, exclude string, keep func(*corev1.Node) bool) (int, error) {
+	var nodes corev1.NodeList
+	if err := r.List(ctx, &nodes); err != nil {
+		return 0, fmt.Errorf("listing nodes: %w", err)
+	}
+	count := 0
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		if n.Name == exclude || !nodeReady(n) || n.Spec.Unschedulable || (keep != nil && !keep(n)) {
+			continue
+		}
+		count++
+	}
+	return count, nil
 }

@@ -180,13 +180,13 @@ func TestNodeInverseNeedsTheRecord(t *testing.T) {
 		{"uncordon with a record that is no boolean", "uncordon_node", map[string]any{"node": node},
 			map[string]string{"unschedulable": "yes"}, `unschedulable is "yes"`},
 		{"drain without the record", "drain_node", map[string]any{"node": node}, map[string]string{}, "was not recorded"},
-		{"drain without a node", "drain_node", map[string]any{}, map[string]string{"unschedulable": "false"}, "the parameters name no node"},
+		{"drain without a node", "drain_node", map[string]any{}, map[string]string{"unschedulable": "false"}, "parameters.node.name is missing"},
 		{"taint without the record", "taint_node", map[string]any{"node": node, "taint": taint}, map[string]string{},
 			"whether node worker-1 carried taint example.com/maintenance:NoSchedule before acting was not recorded"},
 		{"untaint without the previous value", "untaint_node", map[string]any{"node": node, "taint": taint},
 			map[string]string{"taint_present": "true"}, "the previous value of taint example.com/maintenance:NoSchedule on node worker-1 was not recorded"},
 		{"untaint without a taint", "untaint_node", map[string]any{"node": node},
-			map[string]string{"taint_present": "false"}, "the parameters name no taint key and effect"},
+			map[string]string{"taint_present": "false"}, "parameters.taint.key is missing"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

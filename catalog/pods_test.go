@@ -87,10 +87,10 @@ func TestValidatePodParameters(t *testing.T) {
 	checkParameterCases(t, path, cases)
 }
 
-// None of the pod actions can be undone by a catalog action (see podActions): a
+// None of the pod actions can be undone by a catalog action (see pods.go): a
 // rollback of them must come from the step's rollbackSpec.
 func TestPodActionsHaveNoInverse(t *testing.T) {
-	for _, a := range podActions {
+	for _, a := range podGroup() {
 		if a.Inverse != nil {
 			t.Errorf("%s has an inverse; document the before keys it reads and test it", a.Name)
 		}
@@ -100,23 +100,28 @@ func TestPodActionsHaveNoInverse(t *testing.T) {
 // The facts of the pod actions are either shared with scale_deployment, with the same
 // meaning, or prefixed by their domain, so that they cannot clash with other groups'.
 func TestPodFactsArePrefixed(t *testing.T) {
-	for _, a := range podActions {
-		for _, key := range a.Facts {
-			if _, shared := scaleDeploymentFacts[key]; shared {
+	scale, _ := Lookup("scale_deployment")
+	for _, a := range podGroup() {
+		for _, f := range a.Facts {
+			if slices.Contains(scale.Facts, f) {
 				continue
 			}
-			if !strings.HasPrefix(key, "pod_") && !strings.HasPrefix(key, "pvc_") && !strings.HasPrefix(key, "notify_") {
-				t.Errorf("%s: fact %s is neither shared nor prefixed pod_, pvc_ or notify_", a.Name, key)
-			}
-			if _, ok := podFacts[key]; !ok {
-				t.Errorf("%s: fact %s is not described in podFacts", a.Name, key)
+			if !strings.HasPrefix(f.Key, "pod_") && !strings.HasPrefix(f.Key, "pvc_") && !strings.HasPrefix(f.Key, "notify_") {
+				t.Errorf("%s: fact %s is neither shared nor prefixed pod_, pvc_ or notify_", a.Name, f.Key)
 			}
 		}
 	}
-	for key := range podFacts {
-		used := slices.ContainsFunc(podActions, func(a *Action) bool { return slices.Contains(a.Facts, key) })
-		if !used {
-			t.Errorf("podFacts describes %s, which no pod action reads", key)
+}
+
+// podGroup returns the pod actions: those that act on a pod or a claim, and
+// notify_only, which has no target.
+func podGroup() []*Action {
+	var group []*Action
+	for _, name := range Names() {
+		a, _ := Lookup(name)
+		if a.Target == nil || a.Target == podTarget || a.Target == pvcTarget {
+			group = append(group, a)
 		}
 	}
+	return group
 }

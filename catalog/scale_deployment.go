@@ -1,24 +1,22 @@
 package catalog
 
 import (
+	"context"
 	"fmt"
 	"strconv"
-	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Timeouts of the seed's table (seed 001, section 5.2).
-const (
-	quickCheck   = 5 * time.Second
-	normalCheck  = 10 * time.Second
-	settleWithin = 2 * time.Minute
-)
-
-// scaleDeployment is the seed's representative action, with its nine policies at the
+// scale_deployment is the seed's representative action, with its nine policies at the
 // levels and with the required flags and timeouts of seed 001, section 5.2.
 // desired_replicas_running and deployment_health_check are verified at both levels.
-var scaleDeployment = &Action{
+var _ = register(&Action{
 	Name:        "scale_deployment",
 	Target:      deploymentTarget,
 	Description: "Sets the replica count of a Deployment.",
@@ -51,64 +49,218 @@ var scaleDeployment = &Action{
 		{Type: "desired_replicas_running", Description: "The target replica count is running and ready", Required: true, Timeout: settleWithin},
 		{Type: "deployment_health_check", Description: "The Deployment is Available and Progressing, without ReplicaFailure", Required: true, Timeout: settleWithin},
 	},
-	Facts: []string{
-		"deployment_found", "deployment_name", "namespace",
-		"current_replicas", "expected_baseline", "target_replicas", "additional_replicas",
-		"available_cpu", "available_memory", "required_cpu_per_pod", "required_memory_per_pod",
-		"running_pods", "ready_pods", "conditions", "pods",
-		"image_pull_secrets_exist", "image_pull_secrets_valid", "matching_nodes", "ready_nodes",
+	Facts: []Fact{
+		factDeploymentFound, factDeploymentName, factNamespace,
+		factCurrentReplicas, factExpectedBaseline, factTargetReplicas, factAdditionalReplicas,
+		factAvailableCPU, factAvailableMemory, factRequiredCPUPerPod, factRequiredMemoryPerPod,
+		factRunningPods, factReadyPods, factConditions, factPods,
+		factImagePullSecretsExist, factImagePullSecretsValid, factMatchingNodes, factReadyNodes,
 	},
-	Inverse: func(params map[string]any, before map[string]string) (Rollback, error) {
-		replicas, err := strconv.Atoi(before["replicas"])
-		if err != nil {
-			return Rollback{}, fmt.Errorf("the replica count before scaling was not recorded: %q", before["replicas"])
+	Provide:  scaleDeploymentFacts,
+	Safety:   safetyReplicas(deploymentTarget, "deployment.replicas"),
+	Executor: Executor{Capture: scaleDeploymentCapture, Act: scaleDeploymentAct},
+	Inverse:  scaleDeploymentInverse,
+})
+
+// Facts of scale_deployment.
+var (
+	factExpectedBaseline     = Fact{"expected_baseline", "integer: the replica count the workflow expects before acting (parameter baselineReplicas, else current_replicas)"}
+	factAdditionalReplicas   = Fact{"additional_replicas", "integer: target_replicas minus current_replicas, at least 0"}
+	factAvailableCPU         = Fact{"available_cpu", `string, "NNNm": allocatable CPU of the schedulable nodes minus the requests of the pods bound to them`}
+	factAvailableMemory      = Fact{"available_memory", `string, "NNNMi": allocatable memory of the schedulable nodes minus the requests of the pods bound to them`}
+	factRequiredCPUPerPod    = Fact{"required_cpu_per_pod", `string, "NNNm": the CPU requests of one pod of the template`}
+	factRequiredMemoryPerPod = Fact{"required_memory_per_pod", `string, "NNNMi": the memory requests of one pod of the template`}
+	factMatchingNodes        = Fact{"matching_nodes", "integer: nodes that match the pod template's nodeSelector"}
+	factReadyNodes           = Fact{"ready_nodes", "integer: matching nodes that are Ready and schedulable"}
+)
+
+// scaleDeploymentCapture records spec.replicas before scaling. before: replicas.
+func scaleDeploymentCapture(ctx context.Context, call Call) (ObjectRef, map[string]string, error) {
+	t, err := deploymentTarget.Ref(call.Params)
+	if err != nil {
+		return t, nil, err
+	}
+	if _, _, err := int32Param(call.Params, "deployment.replicas", true, 0); err != nil {
+		return t, nil, err
+	}
+	var d appsv1.Deployment
+	if err := call.Client.Get(ctx, t.key(), &d); err != nil {
+		return t, nil, fmt.Errorf("reading %s: %w", t, err)
+	}
+	return t, map[string]string{"replicas": strconv.Itoa(int(replicasOf(d.Spec.Replicas)))}, nil
+}
+
+// scaleDeploymentAct sets spec.replicas through the Deployment's scale subresource.
+func scaleDeploymentAct(ctx context.Context, call Call, _ map[string]string) (map[string]string, error) {
+	t, err := deploymentTarget.Ref(call.Params)
+	if err != nil {
+		return nil, err
+	}
+	replicas, _, err := int32Param(call.Params, "deployment.replicas", true, 0)
+	if err != nil {
+		return nil, err
+	}
+	return patchScale(ctx, call, &appsv1.Deployment{ObjectMeta: t.meta()}, t, replicas)
+}
+
+// scaleDeploymentInverse scales back to the replica count recorded before scaling.
+func scaleDeploymentInverse(params map[string]any, before map[string]string) (Rollback, error) {
+	t, err := deploymentTarget.Ref(params)
+	if err != nil {
+		return Rollback{}, err
+	}
+	replicas, err := strconv.Atoi(before["replicas"])
+	if err != nil {
+		return Rollback{}, fmt.Errorf("the replica count before scaling was not recorded: %q", before["replicas"])
+	}
+	deployment := t.param()
+	deployment["replicas"] = int64(replicas)
+	return Rollback{Action: "scale_deployment", Parameters: map[string]any{"deployment": deployment}}, nil
+}
+
+// scaleDeploymentFacts reads the facts of the seed's scale_deployment conditions. The
+// nodes' free capacity is summed only when a policy of the round reads it.
+func scaleDeploymentFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+	name, namespace, err := deploymentTarget.Name(params)
+	if err != nil {
+		return nil, err
+	}
+	targetReplicas, _, err := intParam(params, "deployment.replicas", false)
+	if err != nil {
+		return nil, err
+	}
+	doc := map[string]any{
+		"deployment_name": name,
+		"namespace":       namespace,
+		"target_replicas": targetReplicas,
+	}
+
+	var d appsv1.Deployment
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &d); err != nil {
+		if apierrors.IsNotFound(err) {
+			doc["deployment_found"] = false
+			return doc, nil
 		}
-		deployment, _ := params["deployment"].(map[string]any)
-		return Rollback{Action: "scale_deployment", Parameters: map[string]any{"deployment": map[string]any{
-			"name": deployment["name"], "namespace": deployment["namespace"], "replicas": int64(replicas),
-		}}}, nil
-	},
+		return nil, fmt.Errorf("reading Deployment %s/%s: %w", namespace, name, err)
+	}
+	doc["deployment_found"] = true
+
+	current := int64(1)
+	if d.Spec.Replicas != nil {
+		current = int64(*d.Spec.Replicas)
+	}
+	doc["current_replicas"] = current
+	doc["expected_baseline"] = current
+	if baseline, ok, err := intParam(params, "deployment.baselineReplicas", false); err != nil {
+		return nil, err
+	} else if ok {
+		doc["expected_baseline"] = baseline
+	}
+	doc["additional_replicas"] = max(targetReplicas-current, 0)
+	doc["conditions"] = deploymentConditions(&d)
+
+	template := &d.Spec.Template.Spec
+	cpu, memory := podRequests(template)
+	doc["required_cpu_per_pod"] = cpuFact(cpu)
+	doc["required_memory_per_pod"] = memoryFact(memory)
+
+	if want.Any("available_cpu", "available_memory", "matching_nodes", "ready_nodes") {
+		nodes, err := nodesFor(ctx, r, template.NodeSelector)
+		if err != nil {
+			return nil, err
+		}
+		doc["available_cpu"] = cpuFact(nodes.freeCPU)
+		doc["available_memory"] = memoryFact(nodes.freeMemory)
+		doc["matching_nodes"] = nodes.matching
+		doc["ready_nodes"] = nodes.ready
+	}
+
+	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return nil, fmt.Errorf("the selector of Deployment %s/%s is invalid: %w", namespace, name, err)
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return nil, fmt.Errorf("listing the pods of Deployment %s/%s: %w", namespace, name, err)
+	}
+	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods.Items)
+
+	exist, valid, err := pullSecrets(ctx, r, namespace, template.ImagePullSecrets)
+	if err != nil {
+		return nil, err
+	}
+	doc["image_pull_secrets_exist"], doc["image_pull_secrets_valid"] = exist, valid
+	return doc, nil
 }
 
-// scaleDeploymentFacts describes the facts of scale_deployment (DESIGN.md, Rego
-// conventions), which other deployment actions share.
-var scaleDeploymentFacts = map[string]string{
-	"deployment_found":         "boolean: the Deployment exists",
-	"deployment_name":          "string: the Deployment's name",
-	"namespace":                "string: the target's namespace",
-	"current_replicas":         "integer: spec.replicas of the Deployment now",
-	"expected_baseline":        "integer: the replica count the workflow expects before acting (parameter baselineReplicas, else current_replicas)",
-	"target_replicas":          "integer: the replica count the action sets; for actions that keep the count, spec.replicas",
-	"additional_replicas":      "integer: target_replicas minus current_replicas, at least 0",
-	"available_cpu":            `string, "NNNm": allocatable CPU of the schedulable nodes minus the requests of the pods bound to them`,
-	"available_memory":         `string, "NNNMi": allocatable memory of the schedulable nodes minus the requests of the pods bound to them`,
-	"required_cpu_per_pod":     `string, "NNNm": the CPU requests of one pod of the template`,
-	"required_memory_per_pod":  `string, "NNNMi": the memory requests of one pod of the template`,
-	"running_pods":             "integer: pods of the workload in phase Running",
-	"ready_pods":               "integer: pods of the workload with condition Ready",
-	"conditions":               "object: the workload's status conditions as booleans, e.g. {Available, Progressing, ReplicaFailure}; a condition that is absent is false",
-	"pods":                     "array of {name, status, throttled, oom_killed, restarts, ready, node}: the workload's pods; status is the waiting reason of a container (e.g. CrashLoopBackOff) or else the pod phase",
-	"image_pull_secrets_exist": "boolean: every imagePullSecret of the pod template exists",
-	"image_pull_secrets_valid": "boolean: every imagePullSecret is of type kubernetes.io/dockerconfigjson (or dockercfg) with data",
-	"matching_nodes":           "integer: nodes that match the pod template's nodeSelector",
-	"ready_nodes":              "integer: matching nodes that are Ready and schedulable",
+// nodeSummary is what capacity facts need of the nodes a pod template may use.
+type nodeSummary struct {
+	matching, ready int
+	// freeCPU (millicores) and freeMemory (bytes) are what the ready, schedulable
+	// matching nodes have left: allocatable minus the requests of the pods bound to
+	// them.
+	freeCPU, freeMemory int64
 }
 
-// namespacedTarget is the parameter naming the namespaced object an action acts on,
-// e.g. deployment: {name, namespace, ...extra}.
-func namespacedTarget(param, kind string, extra ...Field) Field {
-	return Field{Name: param, Type: Object, Required: true, Description: "the " + kind + " to act on",
-		Fields: append([]Field{
-			{Name: "name", Type: String, Required: true, Format: DNSSubdomain, Description: "name of the " + kind},
-			{Name: "namespace", Type: String, Required: true, Format: DNSLabel, Description: "namespace of the " + kind},
-		}, extra...)}
+// nodesFor summarises the nodes that nodeSelector matches.
+func nodesFor(ctx context.Context, r client.Reader, nodeSelector map[string]string) (nodeSummary, error) {
+	var nodes corev1.NodeList
+	if err := r.List(ctx, &nodes, client.MatchingLabels(nodeSelector)); err != nil {
+		return nodeSummary{}, fmt.Errorf("listing nodes: %w", err)
+	}
+	var s nodeSummary
+	usable := map[string]bool{}
+	for i := range nodes.Items {
+		n := &nodes.Items[i]
+		s.matching++
+		if !nodeReady(n) || n.Spec.Unschedulable {
+			continue
+		}
+		s.ready++
+		usable[n.Name] = true
+		s.freeCPU += n.Status.Allocatable.Cpu().MilliValue()
+		s.freeMemory += n.Status.Allocatable.Memory().Value()
+	}
+	if len(usable) == 0 {
+		return s, nil
+	}
+	// Every pod of the cluster, read-only: from the cache without deep copies, which
+	// on a large cluster were most of what a scale_deployment round cost.
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
+		return nodeSummary{}, fmt.Errorf("listing pods: %w", err)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if !usable[p.Spec.NodeName] || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		cpu, memory := podRequests(&p.Spec)
+		s.freeCPU -= cpu
+		s.freeMemory -= memory
+	}
+	s.freeCPU, s.freeMemory = max(s.freeCPU, 0), max(s.freeMemory, 0)
+	return s, nil
 }
 
-// clusterTarget is the parameter naming the cluster-scoped object an action acts on,
-// e.g. node: {name, ...extra}.
-func clusterTarget(param, kind string, extra ...Field) Field {
-	return Field{Name: param, Type: Object, Required: true, Description: "the " + kind + " to act on",
-		Fields: append([]Field{
-			{Name: "name", Type: String, Required: true, Format: DNSSubdomain, Description: "name of the " + kind},
-		}, extra...)}
+// podRequests is what the scheduler reserves for a pod: the larger of its
+// containers' summed requests and its largest init container's, plus overhead.
+func podRequests(spec *corev1.PodSpec) (cpuMilli, memoryBytes int64) {
+	for _, c := range spec.Containers {
+		cpuMilli += c.Resources.Requests.Cpu().MilliValue()
+		memoryBytes += c.Resources.Requests.Memory().Value()
+	}
+	for _, c := range spec.InitContainers {
+		cpuMilli = max(cpuMilli, c.Resources.Requests.Cpu().MilliValue())
+		memoryBytes = max(memoryBytes, c.Resources.Requests.Memory().Value())
+	}
+	cpuMilli += spec.Overhead.Cpu().MilliValue()
+	memoryBytes += spec.Overhead.Memory().Value()
+	return cpuMilli, memoryBytes
 }
+
+// cpuFact and memoryFact format quantities as the seed's policies parse them:
+// "NNNm" and "NNNMi".
+func cpuFact(milli int64) string { return fmt.Sprintf("%dm", milli) }
+
+func memoryFact(bytes int64) string { return fmt.Sprintf("%dMi", bytes/(1<<20)) }

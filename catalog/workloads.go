@@ -1,85 +1,67 @@
 package catalog
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
+	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	"k8s.io/apimachinery/pkg/util/validation/field"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// workloadActions are the workload actions of the catalog.
-var workloadActions = []*Action{
-	scaleStatefulSet, rolloutRestart, restartDaemonSet, increaseResources,
-	rollbackDeployment, updateImage, patchDeployment, updateHPA, updateConfigMap,
-}
-
-// workloadFacts describes the facts the workload actions add to the glossary. The
-// target is the object the parameters name. When it does not exist, its *_found fact
-// is false and the facts read from the object are left out, as for scale_deployment:
-// a policy that reads them reports a missing fact (Errored) instead of deciding on
-// made-up values, and the *_exists precondition fails with its message.
-//
-// The workload actions also read facts of scale_deployment, with the meaning
-// scaleDeploymentFacts gives them: deployment_found, deployment_name, namespace,
-// current_replicas, conditions, image_pull_secrets_exist and
-// image_pull_secrets_valid; running_pods, ready_pods and pods count and list the pods
-// of the action's workload (Deployment, StatefulSet or DaemonSet). target_replicas is
-// the replica count the action sets: the one scale_statefulset sets and, for the
+// The facts of scale_deployment (DESIGN.md, Rego conventions) that other actions
+// share, with the same meaning: running_pods, ready_pods and pods count and list the
+// pods of the action's workload (its Deployment, StatefulSet or DaemonSet; for the
+// pod actions, the pod's controller); target_replicas is the replica count the
+// action sets: the one scale_deployment or scale_statefulset sets and, for the
 // Deployment actions that set no count, spec.replicas of the Deployment.
-var workloadFacts = map[string]string{
-	"deployment_generation_observed": "boolean: status.observedGeneration of the Deployment is at least its metadata.generation (its controller has seen the latest spec)",
-	"deployment_updated_replicas":    "integer: status.updatedReplicas of the Deployment: pods of its newest ReplicaSet, the one of the current pod template",
-	"deployment_status_replicas":     "integer: status.replicas of the Deployment: pods of all its ReplicaSets, the older ones included",
-	"deployment_available_replicas":  "integer: status.availableReplicas of the Deployment",
-	"deployment_revision":            "integer: the Deployment's current revision (annotation deployment.kubernetes.io/revision)",
-	"deployment_revisions":           "array of integers: the revisions of the Deployment's ReplicaSets still kept (revisionHistoryLimit), the current one included",
+var (
+	factDeploymentFound       = Fact{"deployment_found", "boolean: the Deployment exists"}
+	factDeploymentName        = Fact{"deployment_name", "string: the Deployment's name"}
+	factNamespace             = Fact{"namespace", "string: the target's namespace"}
+	factCurrentReplicas       = Fact{"current_replicas", "integer: spec.replicas of the Deployment now"}
+	factTargetReplicas        = Fact{"target_replicas", "integer: the replica count the action sets; for actions that keep the count, spec.replicas"}
+	factRunningPods           = Fact{"running_pods", "integer: pods of the workload in phase Running"}
+	factReadyPods             = Fact{"ready_pods", "integer: pods of the workload with condition Ready"}
+	factConditions            = Fact{"conditions", "object: the workload's status conditions as booleans, e.g. {Available, Progressing, ReplicaFailure}; a condition that is absent is false"}
+	factPods                  = Fact{"pods", "array of {name, status, throttled, oom_killed, restarts, ready, node}: the workload's pods; status is the waiting reason of a container (e.g. CrashLoopBackOff) or else the pod phase"}
+	factImagePullSecretsExist = Fact{"image_pull_secrets_exist", "boolean: every imagePullSecret of the pod template exists"}
+	factImagePullSecretsValid = Fact{"image_pull_secrets_valid", "boolean: every imagePullSecret is of type kubernetes.io/dockerconfigjson (or dockercfg) with data"}
+)
 
-	"container_found":      "boolean: the Deployment's pod template has a container named parameters.container",
-	"container_image":      `string: the image of that container in the pod template; "" when there is no such container`,
-	"container_requests":   `object {cpu, memory}: the resource requests of that container in the pod template, as quantity strings; "" for a resource without request`,
-	"container_limits":     `object {cpu, memory}: the resource limits of that container in the pod template, as quantity strings; "" for a resource without limit`,
-	"container_pod_images": `array of strings: for each pod of the Deployment (terminating ones included), the image in its spec of the container named parameters.container; "" for a pod without it`,
-
-	"statefulset_found":               "boolean: the StatefulSet exists",
-	"statefulset_name":                "string: the StatefulSet's name",
-	"statefulset_generation_observed": "boolean: status.observedGeneration of the StatefulSet is at least its metadata.generation",
-	"statefulset_status_replicas":     "integer: status.replicas of the StatefulSet: pods its controller has created",
-	"statefulset_ready_replicas":      "integer: status.readyReplicas of the StatefulSet",
-
-	"daemonset_found":                    "boolean: the DaemonSet exists",
-	"daemonset_name":                     "string: the DaemonSet's name",
-	"daemonset_update_strategy":          "string: spec.updateStrategy.type of the DaemonSet: RollingUpdate or OnDelete",
-	"daemonset_generation_observed":      "boolean: status.observedGeneration of the DaemonSet is at least its metadata.generation",
-	"daemonset_desired_number_scheduled": "integer: status.desiredNumberScheduled of the DaemonSet: nodes that should run its pod",
-	"daemonset_updated_number_scheduled": "integer: status.updatedNumberScheduled of the DaemonSet: nodes that run a pod of its current template",
-	"daemonset_number_available":         "integer: status.numberAvailable of the DaemonSet: nodes that run an available pod of it",
-
-	"hpa_found":            "boolean: the HorizontalPodAutoscaler exists",
-	"hpa_name":             "string: the HorizontalPodAutoscaler's name",
-	"hpa_min_replicas":     "integer: spec.minReplicas of the HorizontalPodAutoscaler now (1 when unset)",
-	"hpa_max_replicas":     "integer: spec.maxReplicas of the HorizontalPodAutoscaler now",
-	"hpa_current_replicas": "integer: status.currentReplicas of the HorizontalPodAutoscaler: the replica count of its target",
-	"hpa_conditions":       "object: the HorizontalPodAutoscaler's status conditions as booleans, {AbleToScale, ScalingActive, ScalingLimited}; a condition that is absent is false",
-
-	"configmap_found":     "boolean: the ConfigMap exists",
-	"configmap_name":      "string: the ConfigMap's name",
-	"configmap_immutable": "boolean: the ConfigMap is immutable (immutable: true)",
-	"configmap_data": "object of strings: the keys of the ConfigMap's data that the action changes, with their values now: " +
-		"those of parameters.data, and with parameters.replace every key (replace removes the others); " +
-		"a key that does not exist is absent. Other keys are never read",
-}
+// The facts several workload actions share. The target is the object the parameters
+// name. When it does not exist, its *_found fact is false and the facts read from
+// the object are left out, as for scale_deployment: a policy that reads them reports
+// a missing fact (Errored) instead of deciding on made-up values, and the *_exists
+// precondition fails with its message.
+var (
+	factDeploymentGenerationObserved  = Fact{"deployment_generation_observed", "boolean: status.observedGeneration of the Deployment is at least its metadata.generation (its controller has seen the latest spec)"}
+	factDeploymentUpdatedReplicas     = Fact{"deployment_updated_replicas", "integer: status.updatedReplicas of the Deployment: pods of its newest ReplicaSet, the one of the current pod template"}
+	factDeploymentStatusReplicas      = Fact{"deployment_status_replicas", "integer: status.replicas of the Deployment: pods of all its ReplicaSets, the older ones included"}
+	factDeploymentAvailableReplicas   = Fact{"deployment_available_replicas", "integer: status.availableReplicas of the Deployment"}
+	factContainerFound                = Fact{"container_found", "boolean: the Deployment's pod template has a container named parameters.container"}
+	factStatefulSetFound              = Fact{"statefulset_found", "boolean: the StatefulSet exists"}
+	factStatefulSetName               = Fact{"statefulset_name", "string: the StatefulSet's name"}
+	factStatefulSetGenerationObserved = Fact{"statefulset_generation_observed", "boolean: status.observedGeneration of the StatefulSet is at least its metadata.generation"}
+	factStatefulSetStatusReplicas     = Fact{"statefulset_status_replicas", "integer: status.replicas of the StatefulSet: pods its controller has created"}
+	factStatefulSetReadyReplicas      = Fact{"statefulset_ready_replicas", "integer: status.readyReplicas of the StatefulSet"}
+)
 
 // Facts the Deployment actions share.
 var (
-	deploymentTargetFacts  = []string{"deployment_found", "deployment_name", "namespace"}
-	deploymentRolloutFacts = []string{
-		"current_replicas", "target_replicas", "running_pods", "ready_pods", "pods",
-		"deployment_generation_observed", "deployment_updated_replicas",
-		"deployment_status_replicas", "deployment_available_replicas",
+	deploymentTargetFacts  = []Fact{factDeploymentFound, factDeploymentName, factNamespace}
+	deploymentRolloutFacts = []Fact{
+		factCurrentReplicas, factTargetReplicas, factRunningPods, factReadyPods, factPods,
+		factDeploymentGenerationObserved, factDeploymentUpdatedReplicas,
+		factDeploymentStatusReplicas, factDeploymentAvailableReplicas,
 	}
 )
 
@@ -154,348 +136,14 @@ var workloadChecks = struct {
 		Required: true, Timeout: normalCheck},
 }
 
-// scaleStatefulSet sets the replica count of a StatefulSet.
-//
-// Its executor records before["replicas"] (spec.replicas before scaling).
-var scaleStatefulSet = &Action{
-	Name:        "scale_statefulset",
-	Target:      statefulSetTarget,
-	Description: "Sets the replica count of a StatefulSet; its controller adds or removes pods one ordinal at a time.",
-	Parameters: []Field{namespacedTarget("statefulset", "StatefulSet",
-		Field{Name: "replicas", Type: Integer, Required: true, Min: ptr(int64(0)), Max: ptr(int64(1000)),
-			Description: "the replica count to set"},
-	)},
-	Permissions: []rbacv1.PolicyRule{
-		{APIGroups: []string{"apps"}, Resources: []string{"statefulsets/scale"}, Verbs: []string{"get", "patch"}},
-	},
-	StepPreConditions:  []Suggested{workloadChecks.statefulSetExists},
-	StepPostConditions: []Suggested{workloadChecks.statefulSetReady},
-	PostConditions:     []Suggested{workloadChecks.statefulSetReady, workloadChecks.noCrashloop},
-	Facts: []string{
-		"statefulset_found", "statefulset_name", "namespace", "target_replicas",
-		"statefulset_generation_observed", "statefulset_status_replicas", "statefulset_ready_replicas", "pods",
-	},
-	Inverse: func(params map[string]any, before map[string]string) (Rollback, error) {
-		target, err := workloadTarget(params, "statefulset")
-		if err != nil {
-			return Rollback{}, err
-		}
-		replicas, err := workloadRecordedInt(before, "replicas", "the replica count before scaling")
-		if err != nil {
-			return Rollback{}, err
-		}
-		target["replicas"] = replicas
-		return Rollback{Action: "scale_statefulset", Parameters: map[string]any{"statefulset": target}}, nil
-	},
-}
-
-// rolloutRestart restarts the pods of a Deployment (kubectl rollout restart): it
-// stamps the pod template with the annotation kubectl.kubernetes.io/restartedAt, so
-// that a new ReplicaSet replaces every pod.
-//
-// Its executor records before["revision"] (annotation deployment.kubernetes.io/revision
-// before the patch). The inverse rolls back to that revision: the pods are replaced
-// once more, with the template of before the restart.
-var rolloutRestart = &Action{
-	Name:        "rollout_restart",
-	Target:      deploymentTarget,
-	Description: "Restarts every pod of a Deployment by a rolling update to a new ReplicaSet (kubectl rollout restart).",
-	Parameters:  []Field{namespacedTarget("deployment", "Deployment")},
-	Permissions: []rbacv1.PolicyRule{deploymentGetPatch},
-
-	StepPreConditions:  []Suggested{workloadChecks.deploymentExists},
-	StepPostConditions: []Suggested{workloadChecks.rolloutComplete, workloadChecks.replicasRunning},
-	PreConditions:      []Suggested{workloadChecks.notRollingOut},
-	PostConditions:     []Suggested{workloadChecks.rolloutComplete, workloadChecks.noCrashloop},
-
-	Facts:   slices.Concat(deploymentTargetFacts, deploymentRolloutFacts),
-	Inverse: rollbackToRecordedRevision,
-}
-
-// restartDaemonSet restarts the pods of a DaemonSet, node by node, the way
-// rollout_restart does for a Deployment.
-//
-// It has no inverse: the old pods are gone, and putting back the old template would
-// only restart them once more.
-var restartDaemonSet = &Action{
-	Name:        "restart_daemonset",
-	Target:      daemonSetTarget,
-	Description: "Restarts every pod of a DaemonSet by a rolling update of its pod template (kubectl rollout restart).",
-	Parameters:  []Field{namespacedTarget("daemonset", "DaemonSet")},
-	Permissions: []rbacv1.PolicyRule{
-		{APIGroups: []string{"apps"}, Resources: []string{"daemonsets"}, Verbs: []string{"get", "patch"}},
-	},
-
-	StepPreConditions:  []Suggested{workloadChecks.daemonSetExists},
-	StepPostConditions: []Suggested{workloadChecks.daemonSetRolledOut},
-	PreConditions:      []Suggested{workloadChecks.daemonSetRestartable},
-	PostConditions:     []Suggested{workloadChecks.daemonSetRolledOut, workloadChecks.noCrashloop},
-
-	Facts: []string{
-		"daemonset_found", "daemonset_name", "namespace", "daemonset_update_strategy", "daemonset_generation_observed",
-		"daemonset_desired_number_scheduled", "daemonset_updated_number_scheduled", "daemonset_number_available", "pods",
-	},
-}
-
-// increaseResources sets requests and limits of one container of a Deployment's pod
-// template. The schema cannot say that requests or limits must be given: the
-// required precondition container_resources_valid does.
-//
-// Its executor records, for each value the parameters set, its value before the
-// patch under "requests.cpu", "requests.memory", "limits.cpu" or "limits.memory"; ""
-// when the container had none.
-var increaseResources = &Action{
-	Name:        "increase_resources",
-	Target:      deploymentTarget,
-	Description: "Sets the CPU and memory requests and limits of one container of a Deployment (a rolling update); at least one of requests and limits is given.",
-	Parameters: []Field{
-		namespacedTarget("deployment", "Deployment"),
-		{Name: "container", Type: String, Required: true, Format: DNSLabel, Description: "the name of the container in the pod template"},
-		containerResourceList("requests"),
-		containerResourceList("limits"),
-	},
-	Permissions: []rbacv1.PolicyRule{deploymentGetPatch},
-
-	StepPreConditions:  []Suggested{workloadChecks.deploymentExists, workloadChecks.containerExists, workloadChecks.resourcesValid},
-	StepPostConditions: []Suggested{workloadChecks.rolloutComplete, workloadChecks.replicasRunning},
-	PreConditions:      []Suggested{workloadChecks.resourcesIncrease, workloadChecks.mayBeRollingOut},
-	PostConditions:     []Suggested{workloadChecks.resourcesApplied, workloadChecks.resourceUsage, workloadChecks.noCrashloop},
-
-	Facts: slices.Concat(deploymentTargetFacts, deploymentRolloutFacts,
-		[]string{"container_found", "container_requests", "container_limits"}),
-	Inverse: restoreResources,
-}
-
-// resourceList is the requests or limits parameter of increase_resources.
-func containerResourceList(name string) Field {
-	return Field{Name: name, Type: Object, Description: "the " + name + " to set; a resource not given keeps its value",
-		Fields: []Field{
-			{Name: "cpu", Type: String, Format: Quantity, Description: "CPU " + name + ", e.g. 500m or 2"},
-			{Name: "memory", Type: String, Format: Quantity, Description: "memory " + name + ", e.g. 512Mi or 2Gi"},
-		}}
-}
-
-// rollbackDeployment puts back the pod template of an earlier revision (kubectl
-// rollout undo): it reads the template from the ReplicaSet of that revision and
-// patches the Deployment with it.
-//
-// Its executor records before["revision"] (the current revision before the rollback).
-// The inverse rolls back to that revision: its ReplicaSet is kept unless
-// revisionHistoryLimit is 0 (deployment_revision_available then fails the inverse).
-var rollbackDeployment = &Action{
-	Name:        "rollback_deployment",
-	Target:      deploymentTarget,
-	Description: "Rolls a Deployment back to the pod template of an earlier revision (kubectl rollout undo).",
-	Parameters: []Field{
-		namespacedTarget("deployment", "Deployment"),
-		{Name: "revision", Type: Integer, Min: ptr(int64(0)),
-			Description: "the revision to roll back to; 0 or absent means the previous one"},
-	},
-	Permissions: []rbacv1.PolicyRule{
-		deploymentGetPatch,
-		{APIGroups: []string{"apps"}, Resources: []string{"replicasets"}, Verbs: []string{"list"}},
-	},
-
-	StepPreConditions:  []Suggested{workloadChecks.deploymentExists, workloadChecks.revisionAvailable},
-	StepPostConditions: []Suggested{workloadChecks.rolloutComplete, workloadChecks.replicasRunning},
-	PostConditions:     []Suggested{workloadChecks.deploymentHealthy, workloadChecks.noCrashloop},
-
-	Facts: slices.Concat(deploymentTargetFacts, deploymentRolloutFacts,
-		[]string{"conditions", "deployment_revision", "deployment_revisions"}),
-	Inverse: rollbackToRecordedRevision,
-}
-
-// updateImage sets the image of one container of a Deployment's pod template.
-//
-// Its executor records before["image"] (the container's image before the patch).
-var updateImage = &Action{
-	Name:        "update_image",
-	Target:      deploymentTarget,
-	Description: "Sets the image of one container of a Deployment (kubectl set image), a rolling update.",
-	Parameters: []Field{
-		namespacedTarget("deployment", "Deployment"),
-		{Name: "container", Type: String, Required: true, Format: DNSLabel, Description: "the name of the container in the pod template"},
-		{Name: "image", Type: String, Required: true, Format: Image, Description: "the image to run, e.g. registry.example/web:1.2"},
-	},
-	Permissions: []rbacv1.PolicyRule{deploymentGetPatch},
-
-	StepPreConditions:  []Suggested{workloadChecks.deploymentExists, workloadChecks.containerExists},
-	StepPostConditions: []Suggested{workloadChecks.imageRolledOut, workloadChecks.replicasRunning},
-	PreConditions:      []Suggested{workloadChecks.pullSecretsValid, workloadChecks.mayBeRollingOut},
-	PostConditions:     []Suggested{workloadChecks.rolloutComplete, workloadChecks.noCrashloop},
-
-	Facts: slices.Concat(deploymentTargetFacts, deploymentRolloutFacts, []string{
-		"container_found", "container_image", "container_pod_images",
-		"image_pull_secrets_exist", "image_pull_secrets_valid",
-	}),
-	Inverse: func(params map[string]any, before map[string]string) (Rollback, error) {
-		target, err := workloadTarget(params, "deployment")
-		if err != nil {
-			return Rollback{}, err
-		}
-		container, _ := params["container"].(string)
-		image, ok := before["image"]
-		if !ok || image == "" || container == "" {
-			return Rollback{}, fmt.Errorf("the image of container %q before the update was not recorded", container)
-		}
-		return Rollback{Action: "update_image", Parameters: map[string]any{
-			"deployment": target, "container": container, "image": image,
-		}}, nil
-	},
-}
-
-// patchDeployment applies a strategic merge patch to a Deployment.
-//
-// Its executor records before["revision"]. The inverse rolls back to that revision,
-// which restores the pod template only: it is refused for a patch that changes
-// anything outside spec.template (replicas, strategy, metadata...).
-var patchDeployment = &Action{
-	Name:        "patch_deployment",
-	Target:      deploymentTarget,
-	Description: "Applies a strategic merge patch to a Deployment (kubectl patch --type strategic).",
-	Parameters: []Field{
-		namespacedTarget("deployment", "Deployment"),
-		{Name: "patch", Type: AnyObject, Required: true,
-			Description: "the strategic merge patch, e.g. {spec: {template: {spec: {containers: [{name: web, env: [...]}]}}}}"},
-	},
-	Permissions: []rbacv1.PolicyRule{deploymentGetPatch},
-
-	StepPreConditions:  []Suggested{workloadChecks.deploymentExists},
-	StepPostConditions: []Suggested{workloadChecks.rolloutComplete, workloadChecks.deploymentHealthy},
-	PreConditions:      []Suggested{workloadChecks.mayBeRollingOut},
-	PostConditions:     []Suggested{workloadChecks.replicasRunning, workloadChecks.noCrashloop},
-
-	Facts: slices.Concat(deploymentTargetFacts, deploymentRolloutFacts, []string{"conditions"}),
-	Inverse: func(params map[string]any, before map[string]string) (Rollback, error) {
-		patch, _ := params["patch"].(map[string]any)
-		if len(patch) == 0 {
-			return Rollback{}, fmt.Errorf("the patch is empty: there is nothing to undo")
-		}
-		if outside := patchOutsideTemplate(patch); len(outside) > 0 {
-			return Rollback{}, fmt.Errorf("the patch changes %v, outside spec.template: a rollback restores only the pod template", outside)
-		}
-		return rollbackToRecordedRevision(params, before)
-	},
-}
-
-// updateHPA sets the bounds of a HorizontalPodAutoscaler.
-//
-// Its executor records before["min_replicas"] and before["max_replicas"] (spec
-// before the patch; "1" for a minReplicas that was unset).
-var updateHPA = &Action{
-	Name:        "update_hpa",
-	Target:      hpaTarget,
-	Description: "Sets minReplicas and maxReplicas of a HorizontalPodAutoscaler.",
-	Parameters: []Field{
-		namespacedTarget("hpa", "HorizontalPodAutoscaler"),
-		{Name: "minReplicas", Type: Integer, Required: true, Min: ptr(int64(1)), Max: ptr(int64(1000)),
-			Description: "the lower bound of the replica count; not above maxReplicas"},
-		{Name: "maxReplicas", Type: Integer, Required: true, Min: ptr(int64(1)), Max: ptr(int64(1000)),
-			Description: "the upper bound of the replica count"},
-	},
-	Permissions: []rbacv1.PolicyRule{
-		{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: []string{"get", "patch"}},
-	},
-
-	StepPreConditions:  []Suggested{workloadChecks.hpaExists, workloadChecks.hpaBoundsValid},
-	StepPostConditions: []Suggested{workloadChecks.hpaBoundsApplied},
-	PostConditions:     []Suggested{workloadChecks.hpaBoundsApplied, workloadChecks.hpaWithinBounds},
-
-	Facts: []string{
-		"hpa_found", "hpa_name", "namespace",
-		"hpa_min_replicas", "hpa_max_replicas", "hpa_current_replicas", "hpa_conditions",
-	},
-	Inverse: func(params map[string]any, before map[string]string) (Rollback, error) {
-		target, err := workloadTarget(params, "hpa")
-		if err != nil {
-			return Rollback{}, err
-		}
-		minReplicas, err := workloadRecordedInt(before, "min_replicas", "minReplicas before the update")
-		if err != nil {
-			return Rollback{}, err
-		}
-		maxReplicas, err := workloadRecordedInt(before, "max_replicas", "maxReplicas before the update")
-		if err != nil {
-			return Rollback{}, err
-		}
-		return Rollback{Action: "update_hpa", Parameters: map[string]any{
-			"hpa": target, "minReplicas": minReplicas, "maxReplicas": maxReplicas,
-		}}, nil
-	},
-}
-
-// updateConfigMap sets keys of a ConfigMap's data and removes those set to null; with
-// replace, the data becomes exactly the given keys. Pods that read the ConfigMap see
-// the change as their kubelet or the application reloads it; restarting them is
-// another step.
-//
-// Its executor records before["data"]: a JSON object of only the keys the action
-// changes (those of parameters.data; with replace, also the keys replace removes),
-// each with its value before the update, or null when the key did not exist. Status
-// and the policies' input carry that record, so it never holds a key the action
-// leaves alone (SECURITY.md, invariant 3). The inverse sets each recorded key back:
-// its previous value, or null to remove a key the action added.
-var updateConfigMap = &Action{
-	Name:        "update_configmap",
-	Target:      configMapTarget,
-	Description: "Sets keys of a ConfigMap's data, keeping the others unless replace is true.",
-	Parameters: []Field{
-		namespacedTarget("configmap", "ConfigMap"),
-		{Name: "data", Type: StringMap, Nullable: true, Required: true,
-			Description: "the keys to set, with their values; a key whose value is null is removed"},
-		{Name: "replace", Type: Boolean, Description: "true to replace the whole data, removing the keys not given; default false"},
-	},
-	Permissions: []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "patch"}},
-	},
-
-	StepPreConditions:  []Suggested{workloadChecks.configMapExists},
-	StepPostConditions: []Suggested{workloadChecks.configMapApplied},
-	PreConditions:      []Suggested{workloadChecks.configMapMutable},
-	PostConditions:     []Suggested{workloadChecks.configMapApplied},
-
-	Facts: []string{"configmap_found", "configmap_name", "namespace", "configmap_immutable", "configmap_data"},
-	Inverse: func(params map[string]any, before map[string]string) (Rollback, error) {
-		target, err := workloadTarget(params, "configmap")
-		if err != nil {
-			return Rollback{}, err
-		}
-		raw, ok := before["data"]
-		if !ok {
-			return Rollback{}, fmt.Errorf("the data of the ConfigMap before the update was not recorded (before[\"data\"])")
-		}
-		var previous map[string]*string
-		if err := json.Unmarshal([]byte(raw), &previous); err != nil {
-			return Rollback{}, fmt.Errorf("the recorded data of the ConfigMap (before[\"data\"]) is not a JSON object of strings and nulls: %w", err)
-		}
-		data, _ := params["data"].(map[string]any)
-		replace, _ := params["replace"].(bool)
-		// A key of data that the record lacks did not exist (a record of the whole
-		// data, as older executors wrote, lists only the keys that existed).
-		keys := slices.Collect(maps.Keys(data))
-		if replace {
-			keys = append(keys, slices.Collect(maps.Keys(previous))...)
-		}
-		restored := map[string]any{}
-		for _, key := range keys {
-			if value := previous[key]; value != nil {
-				restored[key] = *value
-			} else {
-				restored[key] = nil // a merge patch's null: the key goes
-			}
-		}
-		return Rollback{Action: "update_configmap", Parameters: map[string]any{"configmap": target, "data": restored}}, nil
-	},
-}
-
 // rollbackToRecordedRevision is the inverse of the actions that change a Deployment's
 // pod template: a rollback to before["revision"].
 func rollbackToRecordedRevision(params map[string]any, before map[string]string) (Rollback, error) {
-	target, err := workloadTarget(params, "deployment")
+	target, err := deploymentTarget.param(params)
 	if err != nil {
 		return Rollback{}, err
 	}
-	revision, err := workloadRecordedInt(before, "revision", "the Deployment's revision before acting")
+	revision, err := recordedInt(before, "revision", "the Deployment's revision before acting")
 	if err != nil {
 		return Rollback{}, err
 	}
@@ -505,101 +153,357 @@ func rollbackToRecordedRevision(params map[string]any, before map[string]string)
 	return Rollback{Action: "rollback_deployment", Parameters: map[string]any{"deployment": target, "revision": revision}}, nil
 }
 
-// restoreResources is the inverse of increase_resources: increase_resources with the
-// recorded values, or, when one of them was unset (or is not a positive quantity,
-// which increase_resources does not take), a strategic merge patch of the
-// container's resources that sets the recorded values and removes the unset ones.
-func restoreResources(params map[string]any, before map[string]string) (Rollback, error) {
-	target, err := workloadTarget(params, "deployment")
+// The workload executors' helpers. Each patch carries only the fields its action
+// owns.
+
+const (
+	// revisionAnnotation is the revision the deployment controller gives a
+	// Deployment and each of its ReplicaSets.
+	revisionAnnotation = "deployment.kubernetes.io/revision"
+	// restartedAtAnnotation is the pod template annotation kubectl rollout restart sets.
+	restartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
+)
+
+// patchScale sets the replica count of workload through its scale subresource.
+func patchScale(ctx context.Context, call Call, workload client.Object, t ObjectRef, replicas int32) (map[string]string, error) {
+	patch, err := mergePatch(obj{"spec": obj{"replicas": replicas}})
 	if err != nil {
-		return Rollback{}, err
+		return nil, err
 	}
-	container, _ := params["container"].(string)
-	if container == "" {
-		return Rollback{}, fmt.Errorf("the parameters name no container")
+	var scale autoscalingv1.Scale
+	if err := call.Client.SubResource("scale").Patch(ctx, workload, patch, call.subResourcePatchOptions(&scale)...); err != nil {
+		return nil, fmt.Errorf("scaling %s to %d replicas: %w", t, replicas, err)
 	}
-	previous := map[string]any{}
-	settable := true
-	for _, kind := range []string{"requests", "limits"} {
-		set, _ := params[kind].(map[string]any)
-		values := map[string]any{}
-		for _, resource := range sortedKeys(set) {
-			key := kind + "." + resource
-			value, ok := before[key]
-			if !ok {
-				return Rollback{}, fmt.Errorf("the value of %s of container %s before the update was not recorded", key, container)
-			}
-			if value == "" || len(validateFormat(Quantity, value, field.NewPath(key))) > 0 {
-				settable = false
-				values[resource] = nil // removed by the strategic merge patch
-				continue
-			}
-			values[resource] = value
-		}
-		if len(values) > 0 {
-			previous[kind] = values
-		}
-	}
-	if len(previous) == 0 {
-		return Rollback{}, fmt.Errorf("the parameters set no request or limit: there is nothing to undo")
-	}
-	if settable {
-		parameters := map[string]any{"deployment": target, "container": container}
-		for kind, values := range previous {
-			parameters[kind] = values
-		}
-		return Rollback{Action: "increase_resources", Parameters: parameters}, nil
-	}
-	return Rollback{Action: "patch_deployment", Parameters: map[string]any{"deployment": target, "patch": map[string]any{
-		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{"containers": []any{
-			map[string]any{"name": container, "resources": previous},
-		}}}},
-	}}}, nil
+	return map[string]string{"replicas": strconv.Itoa(int(scale.Spec.Replicas))}, nil
 }
 
-// patchOutsideTemplate lists the fields of a Deployment patch outside spec.template.
-func patchOutsideTemplate(patch map[string]any) []string {
-	var outside []string
-	for _, key := range sortedKeys(patch) {
-		if key != "spec" {
-			outside = append(outside, key)
+// restartExecutor is the executor of an action that restarts the pods of the
+// workload t names by stamping its pod template, as kubectl rollout restart does,
+// when nothing about the workload needs recording. Capture checks the workload,
+// read into newObject(), exists and chooses the stamp Act sets (before:
+// restarted_at); Act sets it (the same stamp twice is one restart).
+func restartExecutor(t *Target, newObject func() client.Object) Executor {
+	return Executor{
+		Capture: func(ctx context.Context, call Call) (ObjectRef, map[string]string, error) {
+			ref, err := t.Ref(call.Params)
+			if err != nil {
+				return ref, nil, err
+			}
+			if err := call.Client.Get(ctx, ref.key(), newObject()); err != nil {
+				return ref, nil, fmt.Errorf("reading %s: %w", ref, err)
+			}
+			return ref, map[string]string{"restarted_at": now()}, nil
+		},
+		Act: func(ctx context.Context, call Call, before map[string]string) (map[string]string, error) {
+			stamp, err := recorded(before, "restarted_at")
+			if err != nil {
+				return nil, err
+			}
+			ref, err := t.Ref(call.Params)
+			if err != nil {
+				return nil, err
+			}
+			workload := newObject()
+			workload.SetNamespace(ref.Namespace)
+			workload.SetName(ref.Name)
+			if err := stampRestart(ctx, call, workload, stamp); err != nil {
+				return nil, fmt.Errorf("restarting %s: %w", ref, err)
+			}
+			return map[string]string{"restarted_at": stamp}, nil
+		},
+	}
+}
+
+// stampRestart sets the restartedAt annotation of workload's pod template, as
+// kubectl rollout restart does: its controller replaces every pod. The same stamp
+// twice is one restart.
+func stampRestart(ctx context.Context, call Call, workload client.Object, stamp string) error {
+	patch, err := strategicPatch(obj{"spec": obj{"template": obj{"metadata": obj{
+		"annotations": obj{restartedAtAnnotation: stamp}}}}})
+	if err != nil {
+		return err
+	}
+	return call.Client.Patch(ctx, workload, patch, call.patchOptions()...)
+}
+
+// getDeployment reads the Deployment parameters.deployment names.
+func getDeployment(ctx context.Context, call Call) (ObjectRef, *appsv1.Deployment, error) {
+	t, err := deploymentTarget.Ref(call.Params)
+	if err != nil {
+		return t, nil, err
+	}
+	var d appsv1.Deployment
+	if err := call.Client.Get(ctx, t.key(), &d); err != nil {
+		return t, nil, fmt.Errorf("reading %s: %w", t, err)
+	}
+	return t, &d, nil
+}
+
+// getContainer reads the Deployment and its container parameters.container names.
+func getContainer(ctx context.Context, call Call) (ObjectRef, *appsv1.Deployment, *corev1.Container, error) {
+	name, err := stringParam(call.Params, "container", true)
+	if err != nil {
+		return ObjectRef{}, nil, nil, err
+	}
+	t, d, err := getDeployment(ctx, call)
+	if err != nil {
+		return t, nil, nil, err
+	}
+	for i := range d.Spec.Template.Spec.Containers {
+		if container := &d.Spec.Template.Spec.Containers[i]; container.Name == name {
+			return t, d, container, nil
+		}
+	}
+	return t, nil, nil, fmt.Errorf("%s has no container named %s in its pod template", t, name)
+}
+
+// containerPatch is a strategic merge patch of the pod template's container named
+// name (containers merge on their name).
+func containerPatch(name string, fields obj) obj {
+	container := obj{"name": name}
+	for k, v := range fields {
+		container[k] = v
+	}
+	return obj{"spec": obj{"template": obj{"spec": obj{"containers": []any{container}}}}}
+}
+
+// deploymentRevision is the Deployment's revision annotation; "0" when it has none
+// yet (kubectl counts it so).
+func deploymentRevision(d *appsv1.Deployment) string {
+	if v, err := strconv.ParseInt(d.Annotations[revisionAnnotation], 10, 64); err == nil && v > 0 {
+		return strconv.FormatInt(v, 10)
+	}
+	return "0"
+}
+
+// replicasOf reads an optional replica count, which defaults to 1.
+func replicasOf(n *int32) int32 {
+	if n == nil {
+		return 1
+	}
+	return *n
+}
+
+// deploymentConditions maps the Deployment's conditions to booleans; the seed's
+// policies read Available, Progressing and ReplicaFailure, and an absent condition
+// is false.
+func deploymentConditions(d *appsv1.Deployment) map[string]any {
+	conditions := map[string]any{
+		string(appsv1.DeploymentAvailable):      false,
+		string(appsv1.DeploymentProgressing):    false,
+		string(appsv1.DeploymentReplicaFailure): false,
+	}
+	for _, c := range d.Status.Conditions {
+		conditions[string(c.Type)] = c.Status == corev1.ConditionTrue
+	}
+	return conditions
+}
+
+// pullSecrets reports whether every named image pull secret exists in namespace,
+// and whether each holds docker registry credentials.
+func pullSecrets(ctx context.Context, r client.Reader, namespace string, refs []corev1.LocalObjectReference) (exist, valid bool, err error) {
+	exist, valid = true, true
+	for _, ref := range refs {
+		var s corev1.Secret
+		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, &s); err != nil {
+			if client.IgnoreNotFound(err) != nil {
+				return false, false, fmt.Errorf("reading image pull secret %s: %w", ref.Name, err)
+			}
+			exist, valid = false, false
 			continue
 		}
-		spec, ok := patch[key].(map[string]any)
-		if !ok {
-			outside = append(outside, "spec")
-			continue
+		switch s.Type {
+		case corev1.SecretTypeDockerConfigJson:
+			valid = valid && len(s.Data[corev1.DockerConfigJsonKey]) > 0
+		case corev1.SecretTypeDockercfg:
+			valid = valid && len(s.Data[corev1.DockerConfigKey]) > 0
+		default:
+			valid = false
 		}
-		for _, field := range sortedKeys(spec) {
-			if field != "template" {
-				outside = append(outside, "spec."+field)
+	}
+	return exist, valid, nil
+}
+
+// deploymentState is what the Deployment actions read of their Deployment.
+type deploymentState struct {
+	deployment *appsv1.Deployment
+	// replicaSets are the ReplicaSets the Deployment controls, those being deleted
+	// included.
+	replicaSets []appsv1.ReplicaSet
+	// pods are the pods those ReplicaSets control, by name, those being deleted
+	// included.
+	pods []corev1.Pod
+}
+
+// deploymentFactsPart adds the facts of one aspect of a Deployment (its
+// container, its revisions...) to doc.
+type deploymentFactsPart func(ctx context.Context, r client.Reader, w *deploymentState, params, doc map[string]any) error
+
+// deploymentFacts reads the facts every Deployment action shares
+// (deploymentTargetFacts and deploymentRolloutFacts), then those of parts.
+func deploymentFacts(parts ...deploymentFactsPart) Provider {
+	return func(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
+		name, namespace, err := deploymentTarget.Name(params)
+		if err != nil {
+			return nil, err
+		}
+		doc := map[string]any{"deployment_name": name, "namespace": namespace}
+		w, err := readDeploymentState(ctx, r, namespace, name)
+		if err != nil {
+			return nil, err
+		}
+		if w == nil {
+			doc["deployment_found"] = false
+			return doc, nil
+		}
+		doc["deployment_found"] = true
+
+		d := w.deployment
+		replicas := int64(1)
+		if d.Spec.Replicas != nil {
+			replicas = int64(*d.Spec.Replicas)
+		}
+		// These actions keep the replica count: the target is the current one.
+		doc["current_replicas"] = replicas
+		doc["target_replicas"] = replicas
+		doc["deployment_generation_observed"] = d.Status.ObservedGeneration >= d.Generation
+		doc["deployment_updated_replicas"] = int64(d.Status.UpdatedReplicas)
+		doc["deployment_status_replicas"] = int64(d.Status.Replicas)
+		doc["deployment_available_replicas"] = int64(d.Status.AvailableReplicas)
+		doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(w.pods)
+
+		for _, part := range parts {
+			if err := part(ctx, r, w, params, doc); err != nil {
+				return nil, err
 			}
 		}
+		return doc, nil
 	}
-	return outside
 }
 
-// workloadTarget copies the name and namespace of the target the parameter param
-// names, for the parameters of an inverse.
-func workloadTarget(params map[string]any, param string) (map[string]any, error) {
-	target, _ := params[param].(map[string]any)
-	name, _ := target["name"].(string)
-	namespace, _ := target["namespace"].(string)
-	if name == "" || namespace == "" {
-		return nil, fmt.Errorf("the parameters name no %s (name and namespace)", param)
+// readDeploymentState reads the Deployment, the ReplicaSets it controls and
+// their pods; nil when the Deployment does not exist.
+func readDeploymentState(ctx context.Context, r client.Reader, namespace, name string) (*deploymentState, error) {
+	var d appsv1.Deployment
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &d); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading Deployment %s/%s: %w", namespace, name, err)
 	}
-	return map[string]any{"name": name, "namespace": namespace}, nil
-}
-
-// workloadRecordedInt reads the integer the executor recorded under key.
-func workloadRecordedInt(before map[string]string, key, what string) (int64, error) {
-	raw, ok := before[key]
-	if !ok {
-		return 0, fmt.Errorf("%s was not recorded (before[%q])", what, key)
-	}
-	n, err := strconv.ParseInt(raw, 10, 64)
+	selector, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
-		return 0, fmt.Errorf("%s was recorded as %q, not an integer", what, raw)
+		return nil, fmt.Errorf("the selector of Deployment %s/%s is invalid: %w", namespace, name, err)
 	}
-	return n, nil
+	var sets appsv1.ReplicaSetList
+	if err := r.List(ctx, &sets, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return nil, fmt.Errorf("listing the ReplicaSets of Deployment %s/%s: %w", namespace, name, err)
+	}
+	w := &deploymentState{deployment: &d}
+	owners := map[types.UID]bool{}
+	for _, rs := range sets.Items {
+		if workloadControlledBy(&rs, d.UID) {
+			w.replicaSets = append(w.replicaSets, rs)
+			owners[rs.UID] = true
+		}
+	}
+	if w.pods, err = workloadPods(ctx, r, namespace, d.Spec.Selector, owners); err != nil {
+		return nil, fmt.Errorf("listing the pods of Deployment %s/%s: %w", namespace, name, err)
+	}
+	return w, nil
+}
+
+// workloadPods lists the pods in namespace that selector matches and whose
+// controller is one of owners, sorted by name, those being deleted included.
+// Selecting by controller as well leaves out pods of other workloads whose labels
+// the selector happens to match.
+func workloadPods(ctx context.Context, r client.Reader, namespace string, sel *metav1.LabelSelector, owners map[types.UID]bool) ([]corev1.Pod, error) {
+	selector, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return nil, fmt.Errorf("invalid selector: %w", err)
+	}
+	var list corev1.PodList
+	if err := r.List(ctx, &list, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+		return nil, err
+	}
+	var pods []corev1.Pod
+	for _, p := range list.Items {
+		if ref := metav1.GetControllerOf(&p); ref != nil && owners[ref.UID] {
+			pods = append(pods, p)
+		}
+	}
+	slices.SortFunc(pods, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
+	return pods, nil
+}
+
+// workloadControlledBy reports whether the controller of obj has the UID owner.
+func workloadControlledBy(obj metav1.Object, owner types.UID) bool {
+	ref := metav1.GetControllerOf(obj)
+	return ref != nil && ref.UID == owner
+}
+
+// deploymentConditionFacts adds conditions: the Deployment's status conditions as
+// booleans, as scale_deployment reads them.
+func deploymentConditionFacts(_ context.Context, _ client.Reader, w *deploymentState, _, doc map[string]any) error {
+	doc["conditions"] = deploymentConditions(w.deployment)
+	return nil
+}
+
+// workloadContainer returns the container of the pod template named name, nil when
+// there is none. Only the regular containers count: the workload actions set the
+// image and resources of those.
+func workloadContainer(spec *corev1.PodSpec, name string) *corev1.Container {
+	if name == "" {
+		return nil
+	}
+	for i := range spec.Containers {
+		if spec.Containers[i].Name == name {
+			return &spec.Containers[i]
+		}
+	}
+	return nil
+}
+
+// pullSecretFacts adds image_pull_secrets_exist and image_pull_secrets_valid
+// for the pod template's imagePullSecrets, as scale_deployment reads them.
+func pullSecretFacts(ctx context.Context, r client.Reader, w *deploymentState, _, doc map[string]any) error {
+	d := w.deployment
+	exist, valid, err := pullSecrets(ctx, r, d.Namespace, d.Spec.Template.Spec.ImagePullSecrets)
+	if err != nil {
+		return err
+	}
+	doc["image_pull_secrets_exist"], doc["image_pull_secrets_valid"] = exist, valid
+	return nil
+}
+
+// readStatefulSetFacts reads the StatefulSet parameters.statefulset names and adds
+// to doc the facts the StatefulSet actions share: statefulset_name, namespace,
+// statefulset_found and, when it exists, statefulset_generation_observed,
+// statefulset_status_replicas, statefulset_ready_replicas, pods, running_pods and
+// ready_pods. It returns the StatefulSet, nil when it does not exist.
+func readStatefulSetFacts(ctx context.Context, r client.Reader, params, doc map[string]any) (*appsv1.StatefulSet, error) {
+	name, namespace, err := statefulSetTarget.Name(params)
+	if err != nil {
+		return nil, err
+	}
+	doc["statefulset_name"], doc["namespace"] = name, namespace
+	var s appsv1.StatefulSet
+	if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		if apierrors.IsNotFound(err) {
+			doc["statefulset_found"] = false
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading StatefulSet %s/%s: %w", namespace, name, err)
+	}
+	doc["statefulset_found"] = true
+	doc["statefulset_generation_observed"] = s.Status.ObservedGeneration >= s.Generation
+	doc["statefulset_status_replicas"] = int64(s.Status.Replicas)
+	doc["statefulset_ready_replicas"] = int64(s.Status.ReadyReplicas)
+
+	pods, err := workloadPods(ctx, r, namespace, s.Spec.Selector, map[types.UID]bool{s.UID: true})
+	if err != nil {
+		return nil, fmt.Errorf("listing the pods of StatefulSet %s/%s: %w", namespace, name, err)
+	}
+	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods)
+	return &s, nil
 }

@@ -306,7 +306,7 @@ func TestWorkloadInverseRefuses(t *testing.T) {
 			before: map[string]string{"data": "A=b"}, want: `the recorded data of the ConfigMap (before["data"]) is not a JSON object of strings and nulls`},
 		{name: "no target", action: "update_image",
 			params: `{}`, before: map[string]string{"image": "registry.example/web:1.2"},
-			want: "the parameters name no deployment (name and namespace)"},
+			want: "parameters.deployment.name is missing"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

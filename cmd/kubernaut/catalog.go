@@ -170,8 +170,8 @@ func viewAction(a *catalog.Action) actionView {
 	}
 	v.Conditions = conditionsView{StepPre: suggested(a.StepPreConditions), StepPost: suggested(a.StepPostConditions),
 		Pre: suggested(a.PreConditions), Post: suggested(a.PostConditions)}
-	for _, k := range a.Facts {
-		v.InputKeys = append(v.InputKeys, inputKeyView{Key: k, Description: catalog.FactDescription(k)})
+	for _, f := range a.Facts {
+		v.InputKeys = append(v.InputKeys, inputKeyView{Key: f.Key, Description: f.Description})
 	}
 	return v
 }

@@ -136,7 +136,7 @@ func factKind(key string) string {
 
 func (g generated) placeholder() placeholder {
 	for _, kind := range []string{"boolean", "integer"} {
-		for _, key := range g.action.Facts {
+		for _, key := range g.action.FactKeys() {
 			if factKind(key) != kind {
 				continue
 			}
@@ -172,11 +172,11 @@ func (g generated) policy() string {
 	b.WriteString("# (MissingFacts) rather than fail.\n#\n")
 	fmt.Fprintf(&b, "# Input keys of %s (kubernaut catalog show %s):\n", g.action.Name, g.action.Name)
 	width := len("parameters")
-	for _, k := range g.action.Facts {
+	for _, k := range g.action.FactKeys() {
 		width = max(width, len(k))
 	}
 	line := func(key, desc string) { fmt.Fprintf(&b, "#   input.%-*s  %s\n", width, key, desc) }
-	for _, k := range g.action.Facts {
+	for _, k := range g.action.FactKeys() {
 		line(k, catalog.FactDescription(k))
 	}
 	line("action", "string: the action's name, "+g.action.Name)
@@ -206,7 +206,7 @@ func (g generated) tests() string {
 			fmt.Fprintf(&b, "    message: %s\n", jsonString(message))
 		}
 		b.WriteString("    input:\n")
-		for _, k := range append([]string{"action", "phase", "parameters"}, g.action.Facts...) {
+		for _, k := range append([]string{"action", "phase", "parameters"}, g.action.FactKeys()...) {
 			v := sample[k]
 			if c, ok := changes[k]; ok {
 				v = c
@@ -235,7 +235,7 @@ func (g generated) sampleInput() map[string]any {
 		"phase":      g.phase(),
 		"parameters": sampleObject(g.action.Parameters),
 	}
-	for _, k := range g.action.Facts {
+	for _, k := range g.action.FactKeys() {
 		in[k] = sampleFact(k)
 	}
 	if ph := g.placeholder(); ph.key != "action" {

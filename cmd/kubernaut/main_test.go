@@ -158,7 +158,7 @@ func TestGenerateRoundTrip(t *testing.T) {
 				t.Errorf("%s.rego is not in package %s.%s:\n%s", check, kind, check, policy)
 			}
 			a, _ := catalog.Lookup(action)
-			for _, key := range a.Facts {
+			for _, key := range a.FactKeys() {
 				if !strings.Contains(string(policy), "input."+key+" ") {
 					t.Errorf("%s.rego does not list the input key %s", check, key)
 				}

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/conditions/library"
@@ -122,8 +123,8 @@ func (s *Service) resolveAll(ctx context.Context, conds []commonv1alpha1.Validat
 
 // wanted returns the input keys the policies read, nil when one may read any. A
 // condition without a policy reads nothing: it errors whatever the facts.
-func wanted(policies []resolution) facts.Wanted {
-	want := facts.Wanted{}
+func wanted(policies []resolution) catalog.Wanted {
+	want := catalog.Wanted{}
 	for _, p := range policies {
 		if p.err != nil {
 			continue
@@ -149,7 +150,7 @@ func (s *Service) Evaluate(ctx context.Context, r Round, doc map[string]any) []O
 // evaluate is Evaluate with the conditions' policies already resolved.
 func (s *Service) evaluate(ctx context.Context, r Round, policies []resolution, doc map[string]any) []Outcome {
 	// The run's namespace is the tenant whose share of evaluation slots it uses.
-	if ns, ok := r.Parameters[facts.NamespaceParam].(string); ok {
+	if ns, ok := r.Parameters[catalog.NamespaceParam].(string); ok {
 		ctx = conditions.WithTenant(ctx, ns)
 	}
 	outcomes := make([]Outcome, len(r.Conditions))

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"slices"
 
-	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/catalog"
@@ -59,14 +58,12 @@ func SafetyKeys() []string { return slices.Sorted(maps.Keys(safetyGlossary)) }
 // the key is unknown.
 func SafetyKeyDescription(key string) string { return safetyGlossary[key] }
 
-// notifyOnly is the action that records an Event and changes nothing else.
-const notifyOnly = "notify_only"
-
 // SafetyInput returns the document the safety policies decide on before action
-// runs with params: what the action is about to change, read from its parameters
-// (the keys SafetyKeys lists), and for node actions how many other nodes could run
-// pods, read through r. It fails for an action of no catalog, or parameters that do
-// not name the target; the caller should not act then.
+// runs with params (the keys SafetyKeys lists): the manager's settings, and what
+// the action is about to change, its safety target (catalog.Action.SafetyTarget),
+// which for node actions counts the other nodes that could run pods, through r. It
+// fails for an action of no catalog, or parameters that do not name the target; the
+// caller should not act then.
 func SafetyInput(ctx context.Context, r client.Reader, action string, params map[string]any, opts SafetyOptions) (map[string]any, error) {
 	if opts.ManagerNamespace == "" {
 		opts.ManagerNamespace = DefaultManagerNamespace
@@ -91,53 +88,20 @@ func SafetyInput(ctx context.Context, r client.Reader, action string, params map
 		"protected_namespaces": protectedList,
 	}
 
-	if action == notifyOnly {
-		namespace, _ := params[NamespaceParam].(string)
-		doc["target_kind"], doc["target_namespace"], doc["target_name"] = "Event", namespace, ""
-		return doc, nil
-	}
 	a, ok := catalog.Lookup(action)
-	if !ok || a.Target == nil {
+	if !ok {
 		return nil, fmt.Errorf("no safety input for action %q: it is not in the catalog", action)
 	}
-	t := a.Target
-	name, namespace, err := t.Name(params)
+	t, err := a.SafetyTarget(ctx, r, params)
 	if err != nil {
 		return nil, err
 	}
-	doc["target_kind"], doc["target_namespace"], doc["target_name"] = t.Kind, namespace, name
-
-	switch action {
-	case "scale_deployment", "scale_statefulset":
-		obj, _ := params[t.Param].(map[string]any)
-		replicas, ok := intParam(obj, "replicas")
-		if !ok {
-			return nil, fmt.Errorf("parameters.%s.replicas is missing or not an integer", t.Param)
-		}
-		doc["target_replicas"] = replicas
-	case "update_hpa":
-		replicas, ok := intParam(params, "maxReplicas")
-		if !ok {
-			return nil, fmt.Errorf("parameters.maxReplicas is missing or not an integer")
-		}
-		doc["target_replicas"] = replicas
+	doc["target_kind"], doc["target_namespace"], doc["target_name"] = t.Kind, t.Namespace, t.Name
+	if t.Replicas != nil {
+		doc["target_replicas"] = *t.Replicas
 	}
-	if t.Kind == "Node" {
-		others, err := safetyOtherNodes(ctx, r, name)
-		if err != nil {
-			return nil, err
-		}
-		doc["other_ready_schedulable_nodes"] = others
+	if t.OtherReadySchedulableNodes != nil {
+		doc["other_ready_schedulable_nodes"] = *t.OtherReadySchedulableNodes
 	}
 	return doc, nil
-}
-
-// safetyOtherNodes counts the nodes other than the one named exclude that are
-// Ready, not cordoned, and carry no NoSchedule or NoExecute taint.
-func safetyOtherNodes(ctx context.Context, r client.Reader, exclude string) (int, error) {
-	return nodeFactsOthers(ctx, r, exclude, func(n *corev1.Node) bool {
-		return !slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool {
-			return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
-		})
-	})
 }

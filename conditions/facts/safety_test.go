@@ -30,6 +30,7 @@ var safetyParams = func() map[string]string {
 		"scale_statefulset":   `{"statefulset": {"name": "db", "namespace": "production", "replicas": 4}}`,
 		"rollout_restart":     `{` + deployment + `}`,
 		"restart_daemonset":   `{"daemonset": {"name": "agent", "namespace": "production"}}`,
+		"restart_statefulset": `{"statefulset": {"name": "db", "namespace": "production"}}`,
 		"increase_resources":  `{` + deployment + `, "container": "web", "requests": {"cpu": "500m"}, "limits": {"memory": "1Gi"}}`,
 		"rollback_deployment": `{` + deployment + `, "revision": 4}`,
 		"update_image":        `{` + deployment + `, "container": "web", "image": "registry.example/web:1.3"}`,
@@ -147,6 +148,7 @@ var _ = Describe("safety input", func() {
 		Entry(nil, "scale_statefulset", "StatefulSet", "production", "db", int64(4)),
 		Entry(nil, "rollout_restart", "Deployment", "production", "web", nil),
 		Entry(nil, "restart_daemonset", "DaemonSet", "production", "agent", nil),
+		Entry(nil, "restart_statefulset", "StatefulSet", "production", "db", nil),
 		Entry(nil, "increase_resources", "Deployment", "production", "web", nil),
 		Entry(nil, "rollback_deployment", "Deployment", "production", "web", nil),
 		Entry(nil, "update_image", "Deployment", "production", "web", nil),
@@ -189,7 +191,7 @@ var _ = Describe("safety input", func() {
 
 	It("names the namespace of notify_only's Event, which no default policy refuses", func(ctx context.Context) {
 		params := decodeParams(safetyParams["notify_only"])
-		params[facts.NamespaceParam] = "kube-system"
+		params[catalog.NamespaceParam] = "kube-system"
 		doc, err := facts.SafetyInput(ctx, safetyCluster(), "notify_only", params, facts.SafetyOptions{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(doc).To(HaveKeyWithValue("target_namespace", "kube-system"))

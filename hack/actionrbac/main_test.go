@@ -10,7 +10,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"kubernaut.io/stepvalidation/catalog"
-	"kubernaut.io/stepvalidation/executors"
 )
 
 // TestGeneratedFileIsCurrent fails when config/rbac/actions.yaml is not what the
@@ -32,26 +31,23 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 // TestObjects checks the identity of every action: its ServiceAccount, bound to a
 // ClusterRole with its permissions, and the impersonator Role naming them all.
 func TestObjects(t *testing.T) {
-	objects, err := objects()
-	if err != nil {
-		t.Fatal(err)
-	}
+	objects := objects()
 	names := catalog.Names()
 	if want := 3*len(names) + 1; len(objects) != want {
 		t.Fatalf("%d objects, want %d", len(objects), want)
 	}
-	for i, action := range names {
+	for i, name := range names {
+		action, _ := catalog.Lookup(name)
 		binding := objects[3*i+2].(*rbacv1.ClusterRoleBinding)
 		role := objects[3*i+1].(*rbacv1.ClusterRole)
-		if binding.RoleRef.Name != role.Name || role.Name != "kubernaut-action-"+strings.ReplaceAll(action, "_", "-") {
-			t.Errorf("%s: binding %s refers to %s", action, binding.Name, binding.RoleRef.Name)
+		if binding.RoleRef.Name != role.Name || role.Name != "kubernaut-action-"+strings.ReplaceAll(name, "_", "-") {
+			t.Errorf("%s: binding %s refers to %s", name, binding.Name, binding.RoleRef.Name)
 		}
-		if s := binding.Subjects[0]; s.Name != executors.ServiceAccountName(action) || s.Namespace != executors.ServiceAccountNamespace {
-			t.Errorf("%s: binding subject %+v", action, s)
+		if s := binding.Subjects[0]; s.Name != action.ServiceAccountName() || s.Namespace != catalog.ServiceAccountNamespace {
+			t.Errorf("%s: binding subject %+v", name, s)
 		}
-		want, _ := executors.Permissions(action)
-		if len(role.Rules) != len(want) || len(role.Rules) == 0 {
-			t.Errorf("%s: %d rules, want %d", action, len(role.Rules), len(want))
+		if want := action.Permissions; len(role.Rules) != len(want) || len(role.Rules) == 0 {
+			t.Errorf("%s: %d rules, want %d", name, len(role.Rules), len(want))
 		}
 	}
 	impersonator := objects[len(objects)-1].(*rbacv1.Role)

@@ -43,8 +43,8 @@ conditions.
 	for _, name := range catalog.Names() {
 		a, _ := catalog.Lookup(name)
 		fmt.Fprintf(&w, "## %s\n\n%s\n\n| key | meaning |\n|---|---|\n", name, a.Description)
-		for _, key := range a.Facts {
-			fmt.Fprintf(&w, "| `%s` | %s |\n", key, cell(catalog.FactDescription(key)))
+		for _, f := range a.Facts {
+			fmt.Fprintf(&w, "| `%s` | %s |\n", f.Key, cell(f.Description))
 		}
 		w.WriteString("\n")
 	}

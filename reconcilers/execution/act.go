@@ -19,7 +19,6 @@ import (
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
-	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
@@ -56,7 +55,7 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 		}
 	}
 	s.transition(r, kev1alpha1.ExecutionExecuting, commonv1alpha1.RunningReason,
-		fmt.Sprintf("acting on %s as %s", target, executors.ServiceAccountName(action.Name)))
+		fmt.Sprintf("acting on %s as %s", target, action.ServiceAccountName()))
 	if written, err := s.persist(ctx, r); err != nil || !written {
 		return ctrl.Result{}, err
 	}
@@ -65,16 +64,15 @@ func (r *Reconciler) recordIntent(ctx context.Context, s *scope, action *catalog
 
 // capture reads the target as it is before acting, or takes what the dry run of
 // this same reconcile read a moment ago.
-func (r *Reconciler) capture(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (executors.Target, map[string]string, error) {
+func (r *Reconciler) capture(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (catalog.ObjectRef, map[string]string, error) {
 	if s.captured != nil {
 		return s.captured.Target, s.captured.Before, nil
 	}
-	exec, _ := executors.For(action.Name)
-	c, err := r.Preflight.ClientFor(action.Name)
+	c, err := r.Preflight.ClientFor(action)
 	if err != nil {
-		return executors.Target{}, nil, err
+		return catalog.ObjectRef{}, nil, err
 	}
-	return exec.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
+	return action.Capture(ctx, c, executorParams(params, s.ke), s.ke.Namespace)
 }
 
 // recheck repeats, right before the executor runs, the checks that status alone
@@ -144,16 +142,15 @@ func (r *Reconciler) act(ctx context.Context, s *scope) (ctrl.Result, error) {
 	if denied, err := r.recheck(ctx, s, action, params); err != nil || denied {
 		return ctrl.Result{}, err
 	}
-	exec, _ := executors.For(action.Name)
-	c, err := r.Preflight.ClientFor(action.Name)
+	c, err := r.Preflight.ClientFor(action)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	after, err := exec.Act(ctx, c, executorParams(params, ke), affected.Before, ke.Namespace, false)
+	after, err := action.Act(ctx, c, executorParams(params, ke), affected.Before, ke.Namespace, false)
 	if err != nil {
-		if errors.Is(err, executors.ErrRetryLater) {
+		if errors.Is(err, catalog.ErrRetryLater) {
 			delay := retryLaterDelay
-			var later *executors.RetryLaterError
+			var later *catalog.RetryLaterError
 			if errors.As(err, &later) && later.After > 0 {
 				delay = later.After
 			}
@@ -285,5 +282,5 @@ func backoff(n int32) time.Duration {
 // executorParams are the parameters an executor sees: the action's, and the
 // execution it acts for (notify_only's Event points at it).
 func executorParams(params map[string]any, ke *kev1alpha1.KubernetesExecution) map[string]any {
-	return executors.WithExecution(params, ke.Name, ke.UID)
+	return catalog.WithExecution(params, ke.Name, ke.UID)
 }

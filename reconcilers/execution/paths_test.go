@@ -17,7 +17,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
-	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/catalog"
 	rt "kubernaut.io/stepvalidation/internal/reconcilertest"
 )
 
@@ -68,7 +68,7 @@ func testPaths(t *testing.T, env rt.Env) {
 		ns := rt.Namespace(t, c)
 		rt.Deployment(t, c, ns, "web", 1)
 		binding := &rbacv1.ClusterRoleBinding{}
-		key := client.ObjectKey{Name: executors.ClusterRoleName("scale_deployment")}
+		key := client.ObjectKey{Name: scaleAction(t).ClusterRoleName()}
 		if err := c.Get(ctx, key, binding); err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func testPaths(t *testing.T, env rt.Env) {
 		rt.Create(t, c, ke)
 		done := waitPhase(t, c, ke, kev1alpha1.ExecutionDenied)
 		expectReason(t, done, commonv1alpha1.ForbiddenReason)
-		if !strings.Contains(done.Status.Message, executors.ClusterRoleName("scale_deployment")) {
+		if !strings.Contains(done.Status.Message, scaleAction(t).ClusterRoleName()) {
 			t.Errorf("message %q does not name the ClusterRole to bind", done.Status.Message)
 		}
 	})
@@ -376,4 +376,13 @@ func heldWithIntent(t *testing.T, c client.Client, ns, requester string, meanwhi
 	// wake it: a restarted manager's first reconcile does.
 	rt.Poke(t, c, ke)
 	return ke
+}
+
+func scaleAction(t *testing.T) *catalog.Action {
+	t.Helper()
+	a, ok := catalog.Lookup("scale_deployment")
+	if !ok {
+		t.Fatal("no scale_deployment in the catalog")
+	}
+	return a
 }

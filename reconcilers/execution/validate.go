@@ -19,7 +19,6 @@ import (
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
-	"kubernaut.io/stepvalidation/executors"
 	"kubernaut.io/stepvalidation/internal/text"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/approval"
@@ -62,7 +61,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	}
 	targetNamespace, _ := safetyDoc["target_namespace"].(string)
 
-	denied, err := r.Preflight.ServiceAccount(ctx, action.Name, targetNamespace)
+	denied, err := r.Preflight.ServiceAccount(ctx, action, targetNamespace)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -72,7 +71,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 		s.finish(r, kev1alpha1.ExecutionDenied, commonv1alpha1.ForbiddenReason, denied)
 		return ctrl.Result{}, nil
 	}
-	results.RBAC = s.check(true, fmt.Sprintf("the requester and %s may do what %s needs", r.Preflight.ServiceAccountUsername(action.Name), action.Name))
+	results.RBAC = s.check(true, fmt.Sprintf("the requester and %s may do what %s needs", r.Preflight.ServiceAccountUsername(action), action.Name))
 
 	if refusals := r.Preflight.Safety(ctx, safetyDoc); len(refusals) > 0 {
 		msg := preflight.SafetyRefusal(refusals)
@@ -107,7 +106,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionTrue, commonv1alpha1.PreconditionsPassedReason,
 		preconditionsMessage(report, enforcement.Mode))
 
-	if msg, ok := r.dryRun(ctx, s, action.Name, params); !ok {
+	if msg, ok := r.dryRun(ctx, s, action, params); !ok {
 		results.DryRun = s.check(false, msg)
 		s.setCondition(commonv1alpha1.ValidatedCondition, metav1.ConditionFalse, commonv1alpha1.DryRunFailedReason, msg)
 		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.DryRunFailedReason, msg)
@@ -253,9 +252,6 @@ func parameters(ke *kev1alpha1.KubernetesExecution) (_ *catalog.Action, _ map[st
 	if errs := action.ValidateParameters(params, path); len(errs) > 0 {
 		return nil, nil, errs.ToAggregate().Error()
 	}
-	if _, ok := executors.For(action.Name); !ok {
-		return nil, nil, fmt.Sprintf("action %s has no executor", action.Name)
-	}
 	return action, params, ""
 }
 
@@ -316,7 +312,7 @@ func preconditionsMessage(report evaluation.Report, m mode.Mode) string {
 
 // dryRun runs the action as a server-side dry run (preflight.Checker.DryRun) and
 // keeps what it captured of the target, for acting in this same reconcile.
-func (r *Reconciler) dryRun(ctx context.Context, s *scope, action string, params map[string]any) (string, bool) {
+func (r *Reconciler) dryRun(ctx context.Context, s *scope, action *catalog.Action, params map[string]any) (string, bool) {
 	captured, msg, ok := r.Preflight.DryRun(ctx, action, executorParams(params, s.ke), s.ke.Namespace)
 	s.captured = captured
 	return msg, ok
@@ -326,9 +322,9 @@ func (r *Reconciler) dryRun(ctx context.Context, s *scope, action string, params
 // execution's namespace and, after acting, the values recorded before.
 func factParams(params map[string]any, ke *kev1alpha1.KubernetesExecution, before map[string]string) map[string]any {
 	out := maps.Clone(params)
-	out[facts.NamespaceParam] = ke.Namespace
+	out[catalog.NamespaceParam] = ke.Namespace
 	if before != nil {
-		out[facts.BeforeParam] = before
+		out[catalog.BeforeParam] = before
 	}
 	return out
 }

@@ -23,7 +23,6 @@ import (
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
-	"kubernaut.io/stepvalidation/executors"
 )
 
 // Checker runs the checks. Set its exported fields before the first call.
@@ -55,13 +54,13 @@ type Refusal struct{ Reason, Message string }
 
 // Capture is what an action's executor read of its target before acting.
 type Capture struct {
-	Target executors.Target
+	Target catalog.ObjectRef
 	Before map[string]string
 }
 
 // ServiceAccountUsername is the user an action acts as.
-func (c *Checker) ServiceAccountUsername(action string) string {
-	return executors.Username(c.Namespace, action)
+func (c *Checker) ServiceAccountUsername(action *catalog.Action) string {
+	return action.Username(c.Namespace)
 }
 
 // ServiceAccount asks the API server whether the action's ServiceAccount holds
@@ -70,11 +69,8 @@ func (c *Checker) ServiceAccountUsername(action string) string {
 // answers are reused as the requester's are (authority.Reviewer); a revoked one is
 // still refused by the API server when the executor acts, since it acts as that
 // ServiceAccount.
-func (c *Checker) ServiceAccount(ctx context.Context, action, namespace string) (string, error) {
-	rules, err := executors.Permissions(action)
-	if err != nil {
-		return "", err
-	}
+func (c *Checker) ServiceAccount(ctx context.Context, action *catalog.Action, namespace string) (string, error) {
+	rules := action.Permissions
 	sa := authority.Requester{
 		Username: c.ServiceAccountUsername(action),
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + c.Namespace, "system:authenticated"},
@@ -92,7 +88,7 @@ func (c *Checker) ServiceAccount(ctx context.Context, action, namespace string) 
 		where = "in namespace " + namespace
 	}
 	return fmt.Sprintf("ServiceAccount %s may not %s %s; bind it ClusterRole %s (config/rbac/actions.yaml)",
-		sa.Username, strings.Join(what, ", "), where, executors.ClusterRoleName(action)), nil
+		sa.Username, strings.Join(what, ", "), where, action.ClusterRoleName()), nil
 }
 
 // SafetyInput is the document the safety policies decide on (facts.SafetyInput).
@@ -127,22 +123,18 @@ func SafetyRefusal(refusals []string) string {
 // the action's ServiceAccount; namespace is the run's. An executor asking to wait
 // (a PodDisruptionBudget refusing evictions now) passes, with the reason: acting
 // will wait the same way. message says what happened either way.
-func (c *Checker) DryRun(ctx context.Context, action string, params map[string]any, namespace string) (_ *Capture, message string, ok bool) {
-	exec, found := executors.For(action)
-	if !found {
-		return nil, "action " + action + " has no executor", false
-	}
+func (c *Checker) DryRun(ctx context.Context, action *catalog.Action, params map[string]any, namespace string) (_ *Capture, message string, ok bool) {
 	cl, err := c.ClientFor(action)
 	if err != nil {
 		return nil, err.Error(), false
 	}
-	target, before, err := exec.Capture(ctx, cl, params, namespace)
+	target, before, err := action.Capture(ctx, cl, params, namespace)
 	if err != nil {
 		return nil, err.Error(), false
 	}
 	captured := &Capture{Target: target, Before: before}
-	if _, err := exec.Act(ctx, cl, params, before, namespace, true); err != nil {
-		if errors.Is(err, executors.ErrRetryLater) {
+	if _, err := action.Act(ctx, cl, params, before, namespace, true); err != nil {
+		if errors.Is(err, catalog.ErrRetryLater) {
 			return captured, "the dry run passed, but acting will wait: " + err.Error(), true
 		}
 		return nil, err.Error(), false
@@ -163,13 +155,13 @@ func (c *Checker) Check(ctx context.Context, annotations map[string]string, acti
 		return nil, err
 	}
 	target, _ := doc["target_namespace"].(string)
-	if missing, err := c.ServiceAccount(ctx, action.Name, target); err != nil || missing != "" {
+	if missing, err := c.ServiceAccount(ctx, action, target); err != nil || missing != "" {
 		return refusal(commonv1alpha1.ForbiddenReason, missing), err
 	}
 	if refusals := c.Safety(ctx, doc); len(refusals) > 0 {
 		return refusal(commonv1alpha1.SafetyPolicyDeniedReason, SafetyRefusal(refusals)), nil
 	}
-	if _, msg, ok := c.DryRun(ctx, action.Name, params, namespace); !ok {
+	if _, msg, ok := c.DryRun(ctx, action, params, namespace); !ok {
 		return refusal(commonv1alpha1.DryRunFailedReason, msg), nil
 	}
 	return nil, nil
@@ -184,13 +176,13 @@ func refusal(reason, message string) *Refusal {
 
 // ClientFor returns a client that impersonates the action's ServiceAccount, one
 // per action, built on first use.
-func (c *Checker) ClientFor(action string) (client.Client, error) {
+func (c *Checker) ClientFor(action *catalog.Action) (client.Client, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cl, ok := c.impersonating[action]; ok {
+	if cl, ok := c.impersonating[action.Name]; ok {
 		return cl, nil
 	}
-	cfg := executors.ImpersonatingConfig(c.Config, c.Namespace, action)
+	cfg := action.ImpersonatingConfig(c.Config, c.Namespace)
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("building a client for %s: %w", c.ServiceAccountUsername(action), err)
@@ -202,6 +194,6 @@ func (c *Checker) ClientFor(action string) (client.Client, error) {
 	if c.impersonating == nil {
 		c.impersonating = map[string]client.Client{}
 	}
-	c.impersonating[action] = cl
+	c.impersonating[action.Name] = cl
 	return cl, nil
 }

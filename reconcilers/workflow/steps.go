@@ -297,7 +297,7 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 	params = withNamespace(params, s.wfe.Namespace)
 	if ke := s.children[st.K8sExecutionRef.Name]; ke != nil {
 		if a := affected(ke); a != nil {
-			params[facts.BeforeParam] = a.Before
+			params[catalog.BeforeParam] = a.Before
 		}
 	}
 	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{Round: check.Round{
@@ -490,7 +490,7 @@ func decodeParameters(step *workflowv1alpha1.WorkflowStep) (map[string]any, erro
 
 func withNamespace(params map[string]any, namespace string) map[string]any {
 	out := maps.Clone(params)
-	out[facts.NamespaceParam] = namespace
+	out[catalog.NamespaceParam] = namespace
 	return out
 }
 

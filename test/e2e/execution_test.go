@@ -14,7 +14,7 @@ import (
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
-	"kubernaut.io/stepvalidation/executors"
+	"kubernaut.io/stepvalidation/catalog"
 )
 
 // scaleExecution is a KubernetesExecution that scales ns/name to replicas.
@@ -60,7 +60,8 @@ var _ = Describe("A KubernetesExecution on its own", func() {
 
 	It("is denied when the action's ServiceAccount lacks the permissions the catalog lists", func(ctx context.Context) {
 		binding := &rbacv1.ClusterRoleBinding{}
-		key := client.ObjectKey{Name: executors.ClusterRoleName("scale_deployment")}
+		scale, _ := catalog.Lookup("scale_deployment")
+		key := client.ObjectKey{Name: scale.ClusterRoleName()}
 		Expect(k8s.Get(ctx, key, binding)).To(Succeed())
 		Expect(k8s.Delete(ctx, binding)).To(Succeed())
 		DeferCleanup(func(ctx context.Context) {
