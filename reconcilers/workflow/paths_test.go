@@ -119,6 +119,21 @@ func testPaths(t *testing.T, env rt.Env) {
 		}
 	})
 
+	t.Run("dryRunFirst: a requester without rights learns only that, not whether the target exists", func(t *testing.T) {
+		ns := webNamespace(t, c)
+		wfe := scaleWorkflow(ns, "probe", "secret-app", 2, holds, time.Hour)
+		wfe.Annotations = rt.Requested("mallory")
+		wfe.Spec.ExecutionStrategy.DryRunFirst = true
+		rt.Create(t, c, wfe)
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowFailed)
+		if reason := succeeded(done).Reason; reason != commonv1alpha1.ForbiddenReason {
+			t.Errorf("Succeeded reason %q (%s), want %s", reason, done.Status.Message, commonv1alpha1.ForbiddenReason)
+		}
+		if strings.Contains(done.Status.Message, "not found") {
+			t.Errorf("message %q tells a requester without rights whether the target exists", done.Status.Message)
+		}
+	})
+
 	t.Run("dryRunFirst: the safety policies are asked for every step first", func(t *testing.T) {
 		ns := webNamespace(t, c)
 		rt.Deployment(t, c, "kube-system", "guarded-"+ns, 1)
