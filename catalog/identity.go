@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"net/http"
 	"strings"
 
 	"k8s.io/client-go/rest"
@@ -44,5 +45,23 @@ func (a *Action) ClusterRoleName() string {
 func (a *Action) ImpersonatingConfig(cfg *rest.Config, namespace string) *rest.Config {
 	impersonating := rest.CopyConfig(cfg)
 	impersonating.Impersonate = rest.ImpersonationConfig{UserName: a.Username(namespace)}
+	impersonating.Wrap(func(rt http.RoundTripper) http.RoundTripper { return evictionsAnswerAtOnce{rt} })
 	return impersonating
+}
+
+// evictionsAnswerAtOnce drops the Retry-After header of an eviction refused with
+// 429 (a PodDisruptionBudget that allows no disruption now). With it, client-go
+// would sleep and ask again ten times within one call, holding a reconcile
+// worker for over a minute and a half; without it the executor returns a
+// RetryLaterError at once, with the delay the API server suggests (the Status in
+// the body still carries it), and the run waits without a worker.
+type evictionsAnswerAtOnce struct{ next http.RoundTripper }
+
+func (e evictionsAnswerAtOnce) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := e.next.RoundTrip(req)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests && req.Method == http.MethodPost &&
+		strings.HasSuffix(req.URL.Path, "/eviction") {
+		resp.Header.Del("Retry-After")
+	}
+	return resp, err
 }

@@ -80,26 +80,7 @@ type Env struct {
 func Start(t *testing.T) Env {
 	t.Helper()
 	ctx := t.Context()
-	cluster, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
-	c := cluster.Client
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ManagerNamespace}}); err != nil {
-		t.Fatal(err)
-	}
-	bin, err := harness.BinDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, self, _, _ := runtime.Caller(0)
-	actions := filepath.Join(filepath.Dir(self), "..", "..", "config", "rbac", "actions.yaml")
-	if out, err := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", cluster.KubeconfigPath,
-		"apply", "-f", actions).CombinedOutput(); err != nil {
-		t.Fatalf("installing the actions' RBAC: %v\n%s", err, out)
-	}
-
+	cluster := Cluster(t)
 	mgr, err := ctrl.NewManager(cluster.Config, ctrl.Options{
 		Scheme:                 cluster.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -108,24 +89,13 @@ func Start(t *testing.T) Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := conditions.NewEngine(conditions.Options{})
-	lib, err := library.New(ctx, engine)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reviewer, err := authority.NewReviewer(cluster.Config, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()}
+	checker := Checker(t, cluster, mgr.GetClient())
+	checker.Mapper = mgr.GetRESTMapper()
+	service, reviewer := checker.Conditions, checker.Authority
 	modes := &mode.Resolver{Default: mode.Enforce, CanaryPercent: 100, Reader: mgr.GetClient()}
 	pauses := &pause.Resolver{Reader: mgr.GetCache(), Namespace: ManagerNamespace}
 	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), &corev1.Secret{}, &corev1.ConfigMap{})
 	clock := &Clock{}
-	checker := &preflight.Checker{
-		Authority: reviewer, Conditions: service, Config: mgr.GetConfig(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		Namespace: ManagerNamespace,
-	}
 	executions := &execution.Reconciler{
 		Now: clock.Now, Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker,
 	}
@@ -141,7 +111,52 @@ func Start(t *testing.T) Env {
 			t.Errorf("manager: %v", err)
 		}
 	}()
-	return Env{Client: c, Clock: clock}
+	return Env{Client: cluster.Client, Clock: clock}
+}
+
+// Cluster starts an API server with the manager's namespace and the actions'
+// ServiceAccounts and roles (config/rbac/actions.yaml), until the test ends.
+func Cluster(t *testing.T) *harness.Harness {
+	t.Helper()
+	cluster, err := harness.Start(t.Context(), harness.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Stop() })
+	if err := cluster.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ManagerNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := harness.BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, self, _, _ := runtime.Caller(0)
+	actions := filepath.Join(filepath.Dir(self), "..", "..", "config", "rbac", "actions.yaml")
+	if out, err := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", cluster.KubeconfigPath,
+		"apply", "-f", actions).CombinedOutput(); err != nil {
+		t.Fatalf("installing the actions' RBAC: %v\n%s", err, out)
+	}
+	return cluster
+}
+
+// Checker returns the preflight checks as the manager wires them, reading facts
+// from reader: the embedded policies, an authority reviewer that keeps answers
+// for a second, and the actions' ServiceAccounts in ManagerNamespace.
+func Checker(t *testing.T, cluster *harness.Harness, reader client.Reader) *preflight.Checker {
+	t.Helper()
+	engine := conditions.NewEngine(conditions.Options{})
+	lib, err := library.New(t.Context(), engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reviewer, err := authority.NewReviewer(cluster.Config, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &preflight.Checker{
+		Authority: reviewer, Conditions: &check.Service{Engine: engine, Library: lib, Reader: reader},
+		Config: cluster.Config, Scheme: cluster.Scheme, Mapper: cluster.Client.RESTMapper(), Namespace: ManagerNamespace,
+	}
 }
 
 // Namespace creates a namespace of the test's own.
