@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 	"kubernaut.io/stepvalidation/test/harness"
 )
@@ -125,6 +126,61 @@ func TestWaker(t *testing.T) {
 		f.create(pod(ns, "web-0", "web"))
 		f.label(&corev1.Secret{}, ns, "pull")
 		f.expectNothing()
+	})
+
+	t.Run("a deleted object wakes its round", func(t *testing.T) {
+		ns := f.namespace()
+		f.create(deployment(ns, "web"))
+		key := f.key("deleted")
+		f.get(key, ns, "web", &appsv1.Deployment{})
+		if err := f.api.Delete(f.ctx, deployment(ns, "web")); err != nil {
+			t.Fatal(err)
+		}
+		f.expectWoken(key)
+	})
+
+	t.Run("two lists of a namespace with different selectors: any object of it wakes", func(t *testing.T) {
+		ns := f.namespace()
+		key := f.key("two-lists")
+		r := f.waker.Reader(key, f.cache)
+		for _, app := range []string{"web", "db"} {
+			sel := labels.SelectorFromSet(labels.Set{"app": app})
+			if err := r.List(f.ctx, &corev1.PodList{}, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.create(pod(ns, "cache-0", "cache"))
+		f.expectWoken(key)
+	})
+
+	t.Run("a round's Unwritten lives as long as the round", func(t *testing.T) {
+		key := f.key("unwritten")
+		round := f.waker.Round(key, f.cache, evaluation.Round{})
+		if round.Unwritten == nil || round.Reader == nil || round.Changed {
+			t.Fatalf("round set up as %+v", round)
+		}
+		if again := f.waker.Round(key, f.cache, evaluation.Round{}); again.Unwritten != round.Unwritten {
+			t.Fatal("a second reconcile of the round lost its unwritten evaluations")
+		}
+		f.waker.ForgetRound(key)
+		if after := f.waker.Unwritten(key); after == round.Unwritten {
+			t.Fatal("a forgotten round kept its unwritten evaluations")
+		}
+		f.waker.Forget(key.Controller, key.Request)
+	})
+
+	t.Run("a nil Waker reads through, records every evaluation and wakes nothing", func(t *testing.T) {
+		var w *wake.Waker
+		key := f.key("nil")
+		round := w.Round(key, f.api, evaluation.Round{})
+		if round.Reader != f.api || round.Unwritten != nil || round.Changed {
+			t.Fatalf("round set up as %+v", round)
+		}
+		w.Forget(key.Controller, key.Request)
+		w.ForgetRound(key)
+		if w.Waiting() != 0 {
+			t.Fatal("a nil Waker has rounds waiting")
+		}
 	})
 
 	t.Run("a forgotten run is not woken, and nothing is left of it", func(t *testing.T) {
