@@ -7,7 +7,9 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -27,33 +29,26 @@ var (
 // step-level conditions the catalog suggests for each step's action; running it
 // twice changes nothing the second time. On CREATE it adds the reconciler's
 // finalizer. With w set it also records the requester (on CREATE) and stamps who
-// set the override annotations. It runs on
-// CREATE and UPDATE, but leaves the spec of a started run as it is: the
-// validator refuses any change to it.
+// set the override annotations. It runs on CREATE and UPDATE: see keepStarted
+// for the spec of a started run.
 type workflowDefaulter struct{ w *Webhooks }
 
 func (d *workflowDefaulter) Default(ctx context.Context, wfe *workflowv1alpha1.WorkflowExecution) error {
-	old, err := oldObject[workflowv1alpha1.WorkflowExecution](ctx)
+	old, err := begin(ctx, d.w, wfe, workflowv1alpha1.Finalizer)
 	if err != nil {
 		return err
 	}
-	if d.w != nil {
-		var before map[string]string
-		if old != nil {
-			before = old.Annotations
-		}
-		if err := d.w.mark(ctx, wfe, before, old != nil); err != nil {
-			return err
-		}
-	}
-	if old == nil {
-		controllerutil.AddFinalizer(wfe, workflowv1alpha1.Finalizer)
-	}
+	defaultWorkflowSpec(&wfe.Spec, injects(wfe))
 	if old != nil && old.Status.Phase != "" {
-		return nil
+		was := old.Spec.DeepCopy()
+		defaultWorkflowSpec(was, injects(old))
+		keepStarted(&wfe.Spec, old.Spec, *was)
 	}
-	inject := wfe.Annotations[InjectAnnotation] != "false"
-	steps := wfe.Spec.WorkflowDefinition.Steps
+	return nil
+}
+
+func defaultWorkflowSpec(spec *workflowv1alpha1.WorkflowExecutionSpec, inject bool) {
+	steps := spec.WorkflowDefinition.Steps
 	for i := range steps {
 		step := &steps[i]
 		if step.DependsOn == nil {
@@ -69,7 +64,6 @@ func (d *workflowDefaulter) Default(ctx context.Context, wfe *workflowv1alpha1.W
 		defaultConditions(step.PreConditions, commonv1alpha1.DefaultPreConditionTimeout, false)
 		defaultConditions(step.PostConditions, commonv1alpha1.DefaultPostConditionTimeout, true)
 	}
-	return nil
 }
 
 // executionDefaulter is workflowDefaulter for a KubernetesExecution, with the
@@ -77,32 +71,72 @@ func (d *workflowDefaulter) Default(ctx context.Context, wfe *workflowv1alpha1.W
 type executionDefaulter struct{ w *Webhooks }
 
 func (d *executionDefaulter) Default(ctx context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) error {
-	old, err := oldObject[kubernetesexecutionv1alpha1.KubernetesExecution](ctx)
+	old, err := begin(ctx, d.w, ke, kubernetesexecutionv1alpha1.Finalizer)
 	if err != nil {
 		return err
 	}
-	if d.w != nil {
+	defaultExecutionSpec(&ke.Spec, injects(ke))
+	if old != nil && old.Status.Phase != "" {
+		was := old.Spec.DeepCopy()
+		defaultExecutionSpec(was, injects(old))
+		keepStarted(&ke.Spec, old.Spec, *was)
+	}
+	return nil
+}
+
+func defaultExecutionSpec(spec *kubernetesexecutionv1alpha1.KubernetesExecutionSpec, inject bool) {
+	if a, ok := catalog.Lookup(spec.Action); ok && inject {
+		spec.PreConditions = withSuggested(spec.PreConditions, a.PreConditions)
+		spec.PostConditions = withSuggested(spec.PostConditions, a.PostConditions)
+	}
+	defaultConditions(spec.PreConditions, commonv1alpha1.DefaultPreConditionTimeout, false)
+	defaultConditions(spec.PostConditions, commonv1alpha1.DefaultPostConditionTimeout, true)
+}
+
+// injects says whether the catalog's suggested conditions go into obj's spec.
+func injects(obj metav1.Object) bool {
+	return obj.GetAnnotations()[InjectAnnotation] != "false"
+}
+
+// begin does what defaulting either kind starts with: with w, it records the
+// requester and stamps the overrides; on CREATE it adds finalizer. It returns
+// the old object of an UPDATE, nil on CREATE.
+func begin[T any, P interface {
+	*T
+	client.Object
+}](ctx context.Context, w *Webhooks, obj P, finalizer string) (P, error) {
+	old, err := oldObject[T](ctx)
+	if err != nil {
+		return nil, err
+	}
+	if w != nil {
 		var before map[string]string
 		if old != nil {
-			before = old.Annotations
+			before = P(old).GetAnnotations()
 		}
-		if err := d.w.mark(ctx, ke, before, old != nil); err != nil {
-			return err
+		if err := w.mark(ctx, obj, before, old != nil); err != nil {
+			return nil, err
 		}
 	}
 	if old == nil {
-		controllerutil.AddFinalizer(ke, kubernetesexecutionv1alpha1.Finalizer)
+		controllerutil.AddFinalizer(obj, finalizer)
 	}
-	if old != nil && old.Status.Phase != "" {
-		return nil
+	return old, nil
+}
+
+// keepStarted puts back the stored spec of a started run when the one sent
+// differs from it only by what defaulting adds. The spec of a started run cannot
+// change (the validator refuses it), but a client that re-sends an unchanged
+// manifest sends less than was stored: kubectl's client-side apply replaces the
+// condition lists with the manifest's, server-side apply sets the fields it owns.
+// Defaulted, both are the same (defaulted is the stored spec defaulted again, so
+// a catalog that gained a suggestion since the run started changes nothing
+// either), and re-applying changes nothing. Any real change is left for the
+// validator to refuse.
+func keepStarted[S any](spec *S, stored, defaulted S) {
+	if equality.Semantic.DeepEqual(*spec, defaulted) {
+		*spec = stored
 	}
-	if a, ok := catalog.Lookup(ke.Spec.Action); ok && ke.Annotations[InjectAnnotation] != "false" {
-		ke.Spec.PreConditions = withSuggested(ke.Spec.PreConditions, a.PreConditions)
-		ke.Spec.PostConditions = withSuggested(ke.Spec.PostConditions, a.PostConditions)
-	}
-	defaultConditions(ke.Spec.PreConditions, commonv1alpha1.DefaultPreConditionTimeout, false)
-	defaultConditions(ke.Spec.PostConditions, commonv1alpha1.DefaultPostConditionTimeout, true)
-	return nil
 }
 
 // mark records the requester on CREATE, never on UPDATE (the validator refuses

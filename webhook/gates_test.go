@@ -515,12 +515,14 @@ var _ = Describe("The override annotations", func() {
 		Expect(k8s.Status().Update(ctx, wfe)).To(Succeed())
 		spec := wfe.Spec.DeepCopy()
 
-		// The catalog's conditions would be injected again into an unstarted
-		// spec; a started one is kept as it is.
+		// A started spec is kept as it is: a real change is refused...
 		maps.Copy(wfe.Annotations, overrideAnnotations())
-		step(wfe).PreConditions = step(wfe).PreConditions[:1]
+		step(wfe).PreConditions[0].Timeout = &metav1.Duration{Duration: 42 * time.Second}
 		Expect(apierr.Causes(clientAs("otto").Update(ctx, wfe.DeepCopy()))).To(apierr.HaveCause("spec", "the spec cannot change once the workflow has started"))
+		// ...and one without the conditions injection would add again (as kubectl
+		// apply sends it) is the stored spec.
 		wfe.Spec = *spec.DeepCopy()
+		step(wfe).PreConditions = step(wfe).PreConditions[:1]
 		Expect(clientAs("otto").Update(ctx, wfe)).To(Succeed())
 		Expect(wfe.Spec).To(Equal(*spec))
 		Expect(wfe.Annotations).To(HaveKeyWithValue(commonv1alpha1.OverrideByAnnotation, "otto"))

@@ -96,12 +96,20 @@ func clientAs(user string) client.Client {
 // stderr (where kubectl prints admission warnings).
 func kubectl(stdin string, args ...string) (stdout, stderr string) {
 	GinkgoHelper()
+	stdout, stderr, err := tryKubectl(stdin, args...)
+	Expect(err).NotTo(HaveOccurred(), "kubectl %s:\n%s", strings.Join(args, " "), stderr)
+	return stdout, stderr
+}
+
+// tryKubectl is kubectl for a command that may fail.
+func tryKubectl(stdin string, args ...string) (stdout, stderr string, err error) {
+	GinkgoHelper()
 	dir, err := harness.BinDir()
 	Expect(err).NotTo(HaveOccurred())
 	cmd := exec.Command(filepath.Join(dir, "kubectl"), append([]string{"--kubeconfig", cluster.KubeconfigPath}, args...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	Expect(cmd.Run()).To(Succeed(), "kubectl %s:\n%s", strings.Join(args, " "), errOut.String())
-	return out.String(), errOut.String()
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
 }

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,7 +29,6 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -82,16 +80,16 @@ func (w *Webhooks) SetupWithManager(mgr ctrl.Manager) error {
 	if w.Conditions == nil || w.Client == nil || w.ManagerUsername == "" {
 		return fmt.Errorf("webhooks: Conditions, Client and ManagerUsername must be set")
 	}
-	if err := builder.WebhookManagedBy(mgr, &workflowv1alpha1.WorkflowExecution{}).
-		WithDefaulter(&workflowDefaulter{w: w}).
-		Complete(); err != nil {
+	wfePath, wfe, err := newDefaultingWebhook[workflowv1alpha1.WorkflowExecution](mgr.GetScheme(), &workflowDefaulter{w: w})
+	if err != nil {
 		return fmt.Errorf("registering the WorkflowExecution webhooks: %w", err)
 	}
-	if err := builder.WebhookManagedBy(mgr, &kubernetesexecutionv1alpha1.KubernetesExecution{}).
-		WithDefaulter(&executionDefaulter{w: w}).
-		Complete(); err != nil {
+	kePath, ke, err := newDefaultingWebhook[kubernetesexecutionv1alpha1.KubernetesExecution](mgr.GetScheme(), &executionDefaulter{w: w})
+	if err != nil {
 		return fmt.Errorf("registering the KubernetesExecution webhooks: %w", err)
 	}
+	mgr.GetWebhookServer().Register(wfePath, wfe)
+	mgr.GetWebhookServer().Register(kePath, ke)
 	// The validating webhooks are served by validatingWebhook rather than the
 	// builder's: the same admission.Webhook answers, but the object is decoded once.
 	validating, err := w.validatingWebhooks(mgr.GetScheme())
@@ -166,7 +164,7 @@ func newValidatingWebhook[E any, T interface {
 	}
 	h := &validatingWebhook[E, T]{
 		gvk:  gvk,
-		path: "/validate-" + strings.ReplaceAll(gvk.Group, ".", "-") + "-" + gvk.Version + "-" + strings.ToLower(gvk.Kind),
+		path: webhookPath("validate", gvk),
 	}
 	h.webhook = &admission.Webhook{
 		Handler:        &validateHandler[E, T]{validator: validator, decoder: admission.NewDecoder(scheme)},
