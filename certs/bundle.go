@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"slices"
 	"time"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // maxForeignCAs bounds how many CAs a caBundle keeps beside the Rotator's own:
@@ -50,7 +52,7 @@ func rotatedBundle(newCA *x509.Certificate, d *onDisk, now time.Time) []*x509.Ce
 // then the other CAs of current (valid at now, not retired by this Rotator,
 // newest first, at most maxForeignCAs).
 func mergeBundle(ours []*x509.Certificate, current []byte, retired map[fingerprint]time.Time, now time.Time) ([]byte, bool) {
-	currentCerts, parseErr := parseCerts(current)
+	currentCerts, parseErr := pemcert.Parse(current)
 	own := map[fingerprint]bool{}
 	for _, c := range ours {
 		own[fingerprintOf(c)] = true
@@ -84,5 +86,5 @@ func mergeBundle(ours []*x509.Certificate, current []byte, retired map[fingerpri
 	if len(foreign) > maxForeignCAs {
 		foreign = foreign[:maxForeignCAs]
 	}
-	return encodeCerts(append(slices.Clone(ours), foreign...)...), true
+	return pemcert.Encode(append(slices.Clone(ours), foreign...)...), true
 }

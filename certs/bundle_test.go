@@ -5,12 +5,14 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // subjects names the certificates of a PEM bundle, in order.
 func subjects(t *testing.T, bundle []byte) []string {
 	t.Helper()
-	certs, err := parseCerts(bundle)
+	certs, err := pemcert.Parse(bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +44,7 @@ func TestMergeBundle(t *testing.T) {
 		for _, ca := range cas {
 			certs = append(certs, ca.Cert)
 		}
-		return encodeCerts(certs...)
+		return pemcert.Encode(certs...)
 	}
 
 	for _, tc := range []struct {
@@ -82,11 +84,11 @@ func TestMergeBundleKeepsTheNewestForeignCAs(t *testing.T) {
 	for i := range maxForeignCAs + 3 {
 		foreign = append(foreign, mustCA(t, t0.Add(-time.Duration(i)*time.Minute), 24*time.Hour).Cert)
 	}
-	got, changed := mergeBundle([]*x509.Certificate{ours.Cert}, encodeCerts(foreign...), nil, now)
+	got, changed := mergeBundle([]*x509.Certificate{ours.Cert}, pemcert.Encode(foreign...), nil, now)
 	if !changed {
 		t.Fatal("not changed")
 	}
-	certs, _ := parseCerts(got)
+	certs, _ := pemcert.Parse(got)
 	if len(certs) != 1+maxForeignCAs {
 		t.Fatalf("%d CAs in the bundle, want %d", len(certs), 1+maxForeignCAs)
 	}
@@ -116,7 +118,7 @@ func TestRotatedBundleKeepsTheCAOfTheServedCertificate(t *testing.T) {
 			mustIssue(t, current, testNames, t0, time.Hour)), cn(newCA)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := subjects(t, encodeCerts(rotatedBundle(newCA.Cert, tc.disk, now)...)); !slices.Equal(got, tc.want) {
+			if got := subjects(t, pemcert.Encode(rotatedBundle(newCA.Cert, tc.disk, now)...)); !slices.Equal(got, tc.want) {
 				t.Errorf("bundle = %v, want %v", got, tc.want)
 			}
 		})

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // The files of the certificate folder. CertFile and KeyFile are the names
@@ -50,7 +52,7 @@ func load(dir string) *onDisk {
 		return data
 	}
 	if data := read(CAFile); data != nil {
-		certs, err := parseCerts(data)
+		certs, err := pemcert.Parse(data)
 		if err == nil && len(certs) == 0 {
 			err = errors.New("no certificate")
 		}
@@ -61,7 +63,7 @@ func load(dir string) *onDisk {
 		}
 	}
 	if data := read(CertFile); data != nil {
-		certs, err := parseCerts(data)
+		certs, err := pemcert.Parse(data)
 		if err == nil && len(certs) == 0 {
 			err = errors.New("no certificate")
 		}
@@ -116,7 +118,7 @@ type fileContent struct {
 // previous certificate until the other half lands.
 func (s *certSet) files() []fileContent {
 	return []fileContent{
-		{CAFile, encodeCerts(s.bundle...), 0o644},
+		{CAFile, pemcert.Encode(s.bundle...), 0o644},
 		{CAKeyFile, s.ca.KeyPEM, 0o600},
 		{KeyFile, s.serving.KeyPEM, 0o600},
 		{CertFile, s.serving.CertPEM, 0o644},

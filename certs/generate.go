@@ -11,6 +11,8 @@ import (
 	"math/big"
 	"net"
 	"time"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // backdate is how far before "now" a certificate becomes valid, so that a
@@ -113,7 +115,7 @@ func sign(template, parent *x509.Certificate, key *ecdsa.PrivateKey, parentKey c
 	if err != nil {
 		return nil, err
 	}
-	return &KeyPair{Cert: cert, Key: key, CertPEM: encodeCerts(cert), KeyPEM: keyPEM}, nil
+	return &KeyPair{Cert: cert, Key: key, CertPEM: pemcert.Encode(cert), KeyPEM: keyPEM}, nil
 }
 
 // serialNumber returns a random 128-bit serial number.

@@ -8,40 +8,6 @@ import (
 	"fmt"
 )
 
-// encodeCerts returns certs as PEM, in order.
-func encodeCerts(certs ...*x509.Certificate) []byte {
-	var out []byte
-	for _, c := range certs {
-		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
-	}
-	return out
-}
-
-// parseCerts returns the certificates of the CERTIFICATE blocks in data, in
-// order, skipping other blocks. The error names the blocks that did not parse;
-// the certificates that did are returned anyway.
-func parseCerts(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	var errs []error
-	for i := 0; ; i++ {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("PEM block %d: %w", i, err))
-			continue
-		}
-		certs = append(certs, cert)
-	}
-	return certs, errors.Join(errs...)
-}
-
 // encodeKey returns key as a PKCS #8 PEM block.
 func encodeKey(key crypto.Signer) ([]byte, error) {
 	der, err := x509.MarshalPKCS8PrivateKey(key)

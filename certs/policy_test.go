@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // diskOf returns the folder state holding bundle in ca.crt, caKey's key in
@@ -13,7 +15,7 @@ import (
 func diskOf(bundle []*x509.Certificate, caKey, serving *KeyPair) *onDisk {
 	d := &onDisk{raw: map[string][]byte{}, problems: map[string]error{}}
 	if len(bundle) > 0 {
-		d.bundle, d.raw[CAFile] = bundle, encodeCerts(bundle...)
+		d.bundle, d.raw[CAFile] = bundle, pemcert.Encode(bundle...)
 	} else {
 		d.problems[CAFile] = os.ErrNotExist
 	}

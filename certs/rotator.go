@@ -12,6 +12,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // firstRetry is how soon a failed check is tried again; the delay doubles up to
@@ -202,7 +204,7 @@ func (r *Rotator) next(disk *onDisk, p plan, now time.Time) (*certSet, error) {
 		return &certSet{bundle: rotatedBundle(ca.Cert, disk, now), ca: ca, serving: serving}, nil
 	}
 	// The policy kept the CA: disk.bundle[0] and disk.caKey are valid.
-	ca := &KeyPair{Cert: disk.bundle[0], Key: disk.caKey, CertPEM: encodeCerts(disk.bundle[0]), KeyPEM: disk.raw[CAKeyFile]}
+	ca := &KeyPair{Cert: disk.bundle[0], Key: disk.caKey, CertPEM: pemcert.Encode(disk.bundle[0]), KeyPEM: disk.raw[CAKeyFile]}
 	set := &certSet{bundle: unexpired(disk.bundle, now), ca: ca}
 	if !p.issue {
 		set.serving = &KeyPair{Cert: disk.cert, Key: disk.key, CertPEM: disk.raw[CertFile], KeyPEM: disk.raw[KeyFile]}

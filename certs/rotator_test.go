@@ -11,6 +11,8 @@ import (
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // folder is a snapshot of a certificate folder.
@@ -32,7 +34,7 @@ func readFolder(t *testing.T, dir string) folder {
 // bundle returns the CAs of ca.crt, current first.
 func (f folder) bundle(t *testing.T) []*x509.Certificate {
 	t.Helper()
-	certs, err := parseCerts(f[CAFile])
+	certs, err := pemcert.Parse(f[CAFile])
 	if err != nil || len(certs) == 0 {
 		t.Fatalf("ca.crt: %d certificates, %v", len(certs), err)
 	}
@@ -42,7 +44,7 @@ func (f folder) bundle(t *testing.T) []*x509.Certificate {
 // serving returns the certificate of tls.crt.
 func (f folder) serving(t *testing.T) *x509.Certificate {
 	t.Helper()
-	certs, err := parseCerts(f[CertFile])
+	certs, err := pemcert.Parse(f[CertFile])
 	if err != nil || len(certs) == 0 {
 		t.Fatalf("tls.crt: %d certificates, %v", len(certs), err)
 	}

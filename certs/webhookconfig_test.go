@@ -14,6 +14,8 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // webhookConfigs are a ValidatingWebhookConfiguration and a
@@ -101,7 +103,7 @@ func (wc webhookConfigs) caSubjects(ctx context.Context) ([][]string, error) {
 	}
 	var all [][]string
 	for _, b := range bundles {
-		certs, err := parseCerts(b)
+		certs, err := pemcert.Parse(b)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +148,7 @@ func caFile(r *Rotator) []*x509.Certificate {
 	GinkgoHelper()
 	data, err := os.ReadFile(filepath.Join(r.CertDir(), CAFile))
 	Expect(err).NotTo(HaveOccurred())
-	certs, err := parseCerts(data)
+	certs, err := pemcert.Parse(data)
 	Expect(err).NotTo(HaveOccurred())
 	return certs
 }
@@ -156,7 +158,7 @@ func servingFile(r *Rotator) *x509.Certificate {
 	GinkgoHelper()
 	data, err := os.ReadFile(filepath.Join(r.CertDir(), CertFile))
 	Expect(err).NotTo(HaveOccurred())
-	certs, err := parseCerts(data)
+	certs, err := pemcert.Parse(data)
 	Expect(err).NotTo(HaveOccurred())
 	return certs[0]
 }

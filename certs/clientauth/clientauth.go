@@ -11,7 +11,6 @@ package clientauth
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -22,6 +21,8 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+
+	"kubernaut.io/stepvalidation/certs/pemcert"
 )
 
 // TLSOption returns a TLS option for the webhook server (an entry of
@@ -71,26 +72,16 @@ func TLSOption(caFile string, commonNames []string) (func(*tls.Config), error) {
 // not parse is an error, not skipped: a half-read CA file would otherwise lock
 // the API server out with no explanation.
 func certPool(data []byte) (*x509.CertPool, error) {
-	pool := x509.NewCertPool()
-	n := 0
-	for i := 0; ; i++ {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("PEM block %d: %w", i, err)
-		}
-		pool.AddCert(cert)
-		n++
+	certs, err := pemcert.Parse(data)
+	if err != nil {
+		return nil, err
 	}
-	if n == 0 {
+	if len(certs) == 0 {
 		return nil, errors.New("no PEM certificate in it")
+	}
+	pool := x509.NewCertPool()
+	for _, c := range certs {
+		pool.AddCert(c)
 	}
 	return pool, nil
 }
