@@ -135,7 +135,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	if r.Waker != nil {
 		b = b.WatchesRawSource(r.Waker.Source(ControllerName))
 	}
-	return r.Pauses.Watch(b, r.paused).Complete(r)
+	return r.Pauses.Watch(b, pause.Held(r.Client, &kev1alpha1.KubernetesExecutionList{}, func(o client.Object) bool {
+		return o.(*kev1alpha1.KubernetesExecution).Status.Phase == kev1alpha1.ExecutionPaused
+	})).Complete(r)
 }
 
 // executionsOf maps a workflow to its executions that wait for a person.
@@ -150,23 +152,6 @@ func (r *Reconciler) executionsOf(ctx context.Context, o client.Object) []reconc
 		ke := &list.Items[i]
 		if metav1.IsControlledBy(ke, o) && !terminal(ke.Status.Phase) {
 			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ke)})
-		}
-	}
-	return out
-}
-
-// paused lists the paused executions in namespace ("" for all), for when a pause
-// switch changes.
-func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.Request {
-	var list kev1alpha1.KubernetesExecutionList
-	if err := r.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing paused executions")
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if list.Items[i].Status.Phase == kev1alpha1.ExecutionPaused {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
 		}
 	}
 	return out

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -116,6 +119,27 @@ func (r *Resolver) Watch(b *builder.Builder, paused func(ctx context.Context, na
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return paused(ctx, "")
 		}), builder.WithPredicates(predicate.NewPredicateFuncs(r.isSwitch)))
+}
+
+// Held returns the paused lister Watch takes for one kind of run: it lists the
+// runs of list's kind in a namespace ("" for all) from c, and returns those
+// isPaused says are paused.
+func Held(c client.Reader, list client.ObjectList, isPaused func(client.Object) bool) func(ctx context.Context, namespace string) []reconcile.Request {
+	return func(ctx context.Context, namespace string) []reconcile.Request {
+		runs := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, runs, client.InNamespace(namespace)); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "listing paused runs", "kind", fmt.Sprintf("%T", list))
+			return nil
+		}
+		var out []reconcile.Request
+		_ = meta.EachListItem(runs, func(o runtime.Object) error {
+			if run, ok := o.(client.Object); ok && isPaused(run) {
+				out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(run)})
+			}
+			return nil
+		})
+		return out
+	}
 }
 
 func (r *Resolver) isSwitch(o client.Object) bool {

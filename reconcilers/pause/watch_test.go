@@ -43,14 +43,18 @@ func TestSwitchesAgainstAnAPIServer(t *testing.T) {
 	if err := (&pause.Reporter{Namespace: managerNS}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	// A stand-in for the reconcilers: one paused run, counting its wakes.
+	// A stand-in for the reconcilers, whose runs are ConfigMaps with a phase:
+	// it counts the wakes of the paused ones, and of no other.
 	var woken atomic.Int32
 	resolver := &pause.Resolver{Reader: mgr.GetCache(), Namespace: managerNS}
-	paused := func(context.Context, string) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: "apps", Name: "held-run"}}}
-	}
-	err = resolver.Watch(ctrl.NewControllerManagedBy(mgr).Named("runs"), paused).
-		Complete(reconcile.Func(func(context.Context, reconcile.Request) (reconcile.Result, error) {
+	held := pause.Held(mgr.GetClient(), &corev1.ConfigMapList{}, func(o client.Object) bool {
+		return o.(*corev1.ConfigMap).Data["phase"] == "paused"
+	})
+	err = resolver.Watch(ctrl.NewControllerManagedBy(mgr).Named("runs"), held).
+		Complete(reconcile.Func(func(_ context.Context, req reconcile.Request) (reconcile.Result, error) {
+			if req.Name != "held-run" {
+				t.Errorf("woke %s, which is not paused", req)
+			}
 			woken.Add(1)
 			return reconcile.Result{}, nil
 		}))
@@ -94,6 +98,8 @@ func TestSwitchesAgainstAnAPIServer(t *testing.T) {
 
 	apps := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps"}}
 	reconcilertest.Create(t, c, apps)
+	reconcilertest.Create(t, c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "held-run", Namespace: "apps"}, Data: map[string]string{"phase": "paused"}})
+	reconcilertest.Create(t, c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "running-run", Namespace: "apps"}, Data: map[string]string{"phase": "running"}})
 	wokenAfter("a namespace paused", func() {
 		reconcilertest.Annotate(t, c, apps, map[string]string{commonv1alpha1.PauseAnnotation: "change freeze"})
 	})

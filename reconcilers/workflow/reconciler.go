@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
@@ -117,7 +116,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, con
 	if r.Waker != nil {
 		b = b.WatchesRawSource(r.Waker.Source(ControllerName))
 	}
-	return r.Pauses.Watch(b, r.paused).Complete(r)
+	return r.Pauses.Watch(b, pause.Held(r.Client, &workflowv1alpha1.WorkflowExecutionList{}, func(o client.Object) bool {
+		return o.(*workflowv1alpha1.WorkflowExecution).Status.Phase == workflowv1alpha1.WorkflowPaused
+	})).Complete(r)
 }
 
 // executionMoved passes the changes of an execution its workflow acts on: it
@@ -146,23 +147,6 @@ func mirrored(p kev1alpha1.ExecutionPhase) bool {
 		return false
 	}
 	return true
-}
-
-// paused lists the paused workflows in namespace ("" for all), for when a pause
-// switch changes.
-func (r *Reconciler) paused(ctx context.Context, namespace string) []reconcile.Request {
-	var list workflowv1alpha1.WorkflowExecutionList
-	if err := r.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "listing paused workflows")
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if list.Items[i].Status.Phase == workflowv1alpha1.WorkflowPaused {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-	}
-	return out
 }
 
 // +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=get;list;watch;update;patch
