@@ -132,9 +132,14 @@ func Summary(fs []Failure) string {
 // Passed reports whether the round is over and nothing blocks.
 func (r Report) Passed() bool { return r.Done && len(r.Blocking) == 0 }
 
-// Preconditions evaluates every precondition of the round once.
+// Preconditions evaluates every precondition of the round once, and counts each
+// required one that blocks (metrics.RecordBlocked).
 func Preconditions(ctx context.Context, svc *check.Service, e Enforcement, r Round, now time.Time) (Report, error) {
-	return evaluateDue(ctx, svc, e, r, nil, now)
+	report, err := evaluateDue(ctx, svc, e, r, nil, now)
+	for _, f := range report.Blocking {
+		metrics.RecordBlocked(r.Action, metrics.ConditionTypeLabel(f.Type, svc.Library.Has))
+	}
+	return report, err
 }
 
 // Postconditions evaluates the postconditions whose next evaluation is due, given

@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	"kubernaut.io/stepvalidation/conditions"
@@ -83,7 +84,10 @@ func TestPreconditions(t *testing.T) {
 			blocking: []string{"hint"}, warnings: []string{"gate"}},
 		{name: "off evaluates nothing", enforcement: NewEnforcement(mode.Off, nil, nil, now), wantNoResults: true},
 	}
+	blockedBefore := blockedCount(t)
+	wantBlocked := 0
 	for _, tc := range cases {
+		wantBlocked += len(tc.blocking)
 		t.Run(tc.name, func(t *testing.T) {
 			report, err := Preconditions(ctx, svc, tc.enforcement, round(facts.Pre, conds...), now)
 			if err != nil {
@@ -122,6 +126,9 @@ func TestPreconditions(t *testing.T) {
 				}
 			}
 		})
+	}
+	if got := blockedCount(t) - blockedBefore; got != float64(wantBlocked) {
+		t.Errorf("kubernaut_executions_blocked_by_precondition_total rose by %v, want %d: one for each blocking condition", got, wantBlocked)
 	}
 }
 
@@ -333,4 +340,28 @@ func TestPostconditionsUnwrittenUntilFinal(t *testing.T) {
 	if want := "Verification timeout: condition not met within 10s (6 attempts): no"; never.ErrorMessage != want {
 		t.Fatalf("message %q, want %q", never.ErrorMessage, want)
 	}
+}
+
+// blockedCount sums kubernaut_executions_blocked_by_precondition_total for
+// scale_deployment.
+func blockedCount(t *testing.T) float64 {
+	t.Helper()
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != "kubernaut_executions_blocked_by_precondition_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "action" && l.GetValue() == "scale_deployment" {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }

@@ -97,9 +97,6 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	results.PreConditionResults = report.Results
 	r.warn(s, commonv1alpha1.PreconditionWarningReason, report.Warnings, enforcement.Mode)
 	if !report.Passed() {
-		for _, f := range report.Blocking {
-			metrics.RecordBlocked(action.Name, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
-		}
 		s.block(r, "blocked by required precondition: "+evaluation.Summary(report.Blocking))
 		return ctrl.Result{RequeueAfter: ke.Spec.ExecutionStrategy.BlockedWait()}, nil
 	}

@@ -187,9 +187,6 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 	st.PreConditionResults = report.Results
 	r.warn(s, step.StepNumber, commonv1alpha1.PreconditionWarningReason, report.Warnings)
 	if !report.Passed() {
-		for _, f := range report.Blocking {
-			metrics.RecordBlocked(step.Action, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
-		}
 		setStep(st, workflowv1alpha1.StepBlocked, "blocked by required precondition: "+evaluation.Summary(report.Blocking))
 		s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.PreconditionFailedReason, step.StepNumber, "%s", st.Message)
 		return time.Time{}, nil
