@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -61,6 +63,7 @@ type options struct {
 	validationMode    string
 	canaryPercent     int
 	replicaCeiling    int
+	protectedNS       string
 	concurrency       int
 	managerUser       string
 	authzCacheTTL     time.Duration
@@ -99,6 +102,8 @@ func main() {
 	flag.IntVar(&o.canaryPercent, "validation-canary-percent", 100,
 		"share of runs, by UID hash, that --validation-mode applies to; the others run with validation off")
 	flag.IntVar(&o.replicaCeiling, "replica-ceiling", facts.DefaultReplicaCeiling, "most replicas an action may set (the replica_ceiling safety policy)")
+	flag.StringVar(&o.protectedNS, "protected-namespaces", "",
+		"comma-separated namespaces no action may change (the protected_namespaces safety policy), beside kube-system, kube-public, kube-node-lease and the manager's")
 	flag.IntVar(&o.concurrency, "concurrency", 8, "workflows and executions each reconciled at once")
 	flag.IntVar(&o.runsPerNS, "max-runs-per-namespace", execution.DefaultMaxRunsPerNamespace,
 		"executions of one namespace that validate, act or verify at once; more wait unstarted with reason Queued (-1: no limit)")
@@ -155,6 +160,10 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.authzCacheTTL < 0 || o.authzCacheTTL > authority.MaxAllowedFor {
 		return fmt.Errorf("--authorization-cache-ttl: %s is not between 0 and %s", o.authzCacheTTL, authority.MaxAllowedFor)
+	}
+	protected, err := namespaceList(o.protectedNS)
+	if err != nil {
+		return fmt.Errorf("--protected-namespaces: %w", err)
 	}
 	var webhookServer webhook.Server
 	if webhookServer, err = newWebhookServer(o); err != nil {
@@ -245,7 +254,7 @@ func run(ctx context.Context, o options) error {
 	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), uncached...)
 	checker := &preflight.Checker{
 		Authority: reviewer, Conditions: service, Config: mgr.GetConfig(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
-		Namespace: o.namespace, ReplicaCeiling: o.replicaCeiling,
+		Namespace: o.namespace, ReplicaCeiling: o.replicaCeiling, ProtectedNamespaces: protected,
 	}
 	executions := &execution.Reconciler{
 		Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker,
@@ -327,4 +336,20 @@ func envOr(key, fallback string) string {
 		return v
 	}
 	return fallback
+}
+
+// namespaceList splits a comma-separated list of namespace names, dropping
+// blanks; a name that cannot be a namespace's is an error.
+func namespaceList(list string) ([]string, error) {
+	var names []string
+	for n := range strings.SplitSeq(list, ",") {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(n); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", n, strings.Join(errs, "; "))
+		}
+		names = append(names, n)
+	}
+	return names, nil
 }

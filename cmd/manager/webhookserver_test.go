@@ -33,3 +33,16 @@ func TestNewWebhookServerFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestNamespaceList(t *testing.T) {
+	got, err := namespaceList(" payments, ,ledger ")
+	if err != nil || len(got) != 2 || got[0] != "payments" || got[1] != "ledger" {
+		t.Fatalf("namespaceList = %v, %v; want [payments ledger]", got, err)
+	}
+	if got, err := namespaceList(""); err != nil || got != nil {
+		t.Fatalf("an empty list = %v, %v; want none", got, err)
+	}
+	if _, err := namespaceList("payments,Not_A_Namespace"); err == nil || !strings.Contains(err.Error(), `"Not_A_Namespace" is not a namespace name`) {
+		t.Fatalf("err = %v, want one naming the bad name", err)
+	}
+}

@@ -31,6 +31,9 @@ type SafetyOptions struct {
 	// ReplicaCeiling is the most replicas an action may ask for;
 	// DefaultReplicaCeiling when not positive.
 	ReplicaCeiling int
+	// ProtectedNamespaces are protected beside the system namespaces and the
+	// manager's (the manager's --protected-namespaces).
+	ProtectedNamespaces []string
 }
 
 // safetyGlossary says what each key of a safety input document means, for the
@@ -45,7 +48,7 @@ var safetyGlossary = map[string]string{
 	"replica_ceiling":   "integer: the most replicas an action may ask for (the manager's setting, 100 unless configured)",
 	"manager_namespace": "string: the namespace the manager runs in",
 	"protected_namespaces": "array of strings, sorted: the namespaces no action may change: kube-system, kube-public, " +
-		"kube-node-lease and manager_namespace",
+		"kube-node-lease, manager_namespace and those of the manager's --protected-namespaces",
 	"other_ready_schedulable_nodes": "integer, node actions only (cordon_node, uncordon_node, drain_node, taint_node, untaint_node): " +
 		"nodes other than the target that are Ready, not cordoned (spec.unschedulable false) and carry no NoSchedule or NoExecute taint, " +
 		"whatever its key: the nodes left to run pods that tolerate nothing",
@@ -71,11 +74,9 @@ func SafetyInput(ctx context.Context, r client.Reader, action string, params map
 	if opts.ReplicaCeiling <= 0 {
 		opts.ReplicaCeiling = DefaultReplicaCeiling
 	}
-	protected := slices.Clone(systemNamespaces)
-	if !slices.Contains(protected, opts.ManagerNamespace) {
-		protected = append(protected, opts.ManagerNamespace)
-	}
+	protected := slices.Concat(systemNamespaces, []string{opts.ManagerNamespace}, opts.ProtectedNamespaces)
 	slices.Sort(protected)
+	protected = slices.Compact(protected)
 	protectedList := make([]any, len(protected))
 	for i, ns := range protected {
 		protectedList[i] = ns

@@ -42,6 +42,9 @@ type Checker struct {
 	Namespace string
 	// ReplicaCeiling is the safety input's replica_ceiling.
 	ReplicaCeiling int
+	// ProtectedNamespaces are protected beside the system namespaces and
+	// Namespace (the safety input's protected_namespaces).
+	ProtectedNamespaces []string
 
 	mu            sync.Mutex
 	impersonating map[string]client.Client
@@ -94,7 +97,7 @@ func (c *Checker) ServiceAccount(ctx context.Context, action *catalog.Action, na
 // SafetyInput is the document the safety policies decide on (facts.SafetyInput).
 func (c *Checker) SafetyInput(ctx context.Context, action string, params map[string]any) (map[string]any, error) {
 	doc, err := facts.SafetyInput(ctx, c.Conditions.Reader, action, params,
-		facts.SafetyOptions{ManagerNamespace: c.Namespace, ReplicaCeiling: c.ReplicaCeiling})
+		facts.SafetyOptions{ManagerNamespace: c.Namespace, ReplicaCeiling: c.ReplicaCeiling, ProtectedNamespaces: c.ProtectedNamespaces})
 	if err != nil {
 		return nil, fmt.Errorf("reading the safety input: %w", err)
 	}

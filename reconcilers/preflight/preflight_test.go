@@ -97,6 +97,15 @@ func TestChecker(t *testing.T) {
 		}
 	})
 
+	t.Run("a namespace the manager was told to protect is refused by the safety policies", func(t *testing.T) {
+		ns := reconcilertest.Namespace(t, c)
+		reconcilertest.Deployment(t, c, ns, "web", 1)
+		protecting := reconcilertest.Checker(t, cluster, c)
+		protecting.ProtectedNamespaces = []string{"payments", ns}
+		refused := check(t, protecting, admin, scaleParams(ns, "web", 2), ns)
+		expectRefused(t, refused, commonv1alpha1.SafetyPolicyDeniedReason, "protected_namespaces", ns)
+	})
+
 	t.Run("a target the API server would not accept the change to fails the dry run", func(t *testing.T) {
 		ns := reconcilertest.Namespace(t, c)
 		refused := check(t, checker, admin, scaleParams(ns, "missing", 3), ns)
