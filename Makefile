@@ -35,12 +35,13 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for the API types.
 	$(CONTROLLER_GEN) object paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases), webhook configurations (config/webhook), the manager's ClusterRole (config/rbac/role.yaml) and the actions' RBAC (config/rbac/actions.yaml).
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases), webhook configurations (config/webhook), the manager's ClusterRole (config/rbac/role.yaml), the actions' RBAC (config/rbac/actions.yaml) and the Helm chart's templates (charts/kubernaut, from config/default).
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) webhook paths=./webhook/... output:webhook:artifacts:config=config/webhook
 	$(CONTROLLER_GEN) rbac:roleName=kubernaut-manager paths=./... output:rbac:artifacts:config=config/rbac
 	go run ./hack/actionrbac > config/rbac/actions.yaml
 	go run ./hack/inputkeys > docs/input-keys.md
+	$(BIN)/kubectl kustomize config/default | go run ./hack/helmchart charts/kubernaut
 
 .PHONY: verify-generated
 verify-generated: $(CONTROLLER_GEN) ## Fail when generated code or CRDs are stale.

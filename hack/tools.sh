@@ -3,7 +3,7 @@
 #
 # Usage: hack/tools.sh [tool ...]      (no arguments: every tool but golangci-lint)
 # Tools: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
-#        controller-gen golangci-lint
+#        controller-gen helm golangci-lint
 #
 # Nothing is downloaded but Go modules: the control plane is compiled from source.
 # A tool is rebuilt only when its binary is missing or its pinned version changed
@@ -15,6 +15,7 @@ KUBERNETES_VERSION=v1.37.2
 KWOK_VERSION=v0.8.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
+HELM_VERSION=v4.3.2
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="$root/bin"
@@ -131,9 +132,11 @@ build() {
     kwok_stages
     ;;
   controller-gen) go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" ;;
+  # helm renders and installs charts/kubernaut (test/install, the README's Helm install).
+  helm) go_install helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION" ;;
   golangci-lint) go_install golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION" ;;
   *)
-    log "unknown tool: $1 (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen golangci-lint)"
+    log "unknown tool: $1 (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen helm golangci-lint)"
     return 2
     ;;
   esac
@@ -141,7 +144,7 @@ build() {
 
 main() {
   local tools=("$@")
-  [[ ${#tools[@]} -eq 0 ]] && tools=(controller-gen etcd control-plane kwok)
+  [[ ${#tools[@]} -eq 0 ]] && tools=(controller-gen etcd control-plane kwok helm)
   local t
   for t in "${tools[@]}"; do build "$t"; done
   log "tools ready in $bin"

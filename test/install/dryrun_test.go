@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
@@ -93,10 +95,15 @@ func (e *downloadError) Error() string {
 // cert-manager's (Issuer, Certificate) and the Prometheus Operator's
 // (ServiceMonitor, PrometheusRule) are installed from their Go modules.
 func TestServerSideDryRun(t *testing.T) {
+	serverSideDryRun(t, parse(t, render(t)))
+}
+
+// serverSideDryRun applies objs, all of them, to a new API server with
+// server-side dry run, as TestServerSideDryRun says.
+func serverSideDryRun(t *testing.T, objs *objects) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rendered := render(t)
-	objs := parse(t, rendered)
 
 	var paths []string
 	missing := map[string]string{}
@@ -160,14 +167,11 @@ func TestServerSideDryRun(t *testing.T) {
 	}
 
 	// A dry run creates nothing, so objects in kubernaut-system would be refused
-	// for want of the namespace (NamespaceLifecycle admission): create the
-	// rendered Namespace for real first, then dry-run everything, it included.
-	ns := objs.get(t, "Namespace", namespace)
-	nsJSON, err := ns.MarshalJSON()
-	if err != nil {
+	// for want of the namespace (NamespaceLifecycle admission): create it for
+	// real first, then dry-run everything (the rendered Namespace included).
+	if err := h.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
 		t.Fatal(err)
 	}
-	kubectl(ctx, t, h, nsJSON, "apply", "--server-side", "--field-manager=kubernaut-install-test", "-f", "-")
 
 	// --server-side: the CRDs and the dashboard are too big for client-side apply's
 	// last-applied annotation, and the install is meant to be applied this way.
