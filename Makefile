@@ -98,7 +98,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 8s, about 80s in all once bu
 ##@ Tools
 
 .PHONY: tools
-tools: ## Build etcd, the Kubernetes control plane, kwok and controller-gen into bin/.
+tools: ## Build etcd, the Kubernetes control plane, kwok, controller-gen and helm into bin/.
 	hack/tools.sh
 
 $(CONTROLLER_GEN):

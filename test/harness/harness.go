@@ -47,6 +47,10 @@ type Options struct {
 	// WebhookClientCN) to every webhook it calls, so the suites run with the
 	// webhooks' client authentication on, as security invariant 9 asks.
 	Webhooks bool
+	// WebhookPort, when not zero, is the port the webhook configurations name
+	// (Options.Webhooks): a manager run with a fixed --webhook-port, as the
+	// install's Deployment does. Zero picks a free one.
+	WebhookPort int
 }
 
 // WebhookClientCN is the CommonName of the client certificate kube-apiserver
@@ -128,6 +132,10 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 	h.env.ControlPlane.APIServer.Configure().Set("shutdown-watch-termination-grace-period", "2s")
 	if opts.Webhooks {
 		h.env.WebhookInstallOptions.Paths = []string{filepath.Join(root, "config", "webhook")}
+		if opts.WebhookPort != 0 {
+			h.env.WebhookInstallOptions.LocalServingHost = "127.0.0.1"
+			h.env.WebhookInstallOptions.LocalServingPort = opts.WebhookPort
+		}
 		if err := h.presentWebhookClientCertificate(); err != nil {
 			return nil, err
 		}

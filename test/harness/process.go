@@ -133,7 +133,12 @@ type Process struct{ c *component }
 // StartProcess starts binary with args and KUBECONFIG set to the admin kubeconfig.
 // Stop stops it, unless the test stopped it first.
 func (h *Harness) StartProcess(name, binary string, args ...string) (*Process, error) {
-	c, err := startComponentEnv(h.dir, name, []string{"KUBECONFIG=" + h.KubeconfigPath}, binary, args...)
+	return h.StartProcessEnv(name, binary, []string{"KUBECONFIG=" + h.KubeconfigPath}, args...)
+}
+
+// StartProcessEnv is StartProcess with env (NAME=value) instead of KUBECONFIG.
+func (h *Harness) StartProcessEnv(name, binary string, env []string, args ...string) (*Process, error) {
+	c, err := startComponentEnv(h.dir, name, env, binary, args...)
 	if err != nil {
 		return nil, err
 	}
