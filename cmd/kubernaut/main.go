@@ -85,7 +85,9 @@ conditions and the input keys policies can read.
   kubernaut condition eval --policy policies/replicas_sane.rego --input facts.json`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version,
 	}
+	root.SetVersionTemplate("kubernaut {{.Version}}\n")
 	root.AddCommand(newConditionCommand(), newCatalogCommand())
 	// local (local.go) and any other extra subcommands register in extraCommands.
 	for _, newCommand := range extraCommands {

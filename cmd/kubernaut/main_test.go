@@ -58,6 +58,8 @@ func TestCommands(t *testing.T) {
 	}{
 		{name: "no command prints help", args: nil, stdout: []string{"Usage:", "Exit codes:"}},
 		{name: "unknown command", args: []string{"condtion"}, wantCode: 2, stderr: []string{"unknown command"}},
+		{name: "version", args: []string{"version"}, stdout: []string{"kubernaut dev\n"}},
+		{name: "--version", args: []string{"--version"}, stdout: []string{"kubernaut dev\n"}},
 
 		{name: "catalog list", args: []string{"catalog", "list"}, stdout: []string{"ACTION", "scale_deployment", "Sets the replica count"}},
 		{name: "catalog list json", args: []string{"catalog", "list", "-o", "json"}, stdout: []string{`"name": "drain_node"`}},

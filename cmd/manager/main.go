@@ -42,6 +42,10 @@ import (
 	admissionwebhook "kubernaut.io/stepvalidation/webhook"
 )
 
+// version is the manager's version, set by the release build
+// (-ldflags "-X main.version=v0.1.0"); logged at start and printed by --version.
+var version = "dev"
+
 type options struct {
 	metricsAddr     string
 	probeAddr       string
@@ -131,9 +135,15 @@ func main() {
 		"PEM file of the CA(s) that sign the API server's client certificate for webhooks (its AdmissionConfiguration's kubeConfigFile); the webhooks then serve only clients with a certificate it signed. Empty: no client authentication")
 	flag.StringVar(&o.webhookClientCN, "webhook-client-cn", "",
 		"comma-separated CommonNames the webhooks' client certificate may have (with --webhook-client-ca); empty: any certificate the CA signed")
+	var showVersion bool
+	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
+	if showVersion {
+		fmt.Println("kubernaut manager", version)
+		return
+	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
@@ -283,7 +293,7 @@ func run(ctx context.Context, o options) error {
 	if err := mgr.AddReadyzCheck("policy-library", librarySynced(mgr)); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting the manager", "namespace", o.namespace, "webhookPort", o.webhookPort)
+	ctrl.Log.Info("starting the manager", "version", version, "namespace", o.namespace, "webhookPort", o.webhookPort)
 	return mgr.Start(ctx)
 }
 
