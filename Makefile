@@ -71,6 +71,7 @@ build: ## Build every package.
 .PHONY: test
 test: tools verify-generated vet ## Run every test against a real API server (builds the tools first), then make fuzz.
 	KUBEBUILDER_ASSETS=$(BIN) go test $(GOTEST_FLAGS) ./...
+	cd hack/image && GOWORK=off go test $(GOTEST_FLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz
 
 # Each target starts from its seeds (testdata/fuzz/<Target>, which go test also runs as
@@ -107,5 +108,28 @@ $(CONTROLLER_GEN):
 ##@ Demo
 
 .PHONY: demo
+IMAGE_REPO ?= ghcr.io/kubernaut-io/kubernaut-manager
+VERSION ?= dev
+LAYOUT ?= bin/image
+
+.PHONY: image
+image: ## Build the manager's OCI image (linux/amd64, linux/arm64) into bin/image without a container engine; prints its digest.
+	hack/tools.sh kubernaut-image
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct)} $(BIN)/kubernaut-image build --out $(LAYOUT) \
+	  --platforms linux/amd64,linux/arm64 --version $(VERSION) --revision $$(git rev-parse HEAD) \
+	  --source https://github.com/kubernaut-io/kubernaut
+
+.PHONY: image-push
+image-push: ## Push the image of make image (LAYOUT=bin/image) to IMAGE=REGISTRY/NAME:TAG, with ~/.docker/config.json's credentials.
+	@[[ -n "$(IMAGE)" ]] || { echo "make image-push IMAGE=REGISTRY/NAME:TAG" >&2; exit 2; }
+	hack/tools.sh kubernaut-image
+	$(BIN)/kubernaut-image push --layout $(LAYOUT) $(IMAGE)
+
+.PHONY: release
+release: ## Write a release to dist/ (VERSION=v0.x.y, IMAGE_REPO=...): image, install.yaml pinned by digest, Helm chart, CLI binaries, SHA256SUMS.
+	@[[ "$(VERSION)" != dev ]] || { echo "make release VERSION=v0.x.y" >&2; exit 2; }
+	hack/tools.sh kubectl helm kubernaut-image
+	hack/release.sh $(VERSION) $(IMAGE_REPO)
+
 demo: ## Start a local cluster (kwok nodes) with the manager, run two workflows on it, stop it. KEEP=1 leaves it running.
 	go run ./cmd/kubernaut local demo $(if $(filter 1 true yes,$(KEEP)),--keep)

@@ -3,7 +3,7 @@
 #
 # Usage: hack/tools.sh [tool ...]      (no arguments: every tool but golangci-lint)
 # Tools: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
-#        controller-gen helm golangci-lint
+#        controller-gen helm kubernaut-image registry golangci-lint
 #
 # Nothing is downloaded but Go modules: the control plane is compiled from source.
 # A tool is rebuilt only when its binary is missing or its pinned version changed
@@ -16,6 +16,7 @@ KWOK_VERSION=v0.8.0
 CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
 HELM_VERSION=v4.3.2
+REGISTRY_VERSION=v3.1.2
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="$root/bin"
@@ -96,6 +97,13 @@ go_install() {
   stamp "$1" "$3"
 }
 
+# kubernaut-image builds and pushes the manager's image (hack/image, a module of
+# its own so that go-containerregistry stays out of the operator's go.mod). It is
+# the project's own code: rebuilt every time, which the build cache makes cheap.
+build_kubernaut_image() {
+  (cd "$root/hack/image" && GOWORK=off go build -o "$bin/kubernaut-image" .)
+}
+
 # kwok exits with "no stages found" unless it is given Stage documents; they live in
 # the kwok module's kustomize folders. kwok-stages.yaml makes nodes and pods Ready;
 # kwok-stages-chaos.yaml adds stages that make containers fail.
@@ -132,11 +140,14 @@ build() {
     kwok_stages
     ;;
   controller-gen) go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" ;;
+  kubernaut-image) build_kubernaut_image ;;
+  # The CNCF distribution registry, on loopback in hack/image's tests.
+  registry) go_install registry github.com/distribution/distribution/v3/cmd/registry "$REGISTRY_VERSION" ;;
   # helm renders and installs charts/kubernaut (test/install, the README's Helm install).
   helm) go_install helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION" ;;
   golangci-lint) go_install golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION" ;;
   *)
-    log "unknown tool: $1 (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen helm golangci-lint)"
+    log "unknown tool: $1 (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen helm kubernaut-image registry golangci-lint)"
     return 2
     ;;
   esac
@@ -144,7 +155,7 @@ build() {
 
 main() {
   local tools=("$@")
-  [[ ${#tools[@]} -eq 0 ]] && tools=(controller-gen etcd control-plane kwok helm)
+  [[ ${#tools[@]} -eq 0 ]] && tools=(controller-gen etcd control-plane kwok helm kubernaut-image registry)
   local t
   for t in "${tools[@]}"; do build "$t"; done
   log "tools ready in $bin"
