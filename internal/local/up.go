@@ -327,7 +327,7 @@ func (c *Cluster) startProcess(name, binary string, env []string, args ...string
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if c.opts.Attached {
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		dieWithParent(cmd.SysProcAttr)
 	}
 	if err := cmd.Start(); err != nil {
 		return proc{}, fmt.Errorf("starting %s: %w", name, err)
