@@ -373,8 +373,9 @@ func (v view) step(parent *node, wfe *workflowv1alpha1.WorkflowExecution, step *
 		pre, post = ss.PreConditionResults, ss.PostConditionResults
 	}
 	verifying := state == workflowv1alpha1.StepVerifying
-	v.conditions(n, "pre ", step.PreConditions, pre, wfe.Spec.ConditionOverrides, false)
-	v.conditions(n, "post", step.PostConditions, post, wfe.Spec.ConditionOverrides, verifying)
+	width := condWidth(step.PreConditions, step.PostConditions, pre, post)
+	v.conditions(n, "pre ", width, step.PreConditions, pre, wfe.Spec.ConditionOverrides, false)
+	v.conditions(n, "post", width, step.PostConditions, post, wfe.Spec.ConditionOverrides, verifying)
 	current := ""
 	if ss != nil && ss.K8sExecutionRef != nil {
 		current = ss.K8sExecutionRef.Name
@@ -411,7 +412,7 @@ func (v view) maxAttempts(wfe *workflowv1alpha1.WorkflowExecution, step *workflo
 // conditions adds one line per condition: those the spec declares, in its order,
 // with their results, then results of conditions the spec does not name (added by
 // the manager, say).
-func (v view) conditions(parent *node, kind string, spec []commonv1alpha1.ValidationCondition, results []commonv1alpha1.ConditionResult, overrides []commonv1alpha1.ConditionOverride, polling bool) {
+func (v view) conditions(parent *node, kind string, width int, spec []commonv1alpha1.ValidationCondition, results []commonv1alpha1.ConditionResult, overrides []commonv1alpha1.ConditionOverride, polling bool) {
 	type row struct {
 		typ      string
 		declared *commonv1alpha1.ValidationCondition
@@ -433,10 +434,6 @@ func (v view) conditions(parent *node, kind string, spec []commonv1alpha1.Valida
 		if !used[results[j].ConditionType] {
 			rows = append(rows, row{typ: results[j].ConditionType, result: &results[j]})
 		}
-	}
-	width := 0
-	for _, r := range rows {
-		width = max(width, len(r.typ))
 	}
 	for _, r := range rows {
 		res := Result(r.result, polling)
@@ -483,6 +480,23 @@ func (v view) conditions(parent *node, kind string, spec []commonv1alpha1.Valida
 		}
 		parent.add(strings.TrimRight(line, " "))
 	}
+}
+
+// condWidth is the width of the longest condition type, to align the results of
+// a step's or an execution's conditions in one column.
+func condWidth(pre, post []commonv1alpha1.ValidationCondition, preResults, postResults []commonv1alpha1.ConditionResult) int {
+	width := 0
+	for _, list := range [][]commonv1alpha1.ValidationCondition{pre, post} {
+		for _, c := range list {
+			width = max(width, len(c.Type))
+		}
+	}
+	for _, list := range [][]commonv1alpha1.ConditionResult{preResults, postResults} {
+		for _, r := range list {
+			width = max(width, len(r.ConditionType))
+		}
+	}
+	return width
 }
 
 // Result names a condition's result: overridden, passed, inconclusive when the
@@ -547,12 +561,14 @@ func (v view) execution(parent *node, label string, ke *kev1alpha1.KubernetesExe
 			}
 			n.add(line)
 		}
-		v.conditions(n, "pre ", ke.Spec.PreConditions, vr.PreConditionResults, overrides, false)
-		v.conditions(n, "post", ke.Spec.PostConditions, vr.PostConditionResults, overrides, st.Phase == kev1alpha1.ExecutionVerifying)
-	} else {
-		v.conditions(n, "pre ", ke.Spec.PreConditions, nil, overrides, false)
-		v.conditions(n, "post", ke.Spec.PostConditions, nil, overrides, false)
 	}
+	var pre, post []commonv1alpha1.ConditionResult
+	if vr := st.ValidationResults; vr != nil {
+		pre, post = vr.PreConditionResults, vr.PostConditionResults
+	}
+	width := condWidth(ke.Spec.PreConditions, ke.Spec.PostConditions, pre, post)
+	v.conditions(n, "pre ", width, ke.Spec.PreConditions, pre, overrides, false)
+	v.conditions(n, "post", width, ke.Spec.PostConditions, post, overrides, st.Phase == kev1alpha1.ExecutionVerifying)
 	if er := st.ExecutionResults; er != nil {
 		for _, a := range er.ResourcesAffected {
 			ref := a.Kind + " " + a.Name
