@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -41,6 +43,10 @@ const (
 //
 // so that the root command does not have to know about them.
 var extraCommands []func() *cobra.Command
+
+// asKubectlPlugin is set when the binary runs as kubectl-kubernaut, the name
+// under which 'kubectl kubernaut ...' finds it.
+var asKubectlPlugin bool
 
 // exitError carries the exit code a command wants. Its message, when not empty, is
 // printed to stderr.
@@ -88,6 +94,10 @@ conditions and the input keys policies can read.
 		Version:       version,
 	}
 	root.SetVersionTemplate("kubernaut {{.Version}}\n")
+	if asKubectlPlugin {
+		// kubectl runs kubectl-kubernaut for 'kubectl kubernaut': help says so.
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl kubernaut"}
+	}
 	root.AddCommand(newConditionCommand(), newCatalogCommand())
 	// local (local.go) and any other extra subcommands register in extraCommands.
 	for _, newCommand := range extraCommands {
@@ -126,6 +136,7 @@ func main() {
 	// The CLI prints what happens itself; controller-runtime's own logs (envtest in
 	// local mode) would only add noise, and a stack trace when no logger is set.
 	ctrllog.SetLogger(logr.Discard())
+	asKubectlPlugin = strings.HasPrefix(filepath.Base(os.Args[0]), "kubectl-")
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
