@@ -85,8 +85,8 @@ As a kubectl plugin (the binary named kubectl-kubernaut on PATH) it is
 			useColor := false
 			switch color {
 			case "auto":
-				_, noColor := os.LookupEnv("NO_COLOR")
-				useColor = tty && !noColor
+				// no-color.org: set and not empty.
+				useColor = tty && os.Getenv("NO_COLOR") == ""
 			case "always":
 				useColor = true
 			case "never":

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/test/harness"
+)
+
+// syncBuffer is a bytes.Buffer a command may write while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestGet runs get wfe against a real API server (no webhooks, no manager): the
+// test writes the status the manager would, and the command draws it; --watch
+// follows it to the end.
+func TestGet(t *testing.T) {
+	ctx := t.Context()
+	h, err := harness.Start(ctx, harness.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	c := h.Client
+	ns := "web"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KUBECONFIG", writeTestKubeconfig(t, h.KubeconfigPath, ns))
+
+	wfe := &workflowv1alpha1.WorkflowExecution{
+		ObjectMeta: metav1.ObjectMeta{Name: "scale-web", Namespace: ns},
+		Spec: workflowv1alpha1.WorkflowExecutionSpec{WorkflowDefinition: workflowv1alpha1.WorkflowDefinition{Steps: []workflowv1alpha1.WorkflowStep{
+			{StepNumber: 1, Name: "scale up", Action: "scale_deployment",
+				PostConditions: []commonv1alpha1.ValidationCondition{{Type: "pods_ready"}, {Type: "latency_ok", Required: ptr.To(false)}}},
+			{StepNumber: 2, Action: "restart_deployment"},
+		}}},
+	}
+	if err := c.Create(ctx, wfe); err != nil {
+		t.Fatal(err)
+	}
+	// The step's execution, as the manager creates it; and one of another workflow.
+	ke := &kev1alpha1.KubernetesExecution{
+		ObjectMeta: metav1.ObjectMeta{Name: "scale-web-step-1", Namespace: ns, Labels: map[string]string{workflowLabel: wfe.Name}},
+		Spec:       kev1alpha1.KubernetesExecutionSpec{Action: "scale_deployment"},
+	}
+	if err := controllerutil.SetControllerReference(wfe, ke, c.Scheme()); err != nil {
+		t.Fatal(err)
+	}
+	stranger := &kev1alpha1.KubernetesExecution{
+		ObjectMeta: metav1.ObjectMeta{Name: "other-step-1", Namespace: ns, Labels: map[string]string{workflowLabel: "other"}},
+		Spec:       kev1alpha1.KubernetesExecutionSpec{Action: "scale_deployment"},
+	}
+	for _, o := range []client.Object{ke, stranger} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := metav1.NewTime(time.Now().Add(-time.Minute).Truncate(time.Second))
+	ke.Status = kev1alpha1.KubernetesExecutionStatus{Phase: kev1alpha1.ExecutionCompleted, StartTime: &now, CompletionTime: &now}
+	if err := c.Status().Update(ctx, ke); err != nil {
+		t.Fatal(err)
+	}
+	wfe.Status = workflowv1alpha1.WorkflowExecutionStatus{
+		Phase: workflowv1alpha1.WorkflowMonitoring, Progress: "0/2", StartTime: &now,
+		Conditions: []metav1.Condition{{Type: commonv1alpha1.SucceededCondition, Status: metav1.ConditionUnknown,
+			Reason: commonv1alpha1.RunningReason, Message: "step 1 verifying its postconditions", LastTransitionTime: now}},
+		StepStatuses: []workflowv1alpha1.StepStatus{{
+			StepNumber: 1, Action: "scale_deployment", Status: workflowv1alpha1.StepVerifying, StartTime: &now,
+			K8sExecutionRef: &workflowv1alpha1.ExecutionReference{Name: ke.Name},
+			PostConditionResults: []commonv1alpha1.ConditionResult{
+				{ConditionType: "pods_ready", Evaluated: true, Required: true, Attempts: 3, EvaluationTime: now, ErrorMessage: "2 of 3 pods ready"},
+				{ConditionType: "latency_ok", Evaluated: true, Passed: true, Attempts: 1, EvaluationTime: now},
+			},
+		}},
+	}
+	if err := c.Status().Update(ctx, wfe); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("draws the steps, their conditions and executions", func(t *testing.T) {
+		expect(t, 0, []string{"get", "wfe", "scale-web"}, []string{
+			"WorkflowExecution web/scale-web monitoring (Running)\n",
+			"message: step 1 verifying its postconditions\n",
+			"step 1 scale up (scale_deployment) verifying",
+			"post pods_ready waiting      required attempts 3",
+			"2 of 3 pods ready",
+			"post latency_ok passed       optional",
+			"execution scale-web-step-1 completed",
+			"└─ step 2 (restart_deployment) pending\n",
+		}, nil)
+		code, out, _ := kubernaut(t, "", "get", "workflowexecutions/scale-web", "-n", ns)
+		if code != 0 || strings.Contains(out, "other-step-1") || strings.Contains(out, "\x1b[") {
+			t.Errorf("exit code %d; want no other workflow's execution and no colour off a terminal:\n%s", code, out)
+		}
+		code, out, _ = kubernaut(t, "", "get", "wfe", "scale-web", "--color=always")
+		if code != 0 || !strings.Contains(out, "\x1b[") {
+			t.Errorf("--color=always: exit code %d, no ANSI codes:\n%q", code, out)
+		}
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		expect(t, 1, []string{"get", "wfe", "missing"}, nil, []string{"workflowexecution web/missing not found"})
+		expect(t, 2, []string{"get", "ke", "scale-web-step-1"}, nil, []string{"give wfe NAME"})
+		expect(t, 2, []string{"get", "wfe", "scale-web", "--color=sometimes"}, nil, []string{"--color is auto, always or never"})
+		expect(t, 2, []string{"get", "wfe"}, nil, []string{"needs the name"})
+	})
+
+	t.Run("--watch follows the run and exits when it completes", func(t *testing.T) {
+		var out, errOut syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run([]string{"get", "wfe", "scale-web", "--watch", "--interval", "100ms"}, strings.NewReader(""), &out, &errOut)
+		}()
+		waitFor(t, &out, "monitoring (Running)", done)
+		// The manager finishes the run.
+		if err := c.Get(ctx, client.ObjectKeyFromObject(wfe), wfe); err != nil {
+			t.Fatal(err)
+		}
+		end := metav1.NewTime(time.Now().Truncate(time.Second))
+		wfe.Status.Phase, wfe.Status.Progress, wfe.Status.CompletionTime = workflowv1alpha1.WorkflowCompleted, "2/2", &end
+		wfe.Status.Conditions[0] = metav1.Condition{Type: commonv1alpha1.SucceededCondition, Status: metav1.ConditionTrue,
+			Reason: commonv1alpha1.SucceededReason, Message: "all 2 steps completed and verified", LastTransitionTime: end}
+		st := &wfe.Status.StepStatuses[0]
+		st.Status, st.EndTime = workflowv1alpha1.StepCompleted, &end
+		st.PostConditionResults[0].Passed, st.PostConditionResults[0].ErrorMessage = true, ""
+		if err := c.Status().Update(ctx, wfe); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("exit code %d, want 0\n%s%s", code, out.String(), errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("--watch did not exit after the run completed:\n%s", out.String())
+		}
+		frames := strings.Split(out.String(), "\n\n")
+		if len(frames) != 2 {
+			t.Fatalf("want 2 frames (one per change) separated by a blank line, got %d:\n%s", len(frames), out.String())
+		}
+		last := frames[len(frames)-1]
+		for _, want := range []string{"WorkflowExecution web/scale-web completed (Succeeded)", "message: all 2 steps completed and verified",
+			"step 1 scale up (scale_deployment) completed", "post pods_ready passed"} {
+			if !strings.Contains(last, want) {
+				t.Errorf("last frame lacks %q:\n%s", want, last)
+			}
+		}
+	})
+}
+
+// waitFor waits until out contains want, failing if the command ends first.
+func waitFor(t *testing.T, out *syncBuffer, want string, done <-chan int) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		select {
+		case code := <-done:
+			t.Fatalf("the command ended (exit code %d) before printing %q:\n%s", code, want, out.String())
+		case <-deadline:
+			t.Fatalf("no %q after 30s:\n%s", want, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
