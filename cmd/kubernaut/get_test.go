@@ -193,3 +193,32 @@ func waitFor(t *testing.T, out *syncBuffer, want string, done <-chan int) {
 		}
 	}
 }
+
+// TestFrame checks how --watch replaces a frame on a terminal (cursor up over the
+// rows the last frame took, wrapped lines counted, then erase) and separates frames
+// elsewhere.
+func TestFrame(t *testing.T) {
+	var out bytes.Buffer
+	g := &getter{out: &out, tty: true}
+	for _, f := range []string{"a\n\x1b[32mbb\x1b[0m\n", "a\n\x1b[32mbb\x1b[0m\n", "c\n"} {
+		if err := g.frame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := "a\n\x1b[32mbb\x1b[0m\n\r\x1b[2A\x1b[Jc\n"; out.String() != want {
+		t.Errorf("terminal frames = %q, want %q", out.String(), want)
+	}
+	out.Reset()
+	g = &getter{out: &out}
+	for _, f := range []string{"a\n", "b\n"} {
+		if err := g.frame(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := "a\n\nb\n"; out.String() != want {
+		t.Errorf("frames = %q, want %q", out.String(), want)
+	}
+	if got := rows("├─ 12345\nab\n", 4); got != 3 {
+		t.Errorf("rows = %d, want 3 (a line of 8 runes wraps once at 4 columns)", got)
+	}
+}
