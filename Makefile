@@ -66,6 +66,11 @@ lint: ## Run golangci-lint (built into bin/ on first use).
 build: ## Build every package.
 	go build ./...
 
+.PHONY: cli
+cli: ## Build the kubernaut CLI into bin/, with bin/kubectl-kubernaut beside it (kubectl kubernaut get wfe NAME).
+	go build -o $(BIN)/kubernaut ./cmd/kubernaut
+	ln -sf kubernaut $(BIN)/kubectl-kubernaut
+
 ##@ Test
 
 .PHONY: test

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -196,6 +197,26 @@ func TestInstalledManagerRunsAsRendered(t *testing.T) {
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(web), web); err != nil || *web.Spec.Replicas != 6 {
 		t.Errorf("web-app has %d replicas (%v), want the sample's 6", *web.Spec.Replicas, err)
+	}
+
+	// What an operator sees of it: kubectl kubernaut get wfe, the CLI as a kubectl plugin.
+	plugins := t.TempDir()
+	cli := filepath.Join(plugins, "kubectl-kubernaut")
+	if out, err := exec.CommandContext(ctx, goBinary(t), "build", "-o", cli, filepath.Join(repoRoot(t), "cmd", "kubernaut")).CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kubernaut: %v\n%s", err, out)
+	}
+	get := exec.CommandContext(ctx, kubectlPath(t), "kubernaut", "get", "wfe", "scale-web-app-sample", "-n", "production", "--kubeconfig", cluster.KubeconfigPath)
+	get.Env = append(os.Environ(), "PATH="+plugins+string(os.PathListSeparator)+os.Getenv("PATH"))
+	tree, err := get.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kubernaut get wfe: %v\n%s", err, tree)
+	}
+	for _, want := range []string{`WorkflowExecution production/scale-web-app-sample completed \(Succeeded\)`,
+		`step 1 scale \(scale_deployment\) completed`, `post desired_replicas_running +passed`,
+		`execution scale-web-app-sample-step-1 completed`, `changed Deployment production/web-app: replicas 3 → 6`} {
+		if !regexp.MustCompile(want).Match(tree) {
+			t.Errorf("kubectl kubernaut get wfe does not say %s:\n%s", want, tree)
+		}
 	}
 }
 
