@@ -56,9 +56,10 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: ## Run golangci-lint (built into bin/ on first use).
+lint: ## Run golangci-lint (built into bin/ on first use), on the operator and on hack/image.
 	hack/tools.sh golangci-lint
 	$(GOLANGCI_LINT) run ./...
+	cd hack/image && $(GOLANGCI_LINT) run ./...
 
 ##@ Build
 

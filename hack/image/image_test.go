@@ -113,7 +113,7 @@ func TestImageThroughARegistry(t *testing.T) {
 			t.Errorf("label %s = %q, want %q", k, cfg.Config.Labels[k], v)
 		}
 	}
-	if !cfg.Created.Time.Equal(o.Created) {
+	if !cfg.Created.Equal(o.Created) {
 		t.Errorf("created %s, want %s", cfg.Created.Time, o.Created)
 	}
 

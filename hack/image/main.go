@@ -58,7 +58,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return errors.New("no command")
 	}
 	switch args[0] {
@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		_, err := fmt.Fprint(stdout, usage)
 		return err
 	default:
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
 }
@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func runBuild(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("build", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := BuildOptions{Logf: func(format string, a ...any) { fmt.Fprintf(stderr, format+"\n", a...) }}
+	o := BuildOptions{Logf: func(format string, a ...any) { _, _ = fmt.Fprintf(stderr, format+"\n", a...) }}
 	var platforms, created, labels string
 	fs.StringVar(&o.Dir, "dir", ".", "the Go module to build in (the repository's root)")
 	fs.StringVar(&o.Package, "package", "./cmd/manager", "the Go package to build, relative to --dir")
