@@ -41,7 +41,9 @@ Run it from inside the repository. State, data and logs live in .kubernaut-local
 	up := &cobra.Command{
 		Use:   "up",
 		Short: "Start the local cluster and leave it running",
-		Args:  cobra.NoArgs,
+		Example: `  kubernaut local up                              # state in .kubernaut-local/
+  kubernaut local up --state-dir /tmp/kubernaut   # elsewhere; local down needs the same --state-dir`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signalContext()
 			defer stop()
@@ -49,15 +51,17 @@ Run it from inside the repository. State, data and logs live in .kubernaut-local
 			if err != nil {
 				return failed(ctx, err)
 			}
-			_, _ = fmt.Fprintf(c.OutOrStdout(), "\n  export KUBECONFIG=%s\n  kubectl get nodes,deployments -A\n\nStop it with: kubernaut local down\n",
-				cluster.KubeconfigPath)
+			_, _ = fmt.Fprintf(c.OutOrStdout(), "\n  export KUBECONFIG=%s\n  kubectl get nodes,deployments -A\n\nStop it with: %s\n",
+				cluster.KubeconfigPath, cluster.DownCommand())
 			return nil
 		},
 	}
 	down := &cobra.Command{
 		Use:   "down",
 		Short: "Stop the local cluster and remove its state",
-		Args:  cobra.NoArgs,
+		Example: `  kubernaut local down
+  kubernaut local down --state-dir /tmp/kubernaut`,
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signalContext()
 			defer stop()
@@ -78,6 +82,8 @@ condition's result as it is evaluated, then a summary. Exit code 0 only when bot
 as expected, 1 otherwise.
 
 Without --keep, a cluster the demo started is stopped at the end.`,
+		Example: `  kubernaut local demo          # make demo
+  kubernaut local demo --keep   # make demo KEEP=1: the cluster stays up for kubectl`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signalContext()

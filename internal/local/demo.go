@@ -53,7 +53,7 @@ func Demo(ctx context.Context, opts Options) (err error) {
 			return
 		}
 		if !started {
-			opts.progress("The cluster was running before the demo: leaving it up (kubernaut local down stops it)")
+			opts.progress("The cluster was running before the demo: leaving it up (%s stops it)", c.DownCommand())
 			return
 		}
 		err = errors.Join(err, Down(context.WithoutCancel(ctx), opts))
@@ -453,8 +453,8 @@ step then fails at its dry run); a pause holds every new action:
   go run ./cmd/kubernaut pause --namespace production --reason "trying the pause"
   go run ./cmd/kubernaut resume --namespace production
 
-Logs: %s   Stop it: go run ./cmd/kubernaut local down
-`, kc, rel(filepath.Join(c.opts.StateDir, "logs")))
+Logs: %s   Stop it: %s
+`, kc, rel(filepath.Join(c.opts.StateDir, "logs")), c.DownCommand())
 }
 
 // scaleWorkflow is the seed-shaped workflow of samples.ScaleWorkflow.

@@ -52,6 +52,27 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
+// DownCommand is the CLI's command that stops this cluster, as a person would
+// type it: with --state-dir when the state is not in the default folder.
+func (o Options) DownCommand() string {
+	cmd := "kubernaut local down"
+	if o.StateDir != "" && o.StateDir != filepath.Join(o.Root, DefaultStateDir) {
+		cmd += " --state-dir " + shellQuote(o.StateDir)
+	}
+	return cmd
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=,:@") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// DownCommand is the command that stops c (Options.DownCommand).
+func (c *Cluster) DownCommand() string { return c.opts.DownCommand() }
+
 func (o Options) bin() string { return filepath.Join(o.Root, "bin") }
 
 func (o Options) statePath() string { return filepath.Join(o.StateDir, "state.json") }

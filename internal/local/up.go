@@ -148,8 +148,8 @@ func connect(opts Options) (*Cluster, error) {
 		return nil, errNotRunning
 	}
 	if len(dead) > 0 || len(st.Processes) < 6 {
-		return nil, fmt.Errorf("the local cluster in %s is half running (%s not running; logs in %s): run `kubernaut local down` first",
-			opts.StateDir, strings.Join(dead, ", "), filepath.Join(opts.StateDir, "logs"))
+		return nil, fmt.Errorf("the local cluster in %s is half running (%s not running; logs in %s): run `%s` first",
+			opts.StateDir, strings.Join(dead, ", "), filepath.Join(opts.StateDir, "logs"), opts.DownCommand())
 	}
 	c := &Cluster{opts: opts, state: st, KubeconfigPath: st.Kubeconfig, Scheme: scheme.New()}
 	if c.Config, err = clientcmd.BuildConfigFromFlags("", st.Kubeconfig); err != nil {
