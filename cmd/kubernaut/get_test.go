@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -174,6 +176,52 @@ func TestGet(t *testing.T) {
 		watchTimeout = time.Second
 		w := another(t, "reopened")
 		followToTheEnd(t, c, w, func() { time.Sleep(2500 * time.Millisecond) }, "--interval", "100ms")
+	})
+
+	t.Run("--watch on a terminal: colour, redrawn in place", func(t *testing.T) {
+		t.Setenv("NO_COLOR", "")
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pseudo-terminal: %v", err)
+		}
+		defer func() { _ = ptmx.Close() }()
+		defer func() { _ = tty.Close() }()
+		if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 50, Cols: 200}); err != nil {
+			t.Fatal(err)
+		}
+		var screen syncBuffer
+		go func() { _, _ = io.Copy(&screen, ptmx) }()
+		w := another(t, "on-a-terminal")
+		var errOut syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run([]string{"get", "wfe", w.Name, "--watch", "--interval", "200ms"}, strings.NewReader(""), tty, &errOut)
+		}()
+		waitFor(t, &screen, "monitoring", done)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(w), w); err != nil {
+			t.Fatal(err)
+		}
+		w.Status.Phase = workflowv1alpha1.WorkflowCompleted
+		if err := c.Status().Update(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("exit code %d, want 0\n%s", code, errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("--watch did not exit after the run completed:\n%q", screen.String())
+		}
+		waitFor(t, &screen, "completed", nil)
+		got := screen.String()
+		// The frame before took 8 rows: back up over them and erase, then draw.
+		if !strings.Contains(got, "\r\x1b[8A\x1b[J") {
+			t.Errorf("no cursor-up over the last frame and erase:\n%q", got)
+		}
+		if !strings.Contains(got, "\x1b[") || !strings.Contains(stripANSI(got), "WorkflowExecution web/on-a-terminal completed") {
+			t.Errorf("want a coloured frame of the completed run:\n%q", got)
+		}
 	})
 
 	t.Run("--watch without the right to watch reads the run every --interval", func(t *testing.T) {
