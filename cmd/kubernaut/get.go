@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -111,6 +113,9 @@ As a kubectl plugin (the binary named kubectl-kubernaut on PATH) it is
 				_, err := g.draw(ctx)
 				return err
 			}
+			// Ctrl-C ends a watch normally, with the last frame left on the screen.
+			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			return g.watch(ctx, interval, cmd.ErrOrStderr())
 		},
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -221,6 +224,34 @@ func TestGet(t *testing.T) {
 		}
 		if !strings.Contains(got, "\x1b[") || !strings.Contains(stripANSI(got), "WorkflowExecution web/on-a-terminal completed") {
 			t.Errorf("want a coloured frame of the completed run:\n%q", got)
+		}
+	})
+
+	t.Run("--watch ends with exit code 0 on Ctrl-C", func(t *testing.T) {
+		w := another(t, "interrupted")
+		cli := filepath.Join(t.TempDir(), "kubernaut")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", cli, ".").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		var out, errOut syncBuffer
+		cmd := exec.CommandContext(ctx, cli, "get", "wfe", w.Name, "--watch")
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan int, 1)
+		go func() { _ = cmd.Wait(); exited <- cmd.ProcessState.ExitCode() }()
+		waitFor(t, &out, "monitoring (Running)", exited)
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case code := <-exited:
+			if code != 0 {
+				t.Errorf("exit code %d after Ctrl-C, want 0\n%s%s", code, out.String(), errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("--watch did not end on Ctrl-C")
 		}
 	})
 
