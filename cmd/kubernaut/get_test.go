@@ -2,12 +2,18 @@ package main
 
 import (
 	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -137,46 +143,184 @@ func TestGet(t *testing.T) {
 	})
 
 	t.Run("--watch follows the run and exits when it completes", func(t *testing.T) {
-		var out, errOut syncBuffer
-		done := make(chan int, 1)
-		go func() {
-			done <- run([]string{"get", "wfe", "scale-web", "--watch", "--interval", "100ms"}, strings.NewReader(""), &out, &errOut)
-		}()
-		waitFor(t, &out, "monitoring (Running)", done)
-		// The manager finishes the run.
-		if err := c.Get(ctx, client.ObjectKeyFromObject(wfe), wfe); err != nil {
+		// An hour between reads: only a watch sees the change in time.
+		followToTheEnd(t, c, wfe, nil, "--interval", "1h")
+	})
+
+	// More runs like it, without executions, for the cases below.
+	another := func(t *testing.T, name string) *workflowv1alpha1.WorkflowExecution {
+		t.Helper()
+		w := &workflowv1alpha1.WorkflowExecution{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec:       *wfe.Spec.DeepCopy(),
+		}
+		if err := c.Create(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		end := metav1.NewTime(time.Now().Truncate(time.Second))
-		wfe.Status.Phase, wfe.Status.Progress, wfe.Status.CompletionTime = workflowv1alpha1.WorkflowCompleted, "2/2", &end
-		wfe.Status.Conditions[0] = metav1.Condition{Type: commonv1alpha1.SucceededCondition, Status: metav1.ConditionTrue,
-			Reason: commonv1alpha1.SucceededReason, Message: "all 2 steps completed and verified", LastTransitionTime: end}
-		st := &wfe.Status.StepStatuses[0]
-		st.Status, st.EndTime = workflowv1alpha1.StepCompleted, &end
-		st.PostConditionResults[0].Passed, st.PostConditionResults[0].ErrorMessage = true, ""
-		if err := c.Status().Update(ctx, wfe); err != nil {
+		w.Status = workflowv1alpha1.WorkflowExecutionStatus{
+			Phase: workflowv1alpha1.WorkflowMonitoring, Progress: "0/2", StartTime: &now,
+			Conditions: []metav1.Condition{{Type: commonv1alpha1.SucceededCondition, Status: metav1.ConditionUnknown,
+				Reason: commonv1alpha1.RunningReason, Message: "step 1 verifying its postconditions", LastTransitionTime: now}},
+			StepStatuses: []workflowv1alpha1.StepStatus{{
+				StepNumber: 1, Action: "scale_deployment", Status: workflowv1alpha1.StepVerifying, StartTime: &now,
+				PostConditionResults: []commonv1alpha1.ConditionResult{
+					{ConditionType: "pods_ready", Evaluated: true, Required: true, Attempts: 3, EvaluationTime: now, ErrorMessage: "2 of 3 pods ready"},
+				},
+			}},
+		}
+		if err := c.Status().Update(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+
+	t.Run("--watch opens its watches again when the API server ends them", func(t *testing.T) {
+		defer func(d time.Duration) { watchTimeout = d }(watchTimeout)
+		watchTimeout = time.Second
+		w := another(t, "reopened")
+		followToTheEnd(t, c, w, func() { time.Sleep(2500 * time.Millisecond) }, "--interval", "100ms")
+	})
+
+	t.Run("--watch on a terminal: colour, redrawn in place", func(t *testing.T) {
+		t.Setenv("NO_COLOR", "")
+		ptmx, tty, err := pty.Open()
+		if err != nil {
+			t.Skipf("no pseudo-terminal: %v", err)
+		}
+		defer func() { _ = ptmx.Close() }()
+		defer func() { _ = tty.Close() }()
+		if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 50, Cols: 200}); err != nil {
+			t.Fatal(err)
+		}
+		var screen syncBuffer
+		go func() { _, _ = io.Copy(&screen, ptmx) }()
+		w := another(t, "on-a-terminal")
+		var errOut syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- run([]string{"get", "wfe", w.Name, "--watch", "--interval", "200ms"}, strings.NewReader(""), tty, &errOut)
+		}()
+		waitFor(t, &screen, "monitoring", done)
+		if err := c.Get(ctx, client.ObjectKeyFromObject(w), w); err != nil {
+			t.Fatal(err)
+		}
+		w.Status.Phase = workflowv1alpha1.WorkflowCompleted
+		if err := c.Status().Update(ctx, w); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case code := <-done:
 			if code != 0 {
-				t.Fatalf("exit code %d, want 0\n%s%s", code, out.String(), errOut.String())
+				t.Fatalf("exit code %d, want 0\n%s", code, errOut.String())
 			}
 		case <-time.After(30 * time.Second):
-			t.Fatalf("--watch did not exit after the run completed:\n%s", out.String())
+			t.Fatalf("--watch did not exit after the run completed:\n%q", screen.String())
 		}
-		frames := strings.Split(out.String(), "\n\n")
-		if len(frames) != 2 {
-			t.Fatalf("want 2 frames (one per change) separated by a blank line, got %d:\n%s", len(frames), out.String())
+		waitFor(t, &screen, "completed", nil)
+		got := screen.String()
+		// The frame before took 8 rows: back up over them and erase, then draw.
+		if !strings.Contains(got, "\r\x1b[8A\x1b[J") {
+			t.Errorf("no cursor-up over the last frame and erase:\n%q", got)
 		}
-		last := frames[len(frames)-1]
-		for _, want := range []string{"WorkflowExecution web/scale-web completed (Succeeded)", "message: all 2 steps completed and verified",
-			"step 1 scale up (scale_deployment) completed", "post pods_ready passed"} {
-			if !strings.Contains(last, want) {
-				t.Errorf("last frame lacks %q:\n%s", want, last)
-			}
+		if !strings.Contains(got, "\x1b[") || !strings.Contains(stripANSI(got), "WorkflowExecution web/on-a-terminal completed") {
+			t.Errorf("want a coloured frame of the completed run:\n%q", got)
 		}
 	})
+
+	t.Run("--watch ends with exit code 0 on Ctrl-C", func(t *testing.T) {
+		w := another(t, "interrupted")
+		cli := filepath.Join(t.TempDir(), "kubernaut")
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", cli, ".").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+		var out, errOut syncBuffer
+		cmd := exec.CommandContext(ctx, cli, "get", "wfe", w.Name, "--watch")
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan int, 1)
+		go func() { _ = cmd.Wait(); exited <- cmd.ProcessState.ExitCode() }()
+		waitFor(t, &out, "monitoring (Running)", exited)
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case code := <-exited:
+			if code != 0 {
+				t.Errorf("exit code %d after Ctrl-C, want 0\n%s%s", code, out.String(), errOut.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("--watch did not end on Ctrl-C")
+		}
+	})
+
+	t.Run("--watch without the right to watch reads the run every --interval", func(t *testing.T) {
+		// bob may get and list, not watch.
+		if _, err := harness.GrantRole(ctx, c, ns, "bob", "run-reader", []rbacv1.PolicyRule{
+			{APIGroups: []string{workflowv1alpha1.GroupVersion.Group}, Resources: []string{"workflowexecutions"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{kev1alpha1.GroupVersion.Group}, Resources: []string{"kubernetesexecutions"}, Verbs: []string{"get", "list"}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		w := another(t, "polled")
+		errOut := followToTheEnd(t, c, w, nil, "--context", "bob", "--interval", "100ms")
+		if !strings.Contains(errOut, "Cannot watch workflowexecution web/polled") || !strings.Contains(errOut, "reading it every 100ms instead") {
+			t.Errorf("stderr does not say it reads instead of watching:\n%s", errOut)
+		}
+	})
+}
+
+// followToTheEnd runs get --watch on wfe (in monitoring, step 1 verifying),
+// waits for its first frame, calls meanwhile if any, completes the run as the
+// manager would, and checks that the command draws exactly one more frame and
+// exits 0. It returns the command's stderr.
+func followToTheEnd(t *testing.T, c client.Client, wfe *workflowv1alpha1.WorkflowExecution, meanwhile func(), flags ...string) string {
+	t.Helper()
+	ctx := t.Context()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(append([]string{"get", "wfe", wfe.Name, "--watch"}, flags...), strings.NewReader(""), &out, &errOut)
+	}()
+	waitFor(t, &out, "monitoring (Running)", done)
+	if meanwhile != nil {
+		meanwhile()
+	}
+	// The manager finishes the run.
+	if err := c.Get(ctx, client.ObjectKeyFromObject(wfe), wfe); err != nil {
+		t.Fatal(err)
+	}
+	end := metav1.NewTime(time.Now().Truncate(time.Second))
+	wfe.Status.Phase, wfe.Status.Progress, wfe.Status.CompletionTime = workflowv1alpha1.WorkflowCompleted, "2/2", &end
+	wfe.Status.Conditions[0] = metav1.Condition{Type: commonv1alpha1.SucceededCondition, Status: metav1.ConditionTrue,
+		Reason: commonv1alpha1.SucceededReason, Message: "all 2 steps completed and verified", LastTransitionTime: end}
+	st := &wfe.Status.StepStatuses[0]
+	st.Status, st.EndTime = workflowv1alpha1.StepCompleted, &end
+	st.PostConditionResults[0].Passed, st.PostConditionResults[0].ErrorMessage = true, ""
+	if err := c.Status().Update(ctx, wfe); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit code %d, want 0\n%s%s", code, out.String(), errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("--watch did not exit after the run completed:\n%s", out.String())
+	}
+	frames := strings.Split(out.String(), "\n\n")
+	if len(frames) != 2 {
+		t.Fatalf("want 2 frames (one per change) separated by a blank line, got %d:\n%s", len(frames), out.String())
+	}
+	last := frames[len(frames)-1]
+	for _, want := range []string{"WorkflowExecution web/" + wfe.Name + " completed (Succeeded)", "message: all 2 steps completed and verified",
+		"(scale_deployment) completed", "post pods_ready passed"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("last frame lacks %q:\n%s", want, last)
+		}
+	}
+	return errOut.String()
 }
 
 // waitFor waits until out contains want, failing if the command ends first.

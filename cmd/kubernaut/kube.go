@@ -37,6 +37,8 @@ type kube struct {
 	client.Client
 	// namespace is -n, else the context's namespace, else default.
 	namespace string
+	// config is what Client was made from, for watches (see watcher).
+	config *rest.Config
 }
 
 // requestTimeout bounds each request, so that a script does not hang on an API
@@ -72,11 +74,25 @@ func (f *kubeFlags) connect(stderr io.Writer) (*kube, error) {
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("connecting to the API server: %w", err)}
 	}
-	return &kube{Client: c, namespace: namespace}, nil
+	return &kube{Client: c, namespace: namespace, config: cfg}, nil
 }
 
 // whoAmI returns the user name the API server authenticates this client as:
 // approvals are admitted only under the sender's own name.
 func (k *kube) whoAmI(ctx context.Context) (string, error) {
 	return authority.Self(ctx, k.Client)
+}
+
+// watcher makes a client for watches. Its requests have no client-side timeout,
+// which would cut every watch at requestTimeout; a watch asks the API server to
+// end it instead (metav1.ListOptions.TimeoutSeconds), and the transport's
+// keepalives notice a connection that died.
+func (k *kube) watcher() (client.WithWatch, error) {
+	cfg := rest.CopyConfig(k.config)
+	cfg.Timeout = 0
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: k.Scheme(), Mapper: k.RESTMapper()})
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: fmt.Errorf("connecting to the API server: %w", err)}
+	}
+	return c, nil
 }
