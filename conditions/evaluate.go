@@ -25,6 +25,13 @@ const (
 	// Errored: the policy could not decide: a fact it reads is missing, allow is
 	// not a boolean, a built-in failed, or the deadline passed.
 	Errored Outcome = "Errored"
+	// Inconclusive: the data the condition declared (metrics queries, objects)
+	// was not there to decide on: an empty or NaN result, a Prometheus that does
+	// not answer, a missing object. The policy did not run. Unlike Errored, it is
+	// nobody's mistake, so it neither fails the condition nor ends verification
+	// early: a required condition still inconclusive at its timeout waits for a
+	// person.
+	Inconclusive Outcome = "Inconclusive"
 )
 
 // Reasons of a Result, in UpperCamel for status conditions and Events.
@@ -39,6 +46,9 @@ const (
 	// ReasonResourceLimit: the policy built a value, or held memory, beyond the
 	// engine's limits (limits.go, memory.go).
 	ReasonResourceLimit = "ResourceLimit"
+	// Reasons of an Inconclusive result.
+	ReasonNoMetricsData = "NoMetricsData"
+	ReasonObjectMissing = "ObjectMissing"
 )
 
 // MaxMessageBytes caps a Result's Message. A policy's error_message, message and deny
@@ -239,3 +249,6 @@ func (p *Policy) explainFailure(ctx context.Context, input ast.Value) (string, e
 	}
 	return strings.Join(parts, "; "), nil
 }
+
+// Doc is the facts document the input was converted from; callers must not change it.
+func (in Input) Doc() map[string]any { return in.doc }

@@ -46,7 +46,7 @@ func (p Polling) Record(r Result, now time.Time) Polling {
 	case Failed:
 		p.Failures++
 		p.ConsecutiveErrors = 0
-	default:
+	default: // Passed, or Inconclusive: no data is nobody's error, polling goes on
 		p.ConsecutiveErrors = 0
 	}
 	return p
@@ -66,6 +66,10 @@ const (
 	TimedOut Move = "TimedOut"
 	// GaveUp: the policy could not decide too many times in a row. Final.
 	GaveUp Move = "GaveUp"
+	// Undecided: the timeout ran out while the condition was inconclusive (no
+	// data to decide on). Final for verification: neither passed nor failed, it
+	// waits for a person.
+	Undecided Move = "Undecided"
 )
 
 // Next is Decide's decision.
@@ -79,7 +83,7 @@ type Next struct {
 
 // Final reports whether verification is over.
 func (s Next) Final() bool {
-	return s.Move == Verified || s.Move == TimedOut || s.Move == GaveUp
+	return s.Move == Verified || s.Move == TimedOut || s.Move == GaveUp || s.Move == Undecided
 }
 
 // Decide decides, from the polling so far and the clock, what to do with a
@@ -103,6 +107,10 @@ func Decide(p Polling, now time.Time) Next {
 	// The last evaluation happens at the deadline; once one has, time is up.
 	deadline := p.StartedAt.Add(p.Timeout)
 	if !p.LastEvaluatedAt.Before(deadline) {
+		if p.Last.Outcome == Inconclusive {
+			return Next{Move: Undecided, Message: fmt.Sprintf(
+				"inconclusive after %s (%d attempts): %s", shortDuration(p.Timeout), p.Attempts, p.Last.Message)}
+		}
 		return Next{Move: TimedOut, Message: timeoutMessage(p)}
 	}
 	next := p.LastEvaluatedAt.Add(p.Interval)

@@ -59,6 +59,11 @@ var (
 		Help: "Evaluations that could not decide (missing facts, deadline, failing built-in), by reason.",
 	}, []string{"condition_type", "service", "reason"})
 
+	conditionInconclusive = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_condition_inconclusive_total",
+		Help: "Evaluations that had no data to decide on (an empty or NaN metrics query, Prometheus not answering, a missing object), by reason.",
+	}, []string{"condition_type", "service", "reason"})
+
 	conditionTimeouts = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubernaut_condition_timeout_total",
 		Help: "Postconditions that did not pass before their timeout.",
@@ -109,6 +114,7 @@ var (
 func init() {
 	crmetrics.Registry.MustRegister(
 		conditionEvaluations, conditionDuration, conditionPassed, conditionFailed, conditionErrors,
+		conditionInconclusive,
 		conditionTimeouts, blockedByPrecondition, failedByPostcondition, libraryLoadErrors, libraryInfo,
 		admissionRequests, admissionDuration, paused, pauseChanges,
 	)
@@ -121,6 +127,8 @@ const (
 	Passed Outcome = iota
 	Failed
 	Errored
+	// Inconclusive: there was no data to decide on.
+	Inconclusive
 )
 
 // Evaluation is one evaluation of one condition.
@@ -130,7 +138,7 @@ type Evaluation struct {
 	Action        string
 	Required      bool
 	Outcome       Outcome
-	// ErrorReason is the reason of an Errored outcome.
+	// ErrorReason is the reason of an Errored or Inconclusive outcome.
 	ErrorReason string
 	Duration    time.Duration
 }
@@ -147,6 +155,8 @@ func RecordEvaluation(e Evaluation) {
 		conditionFailed.WithLabelValues(e.ConditionType, e.Service, e.Action, required).Inc()
 	case Errored:
 		conditionErrors.WithLabelValues(e.ConditionType, e.Service, e.ErrorReason).Inc()
+	case Inconclusive:
+		conditionInconclusive.WithLabelValues(e.ConditionType, e.Service, e.ErrorReason).Inc()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
@@ -26,7 +27,7 @@ func (w *Webhooks) preflightWorkflow(ctx context.Context, wfe *workflowv1alpha1.
 	var warnings []string
 	for _, step := range wfe.Spec.WorkflowDefinition.Steps {
 		prefix := fmt.Sprintf("step %d: ", step.StepNumber)
-		ws, stop := w.preflight(ctx, prefix, step.Action, rawOf(step.Parameters), step.PreConditions, skip)
+		ws, stop := w.preflight(ctx, wfe, prefix, step.Action, rawOf(step.Parameters), step.PreConditions, skip)
 		warnings = append(warnings, ws...)
 		if stop {
 			break
@@ -39,13 +40,13 @@ func (w *Webhooks) preflightWorkflow(ctx context.Context, wfe *workflowv1alpha1.
 func (w *Webhooks) preflightExecution(ctx context.Context, ke *kubernetesexecutionv1alpha1.KubernetesExecution) []string {
 	ctx, cancel := context.WithTimeout(conditions.WithTenant(ctx, ke.Namespace), w.preflightBudget())
 	defer cancel()
-	warnings, _ := w.preflight(ctx, "", ke.Spec.Action, rawOf(ke.Spec.Parameters), ke.Spec.PreConditions, commonv1alpha1.OverriddenConditions(ke.Annotations))
+	warnings, _ := w.preflight(ctx, ke, "", ke.Spec.Action, rawOf(ke.Spec.Parameters), ke.Spec.PreConditions, commonv1alpha1.OverriddenConditions(ke.Annotations))
 	return warnings
 }
 
-// preflight runs one round of preconditions and says which would fail; stop is true
-// when the budget ran out.
-func (w *Webhooks) preflight(ctx context.Context, prefix, action string, raw []byte, pre []commonv1alpha1.ValidationCondition,
+// preflight runs one round of preconditions of run and says which would fail; stop
+// is true when the budget ran out.
+func (w *Webhooks) preflight(ctx context.Context, run metav1.Object, prefix, action string, raw []byte, pre []commonv1alpha1.ValidationCondition,
 	skip map[string]bool) (warnings []string, stop bool) {
 	if ctx.Err() != nil {
 		return []string{prefix + "preflight stopped: its time budget ran out"}, true
@@ -67,6 +68,7 @@ func (w *Webhooks) preflight(ctx context.Context, prefix, action string, raw []b
 	}
 	outcomes, err := w.Conditions.Run(ctx, check.Round{
 		Service: metrics.ServiceAdmission, Action: action, Parameters: params, Phase: facts.Pre, Conditions: conds,
+		Target: check.RecordedTarget(action, params, run),
 	})
 	if err != nil {
 		return []string{prefix + "preflight could not read the cluster: " + err.Error()}, ctx.Err() != nil

@@ -34,6 +34,11 @@ type Service struct {
 	// Parallelism bounds concurrent evaluations in one round; DefaultParallelism
 	// when zero.
 	Parallelism int
+	// Metrics runs the conditions' Prometheus queries; nil when the manager has
+	// no --prometheus-url.
+	Metrics Querier
+	// Objects reads the objects conditions declare; nil reads none.
+	Objects ObjectReader
 }
 
 // Resolved is a condition's policy and where it came from.
@@ -81,6 +86,8 @@ type Round struct {
 	// service's Reader: one that notes what the round read, to be woken when it
 	// changes (package wake).
 	Reader client.Reader
+	// Target is what the conditions' metrics queries and objects are about.
+	Target Target
 }
 
 // Outcome is the evaluation of one condition of a round.
@@ -198,10 +205,27 @@ func (s *Service) evaluateOne(ctx context.Context, r Round, i int, p resolution,
 		// A compile error can quote the requester's inline Rego: capped like a policy's message.
 		o.Result = conditions.Result{Outcome: conditions.Errored, Reason: reason, Message: conditions.CapMessage(p.err.Error())}
 	} else {
-		o.Result = s.Engine.EvaluateInput(ctx, p.Policy, input)
+		o.Result = s.evaluateDeclaring(ctx, r, &r.Conditions[i], p.Policy, input)
 	}
 	s.record(r, o)
 	return o
+}
+
+// evaluateDeclaring evaluates a policy on the round's input, plus what its condition
+// declares (metrics, objects) when it declares any.
+func (s *Service) evaluateDeclaring(ctx context.Context, r Round, c *commonv1alpha1.ValidationCondition, p *conditions.Policy, input conditions.Input) conditions.Result {
+	if !declares(c) {
+		return s.Engine.EvaluateInput(ctx, p, input)
+	}
+	doc, res := s.declared(ctx, r, c, input.Doc())
+	if res != nil {
+		return *res
+	}
+	own, err := conditions.NewInput(doc)
+	if err != nil {
+		return *errored(err.Error())
+	}
+	return s.Engine.EvaluateInput(ctx, p, own)
 }
 
 func (s *Service) record(r Round, o Outcome) {
@@ -218,6 +242,8 @@ func (s *Service) record(r Round, o Outcome) {
 		e.Outcome = metrics.Passed
 	case conditions.Failed:
 		e.Outcome = metrics.Failed
+	case conditions.Inconclusive:
+		e.Outcome = metrics.Inconclusive
 	default:
 		e.Outcome = metrics.Errored
 	}
@@ -235,8 +261,9 @@ func (s *Service) known(conditionType string) bool {
 func (o Outcome) Status(now time.Time, attempts int32) commonv1alpha1.ConditionResult {
 	return commonv1alpha1.ConditionResult{
 		ConditionType:  o.Condition.Type,
-		Evaluated:      o.Outcome != conditions.Errored,
+		Evaluated:      o.Outcome != conditions.Errored && o.Outcome != conditions.Inconclusive,
 		Passed:         o.Passed(),
+		Inconclusive:   o.Outcome == conditions.Inconclusive,
 		ErrorMessage:   o.Message,
 		EvaluationTime: metav1.NewTime(now),
 		Required:       o.Condition.IsRequired(),

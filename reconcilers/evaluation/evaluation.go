@@ -111,6 +111,10 @@ type Report struct {
 	Warnings []Failure
 	// TimedOut lists the postconditions whose timeout ran out.
 	TimedOut []string
+	// Undecided lists the required postconditions still inconclusive at their
+	// timeout (final): no data to decide on, so neither passed nor failed. A
+	// person decides: an override, an approval or a reject.
+	Undecided []Failure
 	// NextAt is when to evaluate again, when not Done.
 	NextAt time.Time
 }
@@ -209,6 +213,11 @@ func evaluateDue(ctx context.Context, svc *check.Service, e Enforcement, r Round
 		step := conditions.Next{Move: conditions.Verified}
 		if !results[i].Passed {
 			step = conditions.Next{Move: conditions.TimedOut, Message: results[i].ErrorMessage}
+			if results[i].Inconclusive {
+				// A precondition has one evaluation: without data it blocks, and
+				// the block waits for a person to override it.
+				step.Message = "inconclusive: " + step.Message
+			}
 		}
 		if post {
 			step = conditions.Decide(polls[i], now)
@@ -238,14 +247,17 @@ func evaluateDue(ctx context.Context, svc *check.Service, e Enforcement, r Round
 			report.TimedOut = append(report.TimedOut, c.Type)
 			metrics.RecordTimeout(metrics.ConditionTypeLabel(c.Type, svc.Library.Has), r.Service)
 		}
-		if c.IsRequired() {
+		switch {
+		case step.Move == conditions.Undecided && c.IsRequired():
+			report.Undecided = append(report.Undecided, failure)
+		case c.IsRequired():
 			report.Blocking = append(report.Blocking, failure)
-		} else {
+		default:
 			report.Warnings = append(report.Warnings, failure)
 		}
 	}
 	if !report.Done {
-		report.Blocking, report.Warnings, report.TimedOut = nil, nil, nil
+		report.Blocking, report.Warnings, report.TimedOut, report.Undecided = nil, nil, nil, nil
 	}
 	return report, nil
 }
@@ -282,6 +294,8 @@ func polling(c commonv1alpha1.ValidationCondition, last commonv1alpha1.Condition
 	p.Attempts = int(last.Attempts)
 	p.ConsecutiveErrors = int(last.ConsecutiveErrors)
 	switch {
+	case last.Inconclusive:
+		p.Last = conditions.Result{Outcome: conditions.Inconclusive, Message: last.ErrorMessage}
 	case !last.Evaluated:
 		p.Last = conditions.Result{Outcome: conditions.Errored, Message: last.ErrorMessage}
 	case last.Passed:

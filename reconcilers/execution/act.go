@@ -206,7 +206,7 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 	waiting := wake.Key{Controller: ControllerName, Request: reconcile.Request{NamespacedName: client.ObjectKeyFromObject(ke)}, Round: "postconditions"}
 	report, err := evaluation.Postconditions(ctx, r.Conditions, enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{Round: check.Round{
 		Service: metrics.ServiceExecution, Action: action.Name, Parameters: factParams(params, ke, before),
-		Phase: facts.Post, Conditions: ke.Spec.PostConditions,
+		Phase: facts.Post, Conditions: ke.Spec.PostConditions, Target: check.RecordedTarget(action.Name, params, ke),
 	}}), results.PostConditionResults, s.now)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -229,6 +229,11 @@ func (r *Reconciler) verify(ctx context.Context, s *scope) (ctrl.Result, error) 
 			s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.PostconditionFailedReason, msg+"; the action has no inverse")
 		}
 		return ctrl.Result{}, nil
+	}
+	if len(report.Undecided) > 0 {
+		s.undecided(r, "required postconditions inconclusive, no data to decide on: "+evaluation.Summary(report.Undecided)+
+			"; override them to accept the change (nothing is rolled back meanwhile)")
+		return ctrl.Result{RequeueAfter: ke.Spec.ExecutionStrategy.BlockedWait()}, nil
 	}
 	msg := fmt.Sprintf("%d postconditions verified", len(report.Results))
 	if enforcement.Mode == "off" {

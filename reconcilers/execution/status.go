@@ -70,6 +70,12 @@ func (s *scope) block(r *Reconciler, message string) {
 	s.status(r).Block(kev1alpha1.ExecutionBlocked, message)
 }
 
+// undecided stops the run at required postconditions left inconclusive, to wait
+// for an override (reconsider).
+func (s *scope) undecided(r *Reconciler, message string) {
+	s.status(r).Undecided(kev1alpha1.ExecutionBlocked, message)
+}
+
 // setCondition sets one status condition.
 func (s *scope) setCondition(conditionType string, status metav1.ConditionStatus, reason, message string) {
 	st := &s.ke.Status

@@ -4,10 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -26,6 +25,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/preflight"
+	"kubernaut.io/stepvalidation/reconcilers/runstatus"
 )
 
 // validate runs the checks before acting, in order, and stops at the first that
@@ -89,7 +89,7 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	}
 	report, err := evaluation.Preconditions(ctx, r.Conditions, enforcement, evaluation.Round{Round: check.Round{
 		Service: metrics.ServiceExecution, Action: action.Name, Parameters: factParams(params, ke, nil),
-		Phase: facts.Pre, Conditions: ke.Spec.PreConditions,
+		Phase: facts.Pre, Conditions: ke.Spec.PreConditions, Target: check.RecordedTarget(action.Name, params, ke),
 	}}, s.now)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -120,14 +120,22 @@ func (r *Reconciler) validate(ctx context.Context, s *scope) (ctrl.Result, error
 	return r.proceed(ctx, s, action, params)
 }
 
+// undecided reports whether a blocked run waits on inconclusive postconditions
+// (runstatus.Undecided) rather than on failed preconditions.
+func undecided(conds []metav1.Condition) bool {
+	c := apimeta.FindStatusCondition(conds, commonv1alpha1.PostconditionsVerifiedCondition)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == commonv1alpha1.InconclusiveReason
+}
+
 // reconsider keeps a blocked run waiting for an override, up to blockedTimeout.
 // Once every blocking condition is listed in an override that applies (its own or
 // its workflow's annotation, which only authorized users can set, and not
-// expired), validation runs again, the overridden conditions recorded as such.
+// expired), validation runs again, the overridden conditions recorded as such. A run
+// that acted and waits on inconclusive postconditions is verified again instead.
 func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, error) {
 	ke := s.ke
 	wait := ke.Spec.ExecutionStrategy.BlockedWait()
-	deadline := blockedSince(ke.Status.Conditions, s.now).Add(wait)
+	deadline := runstatus.BlockedSince(ke.Status.Conditions, s.now).Add(wait)
 	if !s.now.Before(deadline) {
 		s.finish(r, kev1alpha1.ExecutionFailed, commonv1alpha1.BlockedTimedOutReason,
 			fmt.Sprintf("no override within the blockedTimeout of %s; %s", wait, ke.Status.Message))
@@ -136,6 +144,17 @@ func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, err
 	enforcement, err := r.enforcement(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if undecided(ke.Status.Conditions) {
+		// Acted, and its postconditions were left inconclusive: an override of
+		// them accepts the change, verified again with them skipped.
+		if !evaluation.Lifted(s.results().PostConditionResults, enforcement) {
+			return ctrl.Result{RequeueAfter: deadline.Sub(s.now)}, nil
+		}
+		ke.Status.CompletionTime = nil
+		s.transition(r, kev1alpha1.ExecutionVerifying, commonv1alpha1.OverriddenReason,
+			"the inconclusive postconditions are overridden ("+evaluation.Describe(enforcement.Overrides)+")")
+		return r.verify(ctx, s)
 	}
 	var results []commonv1alpha1.ConditionResult
 	if ke.Status.ValidationResults != nil {
@@ -324,12 +343,4 @@ func factParams(params map[string]any, ke *kev1alpha1.KubernetesExecution, befor
 		out[catalog.BeforeParam] = before
 	}
 	return out
-}
-
-// blockedSince is when the run's preconditions last turned to failing, or now.
-func blockedSince(conds []metav1.Condition, now time.Time) time.Time {
-	if c := meta.FindStatusCondition(conds, commonv1alpha1.PreconditionsPassedCondition); c != nil && c.Status == metav1.ConditionFalse {
-		return c.LastTransitionTime.Time
-	}
-	return now
 }

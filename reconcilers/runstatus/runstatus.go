@@ -82,6 +82,39 @@ func (r Run[P]) Block(phase P, message string) {
 	}
 }
 
+// Undecided stops a run whose required postconditions were still inconclusive at
+// their timeout: nothing was known to pass or fail them, so a person decides, with
+// an override of those conditions, before the blocked timeout. PostconditionsVerified
+// turns False with reason Inconclusive; its lastTransitionTime starts the wait.
+func (r Run[P]) Undecided(phase P, message string) {
+	message = text.CapMessage(message)
+	changed := *r.Phase != phase
+	*r.Phase, *r.Message = phase, message
+	r.SetCondition(commonv1alpha1.PostconditionsVerifiedCondition, metav1.ConditionFalse, commonv1alpha1.InconclusiveReason, message)
+	r.SetCondition(commonv1alpha1.SucceededCondition, metav1.ConditionUnknown, commonv1alpha1.InconclusiveReason, message)
+	if changed {
+		r.Recorder.Eventf(r.Object, nil, corev1.EventTypeWarning, commonv1alpha1.InconclusiveReason, "Block", "%s", message)
+	}
+}
+
+// BlockedSince is when a blocked run began to wait for a person: its required
+// preconditions turned to failing (Block) or its postconditions were left
+// inconclusive (Undecided); now when neither.
+func BlockedSince(conds []metav1.Condition, now time.Time) time.Time {
+	var since time.Time
+	if c := meta.FindStatusCondition(conds, commonv1alpha1.PreconditionsPassedCondition); c != nil && c.Status == metav1.ConditionFalse {
+		since = c.LastTransitionTime.Time
+	}
+	if c := meta.FindStatusCondition(conds, commonv1alpha1.PostconditionsVerifiedCondition); c != nil &&
+		c.Status == metav1.ConditionFalse && c.Reason == commonv1alpha1.InconclusiveReason && c.LastTransitionTime.After(since) {
+		since = c.LastTransitionTime.Time
+	}
+	if since.IsZero() {
+		return now
+	}
+	return since
+}
+
 // Finish moves the run to a final phase: Succeeded True when it succeeded, False
 // otherwise. A failure always gets an Event; a step's success does not (its
 // workflow's says so).

@@ -106,6 +106,12 @@ func (s *scope) block(r *Reconciler, message string) {
 	s.status(r).Block(workflowv1alpha1.WorkflowBlocked, message)
 }
 
+// undecided stops the workflow at steps whose required postconditions were left
+// inconclusive, to wait for an override (reconsider).
+func (s *scope) undecided(r *Reconciler, message string) {
+	s.status(r).Undecided(workflowv1alpha1.WorkflowBlocked, message)
+}
+
 // finish moves the workflow to completed or failed.
 func (s *scope) finish(r *Reconciler, phase workflowv1alpha1.WorkflowPhase, reason, message string) {
 	s.status(r).Finish(phase, phase == workflowv1alpha1.WorkflowCompleted, reason, message)

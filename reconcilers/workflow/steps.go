@@ -32,6 +32,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/evaluation"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
+	"kubernaut.io/stepvalidation/reconcilers/runstatus"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
 
@@ -76,7 +77,7 @@ func (r *Reconciler) runSteps(ctx context.Context, s *scope) (ctrl.Result, error
 	wake(deadline)
 	switch s.wfe.Status.Phase {
 	case workflowv1alpha1.WorkflowBlocked:
-		wake(blockedSince(s.wfe.Status.Conditions, s.now).Add(s.wfe.Spec.ExecutionStrategy.BlockedWait()))
+		wake(runstatus.BlockedSince(s.wfe.Status.Conditions, s.now).Add(s.wfe.Spec.ExecutionStrategy.BlockedWait()))
 	case workflowv1alpha1.WorkflowPaused:
 		wake(s.now.Add(pause.PollInterval))
 	}
@@ -120,10 +121,18 @@ func (r *Reconciler) decide(s *scope) {
 		s.transition(r, workflowv1alpha1.WorkflowPaused, commonv1alpha1.PausedReason, s.held)
 	case len(blocked) > 0 && len(running) == 0:
 		var reasons []string
+		undecided := true
 		for _, n := range blocked {
-			reasons = append(reasons, fmt.Sprintf("step %d: %s", n, s.stepStatus(n).Message))
+			st := s.stepStatus(n)
+			reasons = append(reasons, fmt.Sprintf("step %d: %s", n, st.Message))
+			undecided = undecided && st.K8sExecutionRef != nil && slices.ContainsFunc(st.PostConditionResults,
+				func(c commonv1alpha1.ConditionResult) bool { return c.Inconclusive })
 		}
-		s.block(r, strings.Join(reasons, "; "))
+		if undecided {
+			s.undecided(r, strings.Join(reasons, "; "))
+		} else {
+			s.block(r, strings.Join(reasons, "; "))
+		}
 	case done && len(failed) == 0:
 		s.setCondition(commonv1alpha1.PreconditionsPassedCondition, metav1.ConditionTrue, commonv1alpha1.PreconditionsPassedReason, "every step's required preconditions passed")
 		s.setCondition(commonv1alpha1.ExecutedCondition, metav1.ConditionTrue, commonv1alpha1.ExecutedReason, "every step acted")
@@ -179,7 +188,7 @@ func (r *Reconciler) startStep(ctx context.Context, s *scope, i int, st *workflo
 	}
 	report, err := evaluation.Preconditions(ctx, r.Conditions, s.enforcement, evaluation.Round{Round: check.Round{
 		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: withNamespace(params, s.wfe.Namespace),
-		Phase: facts.Pre, Conditions: step.PreConditions,
+		Phase: facts.Pre, Conditions: step.PreConditions, Target: check.RecordedTarget(step.Action, params, s.wfe),
 	}}, s.now)
 	if err != nil {
 		return time.Time{}, err
@@ -209,7 +218,8 @@ const cacheLag = 2 * time.Second
 
 // watchStep follows a step's KubernetesExecution until it ends.
 func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1alpha1.WorkflowStep, st *workflowv1alpha1.StepStatus) (time.Time, error) {
-	if deadline := stepDeadline(step, st); !deadline.IsZero() && !s.now.Before(deadline) {
+	// A blocked step waits for a person: the blocked timeout bounds that, not the step's.
+	if deadline := stepDeadline(step, st); st.Status != workflowv1alpha1.StepBlocked && !deadline.IsZero() && !s.now.Before(deadline) {
 		r.failStep(s, st, fmt.Sprintf("timed out after %s", step.Timeout.Duration))
 		return time.Time{}, nil
 	}
@@ -230,7 +240,9 @@ func (r *Reconciler) watchStep(ctx context.Context, s *scope, step *workflowv1al
 		}
 		return time.Time{}, nil
 	case kev1alpha1.ExecutionCompleted:
-		setStep(st, workflowv1alpha1.StepVerifying, "verifying the step's postconditions")
+		if st.Status != workflowv1alpha1.StepBlocked { // blocked: on inconclusive postconditions
+			setStep(st, workflowv1alpha1.StepVerifying, "verifying the step's postconditions")
+		}
 		return r.verifyStep(ctx, s, step, st)
 	case kev1alpha1.ExecutionFailed:
 		if st.RetriesAttempted < maxRetries(s.wfe, step) && retryable(ke) {
@@ -282,6 +294,9 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 		}
 	}()
 	deadline := stepDeadline(step, st)
+	if st.Status == workflowv1alpha1.StepBlocked {
+		deadline = time.Time{} // waiting for a person: the blocked timeout bounds it
+	}
 	if !deadline.IsZero() && !s.now.Before(deadline) {
 		r.failStep(s, st, fmt.Sprintf("timed out after %s while verifying its postconditions", step.Timeout.Duration))
 		return time.Time{}, nil
@@ -299,7 +314,7 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 	}
 	report, err := evaluation.Postconditions(ctx, r.Conditions, s.enforcement, r.Waker.Round(waiting, r.Conditions.Reader, evaluation.Round{Round: check.Round{
 		Service: metrics.ServiceWorkflow, Action: step.Action, Parameters: params,
-		Phase: facts.Post, Conditions: step.PostConditions,
+		Phase: facts.Post, Conditions: step.PostConditions, Target: check.RecordedTarget(step.Action, params, s.wfe),
 	}}), st.PostConditionResults, s.now)
 	if err != nil {
 		return time.Time{}, err
@@ -317,6 +332,14 @@ func (r *Reconciler) verifyStep(ctx context.Context, s *scope, step *workflowv1a
 			metrics.RecordFailedByPostcondition(step.Action, metrics.ConditionTypeLabel(f.Type, r.Conditions.Library.Has))
 		}
 		r.failStep(s, st, "required postcondition failed: "+evaluation.Summary(report.Blocking))
+		return time.Time{}, nil
+	}
+	if len(report.Undecided) > 0 {
+		if st.Status != workflowv1alpha1.StepBlocked {
+			setStep(st, workflowv1alpha1.StepBlocked, "required postconditions inconclusive, no data to decide on: "+
+				evaluation.Summary(report.Undecided)+"; override them to accept the change (nothing is rolled back meanwhile)")
+			s.stepEvent(r, corev1.EventTypeWarning, commonv1alpha1.InconclusiveReason, step.StepNumber, "%s", st.Message)
+		}
 		return time.Time{}, nil
 	}
 	now := metav1.NewTime(s.now)
@@ -417,7 +440,7 @@ func (r *Reconciler) startExecution(ctx context.Context, s *scope, st *workflowv
 // it (the execution sees the workflow's override and validates again).
 func (r *Reconciler) reconsider(ctx context.Context, s *scope) (ctrl.Result, error) {
 	wait := s.wfe.Spec.ExecutionStrategy.BlockedWait()
-	if !s.now.Before(blockedSince(s.wfe.Status.Conditions, s.now).Add(wait)) {
+	if !s.now.Before(runstatus.BlockedSince(s.wfe.Status.Conditions, s.now).Add(wait)) {
 		s.finish(r, workflowv1alpha1.WorkflowFailed, commonv1alpha1.BlockedTimedOutReason,
 			fmt.Sprintf("no override within the blockedTimeout of %s; %s", wait, s.wfe.Status.Message))
 		return ctrl.Result{}, nil
@@ -549,14 +572,6 @@ func retryable(ke *kev1alpha1.KubernetesExecution) bool {
 		return false
 	}
 	return true
-}
-
-// blockedSince is when the workflow's preconditions last turned to failing, or now.
-func blockedSince(conds []metav1.Condition, now time.Time) time.Time {
-	if c := apimeta.FindStatusCondition(conds, commonv1alpha1.PreconditionsPassedCondition); c != nil && c.Status == metav1.ConditionFalse {
-		return c.LastTransitionTime.Time
-	}
-	return now
 }
 
 func allVerifying(s *scope) bool {

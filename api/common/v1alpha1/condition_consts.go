@@ -87,6 +87,9 @@ const (
 	// PostconditionFailedReason: a required postcondition did not allow before its
 	// timeout.
 	PostconditionFailedReason = "PostconditionFailed"
+	// InconclusiveReason: a required postcondition was still inconclusive (no
+	// data to decide on) at its timeout; the run waits for a person to override it.
+	InconclusiveReason = "Inconclusive"
 
 	// RolledBackReason: a failure triggered the rollback, and it completed.
 	RolledBackReason = "RolledBack"

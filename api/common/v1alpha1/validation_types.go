@@ -68,10 +68,84 @@ type ValidationCondition struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
+	// metrics are Prometheus queries the manager runs against its --prometheus-url
+	// before each evaluation. Each result is input.metrics.<name>: a number, or an
+	// object from label set (e.g. {pod="web-1"}) to number. An empty, NaN or
+	// infinite result, or a Prometheus that does not answer, makes the condition
+	// inconclusive: neither passed nor failed. Declaring queries needs verb query
+	// on metrics.kubernaut.io in the run's namespace.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=4
+	Metrics []MetricQuery `json:"metrics,omitempty"`
+
+	// objects are Kubernetes objects, custom resources included, read before each
+	// evaluation into input.objects.<key>, without metadata.managedFields. The
+	// requester must be allowed to get each of them. A missing object makes the
+	// condition inconclusive.
+	// +optional
+	// +listType=map
+	// +listMapKey=key
+	// +kubebuilder:validation:MaxItems=4
+	Objects []ObjectQuery `json:"objects,omitempty"`
+
 	// injected is set by the admission webhook on a condition it added because the
 	// action catalog suggests it; conditions a user wrote never carry it.
 	// +optional
 	Injected bool `json:"injected,omitempty"`
+}
+
+// MetricQuery is a named PromQL query whose result a condition's policy reads.
+type MetricQuery struct {
+	// name is the key of the result under input.metrics.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9_]*$`
+	Name string `json:"name"`
+
+	// query is an instant PromQL query. {{name}} and {{namespace}} stand for the
+	// name and namespace of the action's target, e.g.
+	// sum(rate(http_requests_total{namespace="{{namespace}}",code=~"5.."}[5m])).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	Query string `json:"query"`
+}
+
+// ObjectQuery names one object a condition's policy reads.
+type ObjectQuery struct {
+	// key is the object's key under input.objects.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z][a-z0-9_]*$`
+	Key string `json:"key"`
+
+	// apiVersion is the object's group and version, e.g. cert-manager.io/v1.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	APIVersion string `json:"apiVersion"`
+
+	// kind is the object's kind, e.g. Certificate.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Kind string `json:"kind"`
+
+	// namespace is the object's namespace: empty means the run's own, and
+	// cluster-scoped kinds leave it empty. {{namespace}} stands for the target's.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Namespace string `json:"namespace,omitempty"`
+
+	// name is the object's name; {{name}} stands for the target's.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
 }
 
 // IsRequired reports whether a failure of c blocks. Absent means required, as the
@@ -122,6 +196,14 @@ type ConditionResult struct {
 	// passed is true when the policy allowed, or when the condition was overridden.
 	// +required
 	Passed bool `json:"passed"`
+
+	// inconclusive is true when the condition could not be decided for lack of
+	// data: a metrics query returned nothing, NaN or infinity, Prometheus did not
+	// answer, or an object it reads does not exist. A required condition still
+	// inconclusive at its timeout neither passes nor fails: the run waits for a
+	// person to override or approve.
+	// +optional
+	Inconclusive bool `json:"inconclusive,omitempty"`
 
 	// errorMessage explains a failure: the policy's error_message and deny
 	// messages, or why it could not be evaluated.
