@@ -112,8 +112,9 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 	r.gates = executionGates(old, ke, v.w)
 	r.checkSpec = func(spec *field.Path) (field.ErrorList, admission.Warnings, []demand) {
 		errs, d := v.w.validateAction(ke.Spec.Action, ke.Spec.Parameters, ke.Namespace, spec)
-		e, w := v.w.validateConditions(ctx, ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
-		return append(errs, e...), w, d
+		e, w, cd := v.w.validateConditions(ctx, conditionScope{ke.Spec.Action, ke.Spec.Parameters, ke.Namespace},
+			ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
+		return append(errs, e...), w, append(d, cd...)
 	}
 	r.guardOwners = true
 	r.preflight = func() []string { return v.w.preflightExecution(ctx, ke) }
@@ -204,9 +205,9 @@ func (w *Webhooks) validateStep(ctx context.Context, step *workflowv1alpha1.Work
 	errs, demands := w.validateAction(step.Action, step.Parameters, namespace, path)
 	var warnings admission.Warnings
 	if checkConditions {
-		var e field.ErrorList
-		e, warnings = w.validateConditions(ctx, step.PreConditions, step.PostConditions, path)
-		errs = append(errs, e...)
+		e, ws, d := w.validateConditions(ctx, conditionScope{step.Action, step.Parameters, namespace},
+			step.PreConditions, step.PostConditions, path)
+		errs, warnings, demands = append(errs, e...), ws, append(demands, d...)
 	}
 	if r := step.RollbackSpec; r != nil {
 		e, d := w.validateAction(r.Action, r.Parameters, namespace, path.Child("rollbackSpec"))
@@ -237,20 +238,34 @@ func (w *Webhooks) validateAction(action string, raw *runtime.RawExtension, name
 	return nil, []demand{d}
 }
 
-// validateConditions checks the pre- and postconditions under path.
-func (w *Webhooks) validateConditions(ctx context.Context, pre, post []commonv1alpha1.ValidationCondition, path *field.Path) (field.ErrorList, admission.Warnings) {
+// conditionScope is the run whose conditions are checked: what the conditions'
+// declared metrics and objects are read about, and for whom.
+type conditionScope struct {
+	action    string
+	params    *runtime.RawExtension
+	namespace string
+}
+
+// validateConditions checks the pre- and postconditions under path, and returns
+// what reading their declared metrics and objects needs of the requester.
+func (w *Webhooks) validateConditions(ctx context.Context, sc conditionScope, pre, post []commonv1alpha1.ValidationCondition, path *field.Path) (field.ErrorList, admission.Warnings, []demand) {
 	var errs field.ErrorList
 	var warnings admission.Warnings
+	var demands []demand
 	// A condition's path is made only for its errors and warnings: most have none.
 	for i := range pre {
-		e, _ := w.validateCondition(ctx, &pre[i], func() *field.Path { return path.Child("preConditions").Index(i) }, false)
-		errs = append(errs, e...)
+		p := func() *field.Path { return path.Child("preConditions").Index(i) }
+		e, _ := w.validateCondition(ctx, &pre[i], p, false)
+		de, d := w.declared(sc, &pre[i], p)
+		errs, demands = append(append(errs, e...), de...), append(demands, d...)
 	}
 	for i := range post {
-		e, ws := w.validateCondition(ctx, &post[i], func() *field.Path { return path.Child("postConditions").Index(i) }, true)
-		errs, warnings = append(errs, e...), append(warnings, ws...)
+		p := func() *field.Path { return path.Child("postConditions").Index(i) }
+		e, ws := w.validateCondition(ctx, &post[i], p, true)
+		de, d := w.declared(sc, &post[i], p)
+		errs, warnings, demands = append(append(errs, e...), de...), append(warnings, ws...), append(demands, d...)
 	}
-	return errs, warnings
+	return errs, warnings, demands
 }
 
 // validateCondition compiles the condition's policy (its rego, or the library's for

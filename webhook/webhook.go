@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"net/http"
 	"sync"
 	"time"
@@ -73,12 +74,18 @@ type Webhooks struct {
 	// PreflightBudget bounds the preflight of one dry-run request;
 	// DefaultPreflightBudget when zero.
 	PreflightBudget time.Duration
+	// Mapper finds the resource of an object a condition declares, to ask
+	// whether the requester may get it; the manager's when nil.
+	Mapper meta.RESTMapper
 }
 
 // SetupWithManager registers the webhooks of both kinds with mgr's webhook server.
 func (w *Webhooks) SetupWithManager(mgr ctrl.Manager) error {
 	if w.Conditions == nil || w.Client == nil || w.ManagerUsername == "" {
 		return fmt.Errorf("webhooks: Conditions, Client and ManagerUsername must be set")
+	}
+	if w.Mapper == nil {
+		w.Mapper = mgr.GetRESTMapper()
 	}
 	wfePath, wfe, err := newDefaultingWebhook[workflowv1alpha1.WorkflowExecution](mgr.GetScheme(), &workflowDefaulter{w: w})
 	if err != nil {

@@ -1,0 +1,74 @@
+package webhook
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
+	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions/objects"
+	"kubernaut.io/stepvalidation/conditions/promquery"
+)
+
+// What running a condition's own metrics queries needs: Prometheus has no RBAC of
+// its own, so whoever may write a query may read any series through it (status
+// and messages quote what the policy says). The administrator grants it.
+const (
+	queryVerb     = "query"
+	queryGroup    = "kubernaut.io"
+	queryResource = "metrics"
+)
+
+// declared checks the metrics queries and objects c declares and returns what the
+// requester needs to have them read: verb query on metrics.kubernaut.io in the
+// run's namespace for queries, get on each object. Conditions the webhook injected
+// from the catalog are the administrator's, and need nothing.
+func (w *Webhooks) declared(sc conditionScope, c *commonv1alpha1.ValidationCondition, path func() *field.Path) (field.ErrorList, []demand) {
+	if len(c.Metrics) == 0 && len(c.Objects) == 0 {
+		return nil, nil
+	}
+	var errs field.ErrorList
+	var perms []authority.Permission
+	for i, m := range c.Metrics {
+		p := path().Child("metrics").Index(i).Child("query")
+		if w.Conditions.Metrics == nil {
+			errs = append(errs, field.Invalid(p, field.OmitValueType{},
+				"the manager has no Prometheus to run queries against: its administrator sets --prometheus-url"))
+			continue
+		}
+		if err := promquery.Validate(m.Query); err != nil {
+			errs = append(errs, field.Invalid(p, field.OmitValueType{}, err.Error()))
+		}
+	}
+	if len(c.Metrics) > 0 && !c.Injected {
+		perms = append(perms, authority.Permission{Verb: queryVerb, Group: queryGroup, Resource: queryResource, Namespace: sc.namespace})
+	}
+	var name, namespace string
+	if a, ok := catalog.Lookup(sc.action); ok && a.Target != nil {
+		if params, err := catalog.DecodeParameters(rawOf(sc.params)); err == nil {
+			name, namespace, _ = a.Target.Name(params)
+		}
+	}
+	for i, o := range c.Objects {
+		p := path().Child("objects").Index(i)
+		ref, err := objects.RefOf(o, sc.namespace, name, namespace)
+		if err != nil {
+			errs = append(errs, field.Invalid(p, field.OmitValueType{}, err.Error()))
+			continue
+		}
+		perm, _, err := objects.Permission(w.Mapper, ref)
+		if err != nil {
+			errs = append(errs, field.Invalid(p.Child("kind"), o.Kind, err.Error()))
+			continue
+		}
+		if !c.Injected {
+			perms = append(perms, perm)
+		}
+	}
+	if len(perms) == 0 {
+		return errs, nil
+	}
+	return errs, []demand{{path: path(), action: fmt.Sprintf("condition %s", c.Type), perms: perms}}
+}
