@@ -30,6 +30,8 @@ import (
 	"kubernaut.io/stepvalidation/certs"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/conditions/objects"
+	"kubernaut.io/stepvalidation/conditions/promquery"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/conditions/library"
 	"kubernaut.io/stepvalidation/internal/scheme"
@@ -80,6 +82,8 @@ type options struct {
 
 	webhookClientCA string
 	webhookClientCN string
+
+	prometheus promquery.Config
 }
 
 func main() {
@@ -136,6 +140,13 @@ func main() {
 	flag.StringVar(&o.webhookClientCN, "webhook-client-cn", "",
 		"comma-separated CommonNames the webhooks' client certificate may have (with --webhook-client-ca); empty: any certificate the CA signed")
 	var showVersion bool
+	flag.StringVar(&o.prometheus.URL, "prometheus-url", "",
+		"Prometheus that conditions' metrics queries run against, e.g. http://prometheus.monitoring:9090; empty refuses conditions with metrics")
+	flag.StringVar(&o.prometheus.CAFile, "prometheus-ca-file", "", "PEM CA bundle that signs the Prometheus server's certificate (https); empty: the system's")
+	flag.StringVar(&o.prometheus.BearerTokenFile, "prometheus-bearer-token-file", "",
+		"file holding a bearer token sent to Prometheus, read at each query so a rotated token is used")
+	flag.DurationVar(&o.prometheus.Timeout, "prometheus-timeout", promquery.DefaultTimeout,
+		"how long one query may take; a slower Prometheus makes the condition inconclusive")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -236,7 +247,6 @@ func run(ctx context.Context, o options) error {
 	if err := (&library.Watcher{Library: lib, Namespace: o.namespace}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("watching the policy library: %w", err)
 	}
-	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()}
 	managerUser, err := managerUsername(ctx, mgr, o.managerUser)
 	if err != nil {
 		return err
@@ -244,6 +254,15 @@ func run(ctx context.Context, o options) error {
 	reviewer, err := authority.NewReviewer(mgr.GetConfig(), o.authzCacheTTL)
 	if err != nil {
 		return err
+	}
+	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient(),
+		Objects: &objects.Reader{Client: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Reviewer: reviewer}}
+	if o.prometheus.URL != "" {
+		prom, err := promquery.New(o.prometheus)
+		if err != nil {
+			return fmt.Errorf("--prometheus-url: %w", err)
+		}
+		service.Metrics = prom
 	}
 	hooks := &admissionwebhook.Webhooks{
 		Conditions:        service,
