@@ -68,7 +68,7 @@ build_etcd() {
 #    Kubernetes, ...); static_configs, file_sd and http_sd remain.
 build_prometheus() {
   up_to_date prometheus "$PROMETHEUS_VERSION" && return
-  log "building prometheus $PROMETHEUS_VERSION (cold: about 4 minutes on 2 cores)"
+  log "building prometheus $PROMETHEUS_VERSION (cold: 4-7 minutes on 2 cores)"
   local mod="$work/prometheus"
   rm -rf "$mod" && mkdir -p "$mod"
   (

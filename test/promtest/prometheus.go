@@ -113,6 +113,9 @@ func Run(ctx context.Context, opts Options) (_ *Prometheus, err error) {
 		"--storage.tsdb.path=" + filepath.Join(p.dir, "data"),
 		// Ours, not the machine's: the tests share the machine with other work.
 		"--no-auto-gomemlimit",
+		// The scrape manager takes in targets every 5s by default, so the first
+		// scrape came up to 5s after /-/ready; a hidden flag shortens it.
+		"--scrape.discovery-reload-interval=200ms",
 	}
 	if opts.LookbackDelta > 0 {
 		args = append(args, "--query.lookback-delta="+opts.LookbackDelta.String())
