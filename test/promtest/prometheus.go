@@ -282,7 +282,7 @@ func (p *Prometheus) Stop() error {
 func waitReady(ctx context.Context, timeout time.Duration, client *http.Client, url, token string, proc *process) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	last := errors.New("no answer yet")
+	var last error
 	for {
 		if err := proc.exitErr(); err != nil {
 			return err

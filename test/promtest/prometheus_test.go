@@ -1,6 +1,8 @@
 package promtest
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -258,4 +261,58 @@ func TestOptionsRefuseBadValues(t *testing.T) {
 			t.Errorf("%+v: error %v, want one naming %s", tc.opts, err, tc.want)
 		}
 	}
+}
+
+// TestKilledTestProcessLeavesNoPrometheus starts a Prometheus in a child test
+// process, kills the child with SIGKILL (as a go test timeout would: no cleanup
+// runs) and checks that the kernel ended Prometheus too.
+func TestKilledTestProcessLeavesNoPrometheus(t *testing.T) {
+	const childEnv = "PROMTEST_KILLED_CHILD"
+	if os.Getenv(childEnv) == "1" {
+		p, err := Run(context.Background(), Options{})
+		if err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+		fmt.Println("READY", p.proc.cmd.Process.Pid, p.dir)
+		select {}
+	}
+	child := exec.Command(os.Args[0], "-test.run=^TestKilledTestProcessLeavesNoPrometheus$")
+	child.Env = append(os.Environ(), childEnv+"=1")
+	stdout, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	var pid int
+	var dir string
+	if _, scanErr := fmt.Sscanf(line, "READY %d %s", &pid, &dir); err != nil || scanErr != nil {
+		t.Fatalf("child said %q (%v)", line, err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) }) // the child never got to
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for running(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus (pid %d) still running 10s after its parent was killed", pid)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// running says whether pid is a process that has not exited (a zombie has).
+func running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')') // "pid (comm) S ..."
+	return i < 0 || i+2 >= len(stat) || stat[i+2] != 'Z'
 }
