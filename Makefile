@@ -105,7 +105,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 8s, about 80s in all once bu
 ##@ Tools
 
 .PHONY: tools
-tools: ## Build etcd, the Kubernetes control plane, kwok, controller-gen and helm into bin/.
+tools: ## Build etcd, the Kubernetes control plane, kwok, controller-gen, helm and prometheus into bin/.
 	hack/tools.sh
 
 $(CONTROLLER_GEN):

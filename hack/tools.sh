@@ -3,7 +3,7 @@
 #
 # Usage: hack/tools.sh [tool ...]      (no arguments: every tool but golangci-lint)
 # Tools: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
-#        controller-gen helm kubernaut-image registry golangci-lint
+#        controller-gen helm kubernaut-image registry prometheus golangci-lint
 #
 # Nothing is downloaded but Go modules: the control plane is compiled from source.
 # A tool is rebuilt only when its binary is missing or its pinned version changed
@@ -17,6 +17,7 @@ CONTROLLER_TOOLS_VERSION=v0.23.0
 GOLANGCI_LINT_VERSION=v2.15.0
 HELM_VERSION=v4.3.2
 REGISTRY_VERSION=v3.1.2
+PROMETHEUS_VERSION=v0.316.0
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="$root/bin"
@@ -56,6 +57,29 @@ build_etcd() {
     GOFLAGS=-mod=mod timed go build -o "$bin/etcd" go.etcd.io/etcd/server/v3
   )
   stamp etcd "$ETCD_VERSION"
+}
+
+# Prometheus, on loopback in test/promtest and the e2e suites: conditions' PromQL
+# queries run against it. Two build tags keep it small and quick to compile:
+#  - no builtinassets: the web UI's compiled assets are not in the module (they are
+#    built with npm upstream); without the tag the UI pages are absent but the HTTP
+#    API (/api/v1/query, /-/ready), which is all the tests use, is whole.
+#  - remove_all_sd: leaves out the cloud service discoveries (AWS, Azure, GCE,
+#    Kubernetes, ...); static_configs, file_sd and http_sd remain.
+build_prometheus() {
+  up_to_date prometheus "$PROMETHEUS_VERSION" && return
+  log "building prometheus $PROMETHEUS_VERSION (cold: 4-7 minutes on 2 cores)"
+  local mod="$work/prometheus"
+  rm -rf "$mod" && mkdir -p "$mod"
+  (
+    cd "$mod"
+    go mod init tools.local/prometheus >/dev/null 2>&1
+    go mod edit -require="github.com/prometheus/prometheus@$PROMETHEUS_VERSION"
+    GOFLAGS=-mod=mod timed go build -tags remove_all_sd \
+      -ldflags "-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v}" \
+      -o "$bin/prometheus" github.com/prometheus/prometheus/cmd/prometheus
+  )
+  stamp prometheus "$PROMETHEUS_VERSION"
 }
 
 # The Kubernetes binaries are built from k8s.io/kubernetes itself. Its go.mod points
@@ -145,9 +169,10 @@ build() {
   registry) go_install registry github.com/distribution/distribution/v3/cmd/registry "$REGISTRY_VERSION" ;;
   # helm renders and installs charts/kubernaut (test/install, the README's Helm install).
   helm) go_install helm helm.sh/helm/v4/cmd/helm "$HELM_VERSION" ;;
+  prometheus) build_prometheus ;;
   golangci-lint) go_install golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION" ;;
   *)
-    log "unknown tool: $1 (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen helm kubernaut-image registry golangci-lint)"
+    log "unknown tool: $1 (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen helm kubernaut-image registry prometheus golangci-lint)"
     return 2
     ;;
   esac
@@ -155,7 +180,7 @@ build() {
 
 main() {
   local tools=("$@")
-  [[ ${#tools[@]} -eq 0 ]] && tools=(controller-gen etcd control-plane kwok helm kubernaut-image registry)
+  [[ ${#tools[@]} -eq 0 ]] && tools=(controller-gen etcd control-plane kwok helm kubernaut-image registry prometheus)
   local t
   for t in "${tools[@]}"; do build "$t"; done
   log "tools ready in $bin"

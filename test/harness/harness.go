@@ -27,6 +27,7 @@ import (
 	"kubernaut.io/stepvalidation/certs/clientauth"
 	"kubernaut.io/stepvalidation/internal/repo"
 	"kubernaut.io/stepvalidation/internal/scheme"
+	"kubernaut.io/stepvalidation/test/promtest"
 )
 
 // Options says what to start.
@@ -51,6 +52,11 @@ type Options struct {
 	// (Options.Webhooks): a manager run with a fixed --webhook-port, as the
 	// install's Deployment does. Zero picks a free one.
 	WebhookPort int
+
+	// Prometheus, when not nil, runs a real Prometheus (bin/prometheus) and a
+	// promtest.Exporter beside the control plane, the exporter added to its
+	// Targets: see PrometheusFlags, Prometheus and Exporter.
+	Prometheus *promtest.Options
 }
 
 // WebhookClientCN is the CommonName of the client certificate kube-apiserver
@@ -78,6 +84,10 @@ type Harness struct {
 	// WebhookServer.
 	webhookClientCA   string
 	webhookClientAuth func(*tls.Config)
+
+	// prometheus and exporter: see Options.Prometheus.
+	prometheus *promtest.Prometheus
+	exporter   *promtest.Exporter
 }
 
 // Start starts the control plane described by opts. On error, everything already
@@ -155,6 +165,11 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 			return nil, err
 		}
 	}
+	if opts.Prometheus != nil {
+		if err := h.startPrometheus(ctx, bin, *opts.Prometheus); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
 }
 
@@ -166,6 +181,7 @@ func (h *Harness) Stop() error {
 		p.Kill()
 	}
 	h.processes = nil
+	errs = append(errs, h.stopPrometheus())
 	for i := len(h.components) - 1; i >= 0; i-- {
 		errs = append(errs, h.components[i].stop())
 	}

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/test/harness"
+	"kubernaut.io/stepvalidation/test/promtest"
 )
 
 var cluster *harness.Harness
@@ -31,7 +32,7 @@ var nodes = []harness.Node{
 
 var _ = BeforeSuite(func(ctx context.Context) {
 	var err error
-	cluster, err = harness.Start(ctx, harness.Options{Nodes: nodes})
+	cluster, err = harness.Start(ctx, harness.Options{Nodes: nodes, Prometheus: &promtest.Options{TLS: true, BearerToken: prometheusToken}})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cluster.Stop)
 }, NodeTimeout(3*time.Minute))
