@@ -46,7 +46,10 @@ func (p Polling) Record(r Result, now time.Time) Polling {
 	case Failed:
 		p.Failures++
 		p.ConsecutiveErrors = 0
-	default: // Passed, or Inconclusive: no data is nobody's error, polling goes on
+	case Inconclusive:
+		// No data is neither a decision nor an error: polling goes on, and the
+		// errors around it still count as in a row.
+	default:
 		p.ConsecutiveErrors = 0
 	}
 	return p

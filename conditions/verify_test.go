@@ -139,3 +139,36 @@ func TestRecordCountsFailuresAndErrorsApart(t *testing.T) {
 		t.Fatalf("got %+v", p)
 	}
 }
+
+func TestInconclusiveVerification(t *testing.T) {
+	inconclusive := Result{Outcome: Inconclusive, Reason: ReasonNoMetricsData, Message: "metrics error_rate: the query returned no series"}
+	p := Polling{Timeout: 30 * time.Second, Interval: 10 * time.Second}
+
+	// No data is nobody's error: polling goes on to the timeout instead of giving
+	// up after DefaultMaxConsecutiveErrors, and ends Undecided, not TimedOut.
+	step, evaluatedAt := poll(t, p, repeat(inconclusive, 10))
+	if step.Move != Undecided {
+		t.Fatalf("inconclusive to the end: got %s, want %s", step.Move, Undecided)
+	}
+	if !slices.Equal(evaluatedAt, []int{0, 10, 20, 30}) {
+		t.Errorf("evaluated at %v, want every interval to the timeout", evaluatedAt)
+	}
+	if !step.Final() || !strings.Contains(step.Message, "inconclusive after 30s (4 attempts)") || !strings.Contains(step.Message, "no series") {
+		t.Errorf("message %q must say it stayed inconclusive and why", step.Message)
+	}
+
+	// Data that arrives decides as usual.
+	if step, _ := poll(t, p, []Result{inconclusive, inconclusive, passed}); step.Move != Verified {
+		t.Errorf("inconclusive then passed: got %s", step.Move)
+	}
+	// The last evaluation decides: failed at the timeout is a failure, even after
+	// inconclusive ones.
+	if step, _ := poll(t, p, []Result{inconclusive, inconclusive, inconclusive, failed}); step.Move != TimedOut {
+		t.Errorf("inconclusive then failed at the timeout: got %s", step.Move)
+	}
+	// Inconclusive evaluations neither add to the errors in a row nor reset them.
+	long := Polling{Timeout: time.Minute, Interval: 10 * time.Second}
+	if step, evaluatedAt := poll(t, long, []Result{errored, inconclusive, errored, errored}); step.Move != GaveUp || len(evaluatedAt) != 4 {
+		t.Errorf("three errors in a row after an inconclusive one: got %s", step.Move)
+	}
+}
