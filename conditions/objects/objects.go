@@ -184,6 +184,9 @@ func bound(u *unstructured.Unstructured, max int) (map[string]any, error) {
 	u.SetManagedFields(nil)
 	if a := u.GetAnnotations(); a != nil {
 		delete(a, "kubectl.kubernetes.io/last-applied-configuration")
+		if len(a) == 0 {
+			a = nil
+		}
 		u.SetAnnotations(a)
 	}
 	raw, err := json.Marshal(u.Object)
