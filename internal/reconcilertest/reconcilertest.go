@@ -33,6 +33,7 @@ import (
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/conditions/objects"
 	"kubernaut.io/stepvalidation/conditions/library"
 	"kubernaut.io/stepvalidation/reconcilers/execution"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
@@ -153,8 +154,10 @@ func Checker(t *testing.T, cluster *harness.Harness, reader client.Reader) *pref
 	if err != nil {
 		t.Fatal(err)
 	}
+	service := &check.Service{Engine: engine, Library: lib, Reader: reader,
+		Objects: &objects.Reader{Client: cluster.Client, Mapper: cluster.Client.RESTMapper(), Reviewer: reviewer}}
 	return &preflight.Checker{
-		Authority: reviewer, Conditions: &check.Service{Engine: engine, Library: lib, Reader: reader},
+		Authority: reviewer, Conditions: service,
 		Config: cluster.Config, Scheme: cluster.Scheme, Mapper: cluster.Client.RESTMapper(), Namespace: ManagerNamespace,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -128,6 +129,59 @@ func testPaths(t *testing.T, env rt.Env) {
 		rt.WaitEvent(t, c, ns, ke.Name, commonv1alpha1.OverriddenReason)
 		if rt.Replicas(t, c, ns, "web") != 2 {
 			t.Error("the overridden run did not act")
+		}
+	})
+
+	t.Run("a required postcondition without data at its timeout neither passes nor rolls back: the run waits for an override", func(t *testing.T) {
+		ns, ke := webScale(t, c, "admin")
+		ke.Spec.PostConditions = appStateReady(2 * time.Second)
+		ke.Spec.ExecutionStrategy.BlockedTimeout = &metav1.Duration{Duration: time.Hour}
+		rt.Create(t, c, ke)
+		blocked := waitPhase(t, c, ke, kev1alpha1.ExecutionBlocked)
+		expectReason(t, blocked, commonv1alpha1.InconclusiveReason)
+		r := blocked.Status.ValidationResults.PostConditionResults
+		if len(r) != 1 || !r[0].Inconclusive || r[0].Passed || r[0].Attempts < 2 ||
+			!strings.Contains(r[0].ErrorMessage, "ConfigMap "+ns+"/app-state does not exist") {
+			t.Errorf("postcondition results = %+v, want one inconclusive after evaluations at its interval, saying why", r)
+		}
+		if !strings.Contains(blocked.Status.Message, "inconclusive") || !strings.Contains(blocked.Status.Message, "override") {
+			t.Errorf("message %q must say the run waits for an override of inconclusive conditions", blocked.Status.Message)
+		}
+		rt.WaitEvent(t, c, ns, ke.Name, commonv1alpha1.InconclusiveReason)
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("an inconclusive run was rolled back, or never acted")
+		}
+		if blocked.Status.RollbackInformation == nil {
+			t.Error("the inverse must stay recorded, for a person who decides to roll back")
+		}
+
+		annotate(t, c, ke, map[string]string{
+			commonv1alpha1.OverrideConditionAnnotation: "app_state_ready",
+			commonv1alpha1.OverrideReasonAnnotation:    "INC-7: the app has no state object, checked by hand",
+			commonv1alpha1.OverrideByAnnotation:        "oncall",
+		})
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionCompleted)
+		if r := done.Status.ValidationResults.PostConditionResults; len(r) != 1 || !r[0].Overridden {
+			t.Errorf("postcondition results = %+v, want app_state_ready overridden", r)
+		}
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("accepting the change undid it")
+		}
+	})
+
+	t.Run("an inconclusive postcondition that gets its data passes or fails as usual", func(t *testing.T) {
+		ns, ke := webScale(t, c, "admin")
+		ke.Spec.PostConditions = appStateReady(time.Hour)
+		rt.Create(t, c, ke)
+		rt.Eventually(t, "an inconclusive evaluation", func() (bool, error) {
+			got := get(t, c, ke)
+			r := got.Status.ValidationResults
+			return r != nil && len(r.PostConditionResults) == 1 && r.PostConditionResults[0].Inconclusive, nil
+		})
+		rt.Create(t, c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app-state", Namespace: ns}, Data: map[string]string{"ready": "true"}})
+		done := waitPhase(t, c, ke, kev1alpha1.ExecutionCompleted)
+		if r := done.Status.ValidationResults.PostConditionResults; len(r) != 1 || !r[0].Passed || r[0].Inconclusive {
+			t.Errorf("postcondition results = %+v, want app_state_ready passed", r)
 		}
 	})
 
@@ -294,6 +348,18 @@ func webScale(t *testing.T, c client.Client, requester string) (string, *kev1alp
 	ns := rt.Namespace(t, c)
 	rt.Deployment(t, c, ns, "web", 1)
 	return ns, scaleExecution(ns, "scale", "web", 2, requester)
+}
+
+// appStateReady is a required postcondition on ConfigMap app-state of the run's
+// namespace, polled every second until timeout: inconclusive while it does not
+// exist.
+func appStateReady(timeout time.Duration) []commonv1alpha1.ValidationCondition {
+	return []commonv1alpha1.ValidationCondition{{
+		Type:    "app_state_ready",
+		Objects: []commonv1alpha1.ObjectQuery{{Key: "state", APIVersion: "v1", Kind: "ConfigMap", Name: "app-state"}},
+		Rego:    "package app\nallow if input.objects.state.data.ready == \"true\"",
+		Timeout: &metav1.Duration{Duration: timeout}, Interval: &metav1.Duration{Duration: time.Second},
+	}}
 }
 
 // tooFew is a required precondition that web, at 1 replica, does not pass.
