@@ -131,13 +131,13 @@ func escapeString(s string, quote byte) string {
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' || c == quote:
+		switch c := s[i]; c {
+		case '\\', quote:
 			b.WriteByte('\\')
 			b.WriteByte(c)
-		case c == '\n':
+		case '\n':
 			b.WriteString(`\n`)
-		case c == '\r':
+		case '\r':
 			b.WriteString(`\r`)
 		default:
 			b.WriteByte(c)
