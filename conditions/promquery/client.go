@@ -157,8 +157,8 @@ func (c *Client) Query(ctx context.Context, query string) (any, error) {
 		"query": {query},
 		// Prometheus stops evaluating when we stop waiting...
 		"timeout": {strconv.FormatFloat(c.timeout.Seconds(), 'f', -1, 64)},
-		// ...and sends at most one series more than we accept (Prometheus 2.54 and
-		// later; older servers ignore it and the body bound still holds).
+		// ...and sends at most one series more than we accept (servers that do not
+		// know the parameter ignore it, and the body bound still holds).
 		"limit": {strconv.Itoa(c.maxSeries + 1)},
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
