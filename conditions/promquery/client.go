@@ -60,46 +60,46 @@ type Client struct {
 // first query.
 func New(cfg Config) (*Client, error) {
 	if strings.TrimSpace(cfg.URL) == "" {
-		return nil, errors.New("prometheus URL is empty")
+		return nil, errors.New("the Prometheus URL is empty")
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("prometheus URL: %w", err)
+		return nil, fmt.Errorf("the Prometheus URL is invalid: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("prometheus URL %q: scheme must be http or https, not %q", u.Redacted(), u.Scheme)
+		return nil, fmt.Errorf("the Prometheus URL %q: scheme must be http or https, not %q", u.Redacted(), u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("prometheus URL %q has no host", u.Redacted())
+		return nil, fmt.Errorf("the Prometheus URL %q has no host", u.Redacted())
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("prometheus URL %q carries credentials; put a bearer token in a file (BearerTokenFile) instead", u.Redacted())
+		return nil, fmt.Errorf("the Prometheus URL %q carries credentials; put a bearer token in a file (BearerTokenFile) instead", u.Redacted())
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return nil, fmt.Errorf("prometheus URL %q must not have a query or a fragment", u.Redacted())
+		return nil, fmt.Errorf("the Prometheus URL %q must not have a query or a fragment", u.Redacted())
 	}
 	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("prometheus query timeout %s is negative", cfg.Timeout)
+		return nil, fmt.Errorf("the Prometheus query timeout %s is negative", cfg.Timeout)
 	}
 	if cfg.MaxSeries < 0 {
-		return nil, fmt.Errorf("prometheus max series %d is negative", cfg.MaxSeries)
+		return nil, fmt.Errorf("the Prometheus max series %d is negative", cfg.MaxSeries)
 	}
 	if cfg.MaxBodyBytes < 0 {
-		return nil, fmt.Errorf("prometheus max body bytes %d is negative", cfg.MaxBodyBytes)
+		return nil, fmt.Errorf("the Prometheus max body bytes %d is negative", cfg.MaxBodyBytes)
 	}
 	if cfg.CAFile != "" && u.Scheme != "https" {
-		return nil, fmt.Errorf("prometheus CA file %s is set but the URL %q is not https", cfg.CAFile, u.Redacted())
+		return nil, fmt.Errorf("the Prometheus CA file %s is set but the URL %q is not https", cfg.CAFile, u.Redacted())
 	}
 
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("prometheus CA file: %w", err)
+			return nil, fmt.Errorf("the Prometheus CA file: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("prometheus CA file %s holds no PEM certificate", cfg.CAFile)
+			return nil, fmt.Errorf("the Prometheus CA file %s holds no PEM certificate", cfg.CAFile)
 		}
 		tlsConfig.RootCAs = pool
 	}
@@ -157,8 +157,8 @@ func (c *Client) Query(ctx context.Context, query string) (any, error) {
 		"query": {query},
 		// Prometheus stops evaluating when we stop waiting...
 		"timeout": {strconv.FormatFloat(c.timeout.Seconds(), 'f', -1, 64)},
-		// ...and sends at most one series more than we accept (Prometheus 2.54 and
-		// later; older servers ignore it and the body bound still holds).
+		// ...and sends at most one series more than we accept (servers that do not
+		// know the parameter ignore it, and the body bound still holds).
 		"limit": {strconv.Itoa(c.maxSeries + 1)},
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
@@ -198,7 +198,7 @@ func (c *Client) Query(ctx context.Context, query string) (any, error) {
 }
 
 func (c *Client) tooLarge() error {
-	return fmt.Errorf("prometheus' answer is larger than %d bytes; aggregate the query (e.g. sum by (pod) (...)) so that it returns fewer series", c.maxBody)
+	return fmt.Errorf("the answer is larger than %d bytes; aggregate the query (e.g. sum by (pod) (...)) so that it returns fewer series", c.maxBody)
 }
 
 // transportError classifies an error that left no usable answer: a deadline is a
@@ -237,18 +237,18 @@ func statusError(resp *http.Response) error {
 	}
 	switch code := resp.StatusCode; {
 	case code == http.StatusBadRequest || code == http.StatusUnprocessableEntity:
-		return fmt.Errorf("prometheus refused the query (HTTP %s): %q", status, text)
+		return fmt.Errorf("query refused by Prometheus (HTTP %s): %q", status, text)
 	case code == http.StatusServiceUnavailable && apiErr.ErrorType == "timeout":
-		return inconclusive(ReasonTimeout, "prometheus gave up on the query (HTTP %s): %q", status, text)
+		return inconclusive(ReasonTimeout, "Prometheus gave up on the query (HTTP %s): %q", status, text)
 	case code >= 300 && code <= 399:
-		return inconclusive(ReasonServerError, "prometheus answered HTTP %s, a redirect to %q; set the Prometheus URL to the final address",
+		return inconclusive(ReasonServerError, "Prometheus answered HTTP %s, a redirect to %q; set the Prometheus URL to the final address",
 			status, capText(resp.Header.Get("Location")))
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return inconclusive(ReasonServerError, "prometheus refused our credentials (HTTP %s): %q; check the bearer token file", status, text)
+		return inconclusive(ReasonServerError, "Prometheus refused our credentials (HTTP %s): %q; check the bearer token file", status, text)
 	case code == http.StatusNotFound:
-		return inconclusive(ReasonServerError, "prometheus answered HTTP %s for %s; check the URL and its path prefix", status, resp.Request.URL.Redacted())
+		return inconclusive(ReasonServerError, "Prometheus answered HTTP %s for %s; check the URL and its path prefix", status, resp.Request.URL.Redacted())
 	default: // 5xx, 429 and any other status
-		return inconclusive(ReasonServerError, "prometheus answered HTTP %s: %q", status, text)
+		return inconclusive(ReasonServerError, "Prometheus answered HTTP %s: %q", status, text)
 	}
 }
 
@@ -270,22 +270,22 @@ func capText(s string) string {
 func readToken(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("prometheus bearer token file: %w", err)
+		return "", fmt.Errorf("the Prometheus bearer token file: %w", err)
 	}
 	defer func() { _ = f.Close() }()
 	data, err := io.ReadAll(io.LimitReader(f, maxTokenBytes+1))
 	if err != nil {
-		return "", fmt.Errorf("prometheus bearer token file %s: %w", path, err)
+		return "", fmt.Errorf("the Prometheus bearer token file %s: %w", path, err)
 	}
 	if len(data) > maxTokenBytes {
-		return "", fmt.Errorf("prometheus bearer token file %s is larger than %d bytes", path, maxTokenBytes)
+		return "", fmt.Errorf("the Prometheus bearer token file %s is larger than %d bytes", path, maxTokenBytes)
 	}
 	token := string(bytes.TrimSpace(data))
 	if token == "" {
-		return "", fmt.Errorf("prometheus bearer token file %s is empty", path)
+		return "", fmt.Errorf("the Prometheus bearer token file %s is empty", path)
 	}
 	if strings.ContainsAny(token, "\r\n") {
-		return "", fmt.Errorf("prometheus bearer token file %s holds more than one line", path)
+		return "", fmt.Errorf("the Prometheus bearer token file %s holds more than one line", path)
 	}
 	return token, nil
 }

@@ -20,7 +20,9 @@ type Vars struct{ Name, Namespace string }
 // string ("..." or '...'), where its value is escaped so that it stays one string
 // whatever it holds: outside a string a name like web-1 would silently become an
 // expression (web minus 1). Any other {{...}} is an error naming it. Text in a
-// comment (# to the end of the line) is left as it is. There are no functions or
+// comment (# to the end of the line) is left as it is. In a regex matcher
+// (pod=~"{{name}}-.*") the value is escaped as a string, not as a regex: the "." a
+// Kubernetes name may hold matches any character there. There are no functions or
 // pipelines: this is not text/template.
 func Expand(query string, vars Vars) (string, error) {
 	return expand(query, func(variable string, _ int) string {
@@ -131,13 +133,13 @@ func escapeString(s string, quote byte) string {
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\\' || c == quote:
+		switch c := s[i]; c {
+		case '\\', quote:
 			b.WriteByte('\\')
 			b.WriteByte(c)
-		case c == '\n':
+		case '\n':
 			b.WriteString(`\n`)
-		case c == '\r':
+		case '\r':
 			b.WriteString(`\r`)
 		default:
 			b.WriteByte(c)

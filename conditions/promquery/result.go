@@ -37,9 +37,9 @@ func decode(body []byte, maxSeries int) (any, error) {
 	if resp.Status != "success" {
 		text := capText(resp.Error)
 		if resp.ErrorType == "bad_data" || resp.ErrorType == "execution" {
-			return nil, fmt.Errorf("prometheus refused the query (%s): %q", resp.ErrorType, text)
+			return nil, fmt.Errorf("query refused by Prometheus (%s): %q", resp.ErrorType, text)
 		}
-		return nil, inconclusive(ReasonServerError, "prometheus answered status %q (%s): %q", capText(resp.Status), capText(resp.ErrorType), text)
+		return nil, inconclusive(ReasonServerError, "Prometheus answered status %q (%s): %q", capText(resp.Status), capText(resp.ErrorType), text)
 	}
 	switch resp.Data.ResultType {
 	case "scalar":
@@ -58,7 +58,7 @@ func decode(body []byte, maxSeries int) (any, error) {
 	case "string":
 		return nil, fmt.Errorf("query returned a string; a condition needs a number or an instant vector")
 	default:
-		return nil, inconclusive(ReasonServerError, "prometheus answered an unknown result type %q", capText(resp.Data.ResultType))
+		return nil, inconclusive(ReasonServerError, "Prometheus answered an unknown result type %q", capText(resp.Data.ResultType))
 	}
 }
 
