@@ -15,7 +15,9 @@ FUZZ_TARGETS := \
 	./catalog:FuzzExecutors \
 	./webhook:FuzzValidateWorkflow \
 	./webhook:FuzzValidatingWebhookAnswersAsTheBuilders \
-	./webhook:FuzzAdmission
+	./webhook:FuzzAdmission \
+	./conditions/promquery:FuzzExpand \
+	./conditions/promquery:FuzzDecode
 
 .DEFAULT_GOAL := help
 SHELL := /usr/bin/env bash -o pipefail

@@ -57,8 +57,8 @@ func (o *objectsAt) Read(_ context.Context, who authority.Requester, ref objects
 func TestDeclaredMetricsAndObjects(t *testing.T) {
 	api := &prometheusAPI{answers: map[string]string{
 		`sum(errors{namespace="prod",deployment="web"})`: `{"resultType":"vector","result":[{"metric":{},"value":[1,"0.01"]}]}`,
-		`sum(by (pod) (errors))`: `{"resultType":"vector","result":[{"metric":{"pod":"web-1"},"value":[1,"0.2"]},{"metric":{"pod":"web-2"},"value":[1,"0"]}]}`,
-		`nan`: `{"resultType":"scalar","result":[1,"NaN"]}`,
+		`sum(by (pod) (errors))`:                         `{"resultType":"vector","result":[{"metric":{"pod":"web-1"},"value":[1,"0.2"]},{"metric":{"pod":"web-2"},"value":[1,"0"]}]}`,
+		`nan`:                                            `{"resultType":"scalar","result":[1,"NaN"]}`,
 	}}
 	server := httptest.NewServer(api)
 	defer server.Close()

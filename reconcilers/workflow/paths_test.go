@@ -216,6 +216,51 @@ func testPaths(t *testing.T, env rt.Env) {
 		}
 	})
 
+	t.Run("a step whose required postcondition stays inconclusive blocks the workflow, not rolled back, until an override", func(t *testing.T) {
+		ns := webNamespace(t, c)
+		wfe := scaleWorkflow(ns, "undecided", "web", 2, holds, time.Hour)
+		wfe.Spec.WorkflowDefinition.Steps[0].PostConditions = []commonv1alpha1.ValidationCondition{{
+			Type:    "app_state_ready",
+			Objects: []commonv1alpha1.ObjectQuery{{Key: "state", APIVersion: "v1", Kind: "ConfigMap", Name: "{{name}}-state", Namespace: "{{namespace}}"}},
+			Rego:    "package app\nallow if input.objects.state.data.ready == \"true\"",
+			Timeout: &metav1.Duration{Duration: 2 * time.Second}, Interval: &metav1.Duration{Duration: time.Second},
+		}}
+		rt.Create(t, c, wfe)
+		blocked := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowBlocked)
+		if reason := succeeded(blocked).Reason; reason != commonv1alpha1.InconclusiveReason {
+			t.Errorf("Succeeded reason %q, want %s", reason, commonv1alpha1.InconclusiveReason)
+		}
+		st := blocked.Status.StepStatuses[0]
+		if st.Status != workflowv1alpha1.StepBlocked || len(st.PostConditionResults) != 1 || !st.PostConditionResults[0].Inconclusive ||
+			!strings.Contains(st.PostConditionResults[0].ErrorMessage, "ConfigMap "+ns+"/web-state does not exist") {
+			t.Errorf("step status = %+v, want blocked on app_state_ready inconclusive, reading web-state", st)
+		}
+		rt.WaitEvent(t, c, ns, wfe.Name, commonv1alpha1.InconclusiveReason)
+		if slices.Contains(rt.EventReasons(t, c, ns, wfe.Name), commonv1alpha1.RollbackStartedReason) || rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("an inconclusive step was rolled back")
+		}
+		// Neither the step's timeout nor the workflow's ends the wait for a person.
+		env.Clock.Advance(10 * time.Minute)
+		rt.Poke(t, c, wfe)
+		time.Sleep(time.Second)
+		if got := getWorkflow(t, c, wfe); got.Status.Phase != workflowv1alpha1.WorkflowBlocked {
+			t.Fatalf("phase %s (%s) 10 minutes on, want still blocked", got.Status.Phase, got.Status.Message)
+		}
+
+		rt.Annotate(t, c, wfe, map[string]string{
+			commonv1alpha1.OverrideConditionAnnotation: "app_state_ready",
+			commonv1alpha1.OverrideReasonAnnotation:    "INC-8",
+			commonv1alpha1.OverrideByAnnotation:        "oncall",
+		})
+		done := waitPhase(t, c, wfe, workflowv1alpha1.WorkflowCompleted)
+		if r := done.Status.StepStatuses[0].PostConditionResults; len(r) != 1 || !r[0].Overridden {
+			t.Errorf("step postcondition results = %+v, want app_state_ready overridden", r)
+		}
+		if rt.Replicas(t, c, ns, "web") != 2 {
+			t.Error("accepting the step undid it")
+		}
+	})
+
 	t.Run("a blocked workflow fails at its blockedTimeout, on the reconcilers' clock", func(t *testing.T) {
 		ns := webNamespace(t, c)
 		wfe := scaleWorkflow(ns, "abandoned", "web", 2, holds, time.Hour)
