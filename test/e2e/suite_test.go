@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"kubernaut.io/stepvalidation/test/harness"
+	"kubernaut.io/stepvalidation/test/promtest"
 )
 
 const managerNamespace = "kubernaut-system"
@@ -49,6 +50,8 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	cluster, err = harness.Start(ctx, harness.Options{
 		Webhooks: true,
 		Chaos:    true,
+		// A real Prometheus scraping an exporter the metrics specs set at will.
+		Prometheus: &promtest.Options{},
 		Nodes: []harness.Node{
 			{Name: "worker-1", CPU: "16", Memory: "64Gi", Pods: 110},
 			{Name: "worker-2", CPU: "16", Memory: "64Gi", Pods: 110},
@@ -77,14 +80,14 @@ func startManager(ctx context.Context) {
 	port, certDir := cluster.WebhookServing()
 	probe := freePort()
 	var err error
-	manager, err = cluster.StartProcess("manager", managerBinary,
-		"--webhook-port="+strconv.Itoa(port), "--webhook-cert-dir="+certDir,
-		"--webhook-client-ca="+cluster.WebhookClientCA(), "--webhook-client-cn="+harness.WebhookClientCN,
-		"--namespace="+managerNamespace, "--leader-elect=false",
-		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probe),
+	manager, err = cluster.StartProcess("manager", managerBinary, append([]string{
+		"--webhook-port=" + strconv.Itoa(port), "--webhook-cert-dir=" + certDir,
+		"--webhook-client-ca=" + cluster.WebhookClientCA(), "--webhook-client-cn=" + harness.WebhookClientCN,
+		"--namespace=" + managerNamespace, "--leader-elect=false",
+		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probe),
 		"--concurrency=4",
 		// The security specs revoke a Role and wait this long for it to count.
-		"--authorization-cache-ttl=1s")
+		"--authorization-cache-ttl=1s"}, cluster.PrometheusFlags()...)...)
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(func() error {
 		if err := manager.Exited(); err != nil {
