@@ -326,6 +326,8 @@ func verdictOf(r commonv1alpha1.ConditionResult) string {
 		return "skipped"
 	case r.Passed:
 		return "passed"
+	case r.Inconclusive:
+		return "NO DATA"
 	case !r.Evaluated:
 		return "ERROR"
 	default:

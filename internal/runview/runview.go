@@ -26,9 +26,12 @@ const (
 	ResultFailed = "failed"
 	// ResultWaiting: a postcondition denied so far and is still being polled.
 	ResultWaiting = "waiting"
-	// ResultInconclusive: the policy could not decide (a compile error, a
-	// timeout, missing cluster state).
+	// ResultInconclusive: there was no data to decide on (a metrics query
+	// without a result, a missing object); the policy did not run.
 	ResultInconclusive = "inconclusive"
+	// ResultError: the policy could not decide (a compile error, a timeout,
+	// missing cluster state).
+	ResultError = "error"
 	// ResultOverridden: an override skipped the condition.
 	ResultOverridden = "overridden"
 	// ResultPending: the condition has not been evaluated yet.
@@ -53,7 +56,7 @@ var colourOf = map[string]string{
 	ResultFailed: red, "denied": red, "reject": red, "rolled_back": red, "rollback_ready": red, "False": red,
 	ResultWaiting: yellow, ResultPending: dim, "blocked": yellow, "waiting_approval": yellow, "paused": yellow,
 	"executing": cyan, "verifying": cyan, "monitoring": cyan, "validating": cyan, "rolling_back": magenta,
-	ResultInconclusive: magenta, ResultOverridden: magenta, "skipped": dim, "Unknown": yellow,
+	ResultInconclusive: magenta, ResultError: red, ResultOverridden: magenta, "skipped": dim, "Unknown": yellow,
 }
 
 // node is one line of the tree and the lines under it.
@@ -499,9 +502,9 @@ func condWidth(pre, post []commonv1alpha1.ValidationCondition, preResults, postR
 	return width
 }
 
-// Result names a condition's result: overridden, passed, inconclusive when the
-// policy could not decide, waiting when it denied and is still polled, failed;
-// pending when there is no result yet.
+// Result names a condition's result: overridden, passed, inconclusive without
+// data, error when the policy could not decide, waiting when it denied and is
+// still polled, failed; pending when there is no result yet.
 func Result(r *commonv1alpha1.ConditionResult, polling bool) string {
 	switch {
 	case r == nil:
@@ -510,8 +513,10 @@ func Result(r *commonv1alpha1.ConditionResult, polling bool) string {
 		return ResultOverridden
 	case r.Passed:
 		return ResultPassed
-	case !r.Evaluated:
+	case r.Inconclusive:
 		return ResultInconclusive
+	case !r.Evaluated:
+		return ResultError
 	case polling:
 		return ResultWaiting
 	default:

@@ -128,8 +128,10 @@ func TestResult(t *testing.T) {
 		{&commonv1alpha1.ConditionResult{Evaluated: true, Passed: true, Overridden: true}, false, ResultOverridden},
 		{&commonv1alpha1.ConditionResult{Evaluated: true}, true, ResultWaiting},
 		{&commonv1alpha1.ConditionResult{Evaluated: true}, false, ResultFailed},
-		{&commonv1alpha1.ConditionResult{}, true, ResultInconclusive},
-		{&commonv1alpha1.ConditionResult{}, false, ResultInconclusive},
+		{&commonv1alpha1.ConditionResult{}, true, ResultError},
+		{&commonv1alpha1.ConditionResult{}, false, ResultError},
+		{&commonv1alpha1.ConditionResult{Inconclusive: true}, true, ResultInconclusive},
+		{&commonv1alpha1.ConditionResult{Inconclusive: true}, false, ResultInconclusive},
 	} {
 		if got := Result(tt.r, tt.polling); got != tt.want {
 			t.Errorf("Result(%+v, %v) = %s, want %s", tt.r, tt.polling, got, tt.want)

@@ -167,7 +167,7 @@ func certificate(ns, name string, ready bool) client.Object {
 func certificateReady() commonv1alpha1.ValidationCondition {
 	c := condition("certificate_ready", `package certificate_ready
 import rego.v1
-allow if some c in input.objects.cert.status.conditions; c.type == "Ready"; c.status == "True"
+allow if { some c in input.objects.cert.status.conditions; c.type == "Ready"; c.status == "True" }
 error_message := sprintf("Certificate %s is not ready", [input.objects.cert.metadata.name])`, true, 10*time.Second)
 	c.Objects = []commonv1alpha1.ObjectQuery{{Key: "cert", APIVersion: "e2e.kubernaut.io/v1", Kind: "Certificate",
 		Namespace: "{{namespace}}", Name: "{{name}}-tls"}}
