@@ -42,6 +42,8 @@ type Cluster struct {
 	// webhookClientCA signed the client certificate kube-apiserver presents to
 	// the webhooks: the manager's --webhook-client-ca.
 	webhookClientCA string
+	// prometheusURL is the local Prometheus: the manager's --prometheus-url.
+	prometheusURL string
 }
 
 // Manager namespace and the names the manager's flags default to.
@@ -111,6 +113,12 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	}); err != nil {
 		return nil, err
 	}
+	if err := opts.step("Starting Prometheus (recording rules stand in for the sample applications' error rates)", func() error {
+		c.prometheusURL, err = c.startPrometheus(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	if err := opts.step("Starting the manager (self-signed webhook certificates, only the API server's client certificate admitted)", func() error {
 		return c.startManager(ctx, manager)
 	}); err != nil {
@@ -161,11 +169,11 @@ func connect(opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// buildTools runs hack/tools.sh for the control plane and kwok, showing its
-// progress; it takes a second when bin/ is current.
+// buildTools runs hack/tools.sh for the control plane, kwok and Prometheus,
+// showing its progress; it takes a second when bin/ is current.
 func (o Options) buildTools(ctx context.Context) error {
-	return o.step("Building the local control plane into bin/ (hack/tools.sh; a cold build takes minutes)", func() error {
-		return o.run(ctx, filepath.Join(o.Root, "hack", "tools.sh"), "etcd", "control-plane", "kwok")
+	return o.step("Building the local control plane and Prometheus into bin/ (hack/tools.sh; a cold build takes minutes)", func() error {
+		return o.run(ctx, filepath.Join(o.Root, "hack", "tools.sh"), "etcd", "control-plane", "kwok", "prometheus")
 	})
 }
 
@@ -388,7 +396,7 @@ func (c *Cluster) startManager(ctx context.Context, binary string) error {
 		"--webhook-client-ca="+c.webhookClientCA, "--webhook-client-cn="+clientauth.APIServerCommonName,
 		"--webhook-service="+webhookService,
 		"--validating-webhook-configuration="+validatingWebhook, "--mutating-webhook-configuration="+mutatingWebhook,
-		"--leader-elect=false", "--metrics-bind-address=0",
+		"--leader-elect=false", "--metrics-bind-address=0", "--prometheus-url="+c.prometheusURL,
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probePort))
 	if err != nil {
 		return err
