@@ -48,8 +48,8 @@ func (w *Webhooks) declared(sc conditionScope, c *commonv1alpha1.ValidationCondi
 	}
 	name, namespace, ok := targetOf(sc)
 	if !ok {
-		// The run is refused for its action or parameters (validateAction): the
-		// objects' {{name}} and {{namespace}} stand for nothing yet.
+		// validateAction refuses the run for the same reason (it names the
+		// target the same way): the objects' {{name}} stands for nothing yet.
 		return errs, conditionDemand(c, path, perms)
 	}
 	for i, o := range c.Objects {

@@ -188,6 +188,17 @@ var _ = Describe("Declared metrics and objects", func() {
 			}
 		})
 
+		It("are reviewed when an update adds them to a run that has not started", func(ctx context.Context) {
+			ns := tenantNamespace(ctx, "tenant")
+			run, _ := declaringRun("KubernetesExecution", ns, nil, nil)
+			tenant := clientAs("tenant")
+			Expect(tenant.Create(ctx, run)).To(Succeed())
+			ke := run.(*kubernetesexecutionv1alpha1.KubernetesExecution)
+			ke.Spec.PostConditions = append(ke.Spec.PostConditions, metricsCondition())
+			Expect(apierr.Causes(tenant.Update(ctx, ke))).To(apierr.HaveCause(fmt.Sprintf("spec.postConditions[%d]", len(ke.Spec.PostConditions)-1),
+				`user "tenant" cannot query metrics.kubernaut.io`))
+		})
+
 		DescribeTable("are refused, with the reason at the query, when they cannot run",
 			func(ctx context.Context, query, message string) {
 				c := metricsCondition()
