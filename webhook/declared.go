@@ -23,8 +23,9 @@ const (
 
 // declared checks the metrics queries and objects c declares and returns what the
 // requester needs to have them read: verb query on metrics.kubernaut.io in the
-// run's namespace for queries, get on each object. Conditions the webhook injected
-// from the catalog are the administrator's, and need nothing.
+// run's namespace for queries, get on each object. The injected flag exempts
+// nothing: anyone can set it (see weakerConditions), and the catalog suggests no
+// condition that declares queries or objects, so whoever declares them wrote them.
 func (w *Webhooks) declared(sc conditionScope, c *commonv1alpha1.ValidationCondition, path func() *field.Path) (field.ErrorList, []demand) {
 	if len(c.Metrics) == 0 && len(c.Objects) == 0 {
 		return nil, nil
@@ -42,14 +43,14 @@ func (w *Webhooks) declared(sc conditionScope, c *commonv1alpha1.ValidationCondi
 			errs = append(errs, field.Invalid(p, field.OmitValueType{}, err.Error()))
 		}
 	}
-	if len(c.Metrics) > 0 && !c.Injected {
+	if len(c.Metrics) > 0 {
 		perms = append(perms, authority.Permission{Verb: queryVerb, Group: queryGroup, Resource: queryResource, Namespace: sc.namespace})
 	}
-	var name, namespace string
-	if a, ok := catalog.Lookup(sc.action); ok && a.Target != nil {
-		if params, err := catalog.DecodeParameters(rawOf(sc.params)); err == nil {
-			name, namespace, _ = a.Target.Name(params)
-		}
+	name, namespace, ok := targetOf(sc)
+	if !ok {
+		// validateAction refuses the run for the same reason (it names the
+		// target the same way): the objects' {{name}} stands for nothing yet.
+		return errs, conditionDemand(c, path, perms)
 	}
 	for i, o := range c.Objects {
 		p := path().Child("objects").Index(i)
@@ -63,12 +64,34 @@ func (w *Webhooks) declared(sc conditionScope, c *commonv1alpha1.ValidationCondi
 			errs = append(errs, field.Invalid(p.Child("kind"), o.Kind, err.Error()))
 			continue
 		}
-		if !c.Injected {
-			perms = append(perms, perm)
-		}
+		perms = append(perms, perm)
 	}
+	return errs, conditionDemand(c, path, perms)
+}
+
+// targetOf is the name and namespace of the target of sc's action ("" for an
+// action without one); ok is false when the action or its parameters do not say.
+func targetOf(sc conditionScope) (name, namespace string, ok bool) {
+	a, known := catalog.Lookup(sc.action)
+	if !known {
+		return "", "", false
+	}
+	if a.Target == nil {
+		return "", "", true
+	}
+	params, err := catalog.DecodeParameters(rawOf(sc.params))
+	if err != nil {
+		return "", "", false
+	}
+	name, namespace, err = a.Target.Name(params)
+	return name, namespace, err == nil
+}
+
+// conditionDemand is what reading c's declared data needs of the requester,
+// reported at the condition.
+func conditionDemand(c *commonv1alpha1.ValidationCondition, path func() *field.Path, perms []authority.Permission) []demand {
 	if len(perms) == 0 {
-		return errs, nil
+		return nil
 	}
-	return errs, []demand{{path: path(), action: fmt.Sprintf("condition %s", c.Type), perms: perms}}
+	return []demand{{path: path(), action: fmt.Sprintf("condition %s", c.Type), perms: perms}}
 }

@@ -81,7 +81,13 @@ func (w *Webhooks) preflight(ctx context.Context, run metav1.Object, prefix, act
 		if o.Condition.IsRequired() {
 			kind = "required"
 		}
-		warnings = append(warnings, fmt.Sprintf("%sprecondition %s (%s) would fail now: %s", prefix, o.Condition.Type, kind, o.Message))
+		// No data (an empty query, no Prometheus, a missing object) is no
+		// failure: the run would block until someone decides.
+		verdict := "would fail now"
+		if o.Outcome == conditions.Inconclusive {
+			verdict = "cannot be decided now"
+		}
+		warnings = append(warnings, fmt.Sprintf("%sprecondition %s (%s) %s: %s", prefix, o.Condition.Type, kind, verdict, o.Message))
 	}
 	return warnings, false
 }

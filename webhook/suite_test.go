@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"context"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,8 @@ import (
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/library"
+	"kubernaut.io/stepvalidation/conditions/objects"
+	"kubernaut.io/stepvalidation/conditions/promquery"
 	"kubernaut.io/stepvalidation/test/harness"
 	"kubernaut.io/stepvalidation/webhook"
 )
@@ -31,6 +34,12 @@ var (
 	// managerUser is the user the suite's admin client authenticates as, which the
 	// webhooks take for the manager's.
 	managerUser string
+	// service is the webhooks' condition service. Its Prometheus is a closed
+	// loopback port: admission parses queries and never runs them, except in a
+	// dry run's preflight, which finds no Prometheus there.
+	service *check.Service
+	// closedPrometheus is that Prometheus' URL.
+	closedPrometheus string
 )
 
 func TestWebhooks(t *testing.T) {
@@ -56,8 +65,13 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	Expect(err).NotTo(HaveOccurred())
 	managerUser, err = authority.Self(ctx, k8s)
 	Expect(err).NotTo(HaveOccurred())
+	closedPrometheus = closedLoopbackURL()
+	prom, err := promquery.New(promquery.Config{URL: closedPrometheus, Timeout: 200 * time.Millisecond})
+	Expect(err).NotTo(HaveOccurred())
+	service = &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient(), Metrics: prom,
+		Objects: &objects.Reader{Client: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Reviewer: &authority.Reviewer{Client: mgr.GetClient()}}}
 	hooks := &webhook.Webhooks{
-		Conditions:      &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient()},
+		Conditions:      service,
 		Client:          mgr.GetClient(),
 		ManagerUsername: managerUser,
 	}
@@ -74,6 +88,17 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	Eventually(func() error { return mgr.GetWebhookServer().StartedChecker()(nil) }).Should(Succeed())
 	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
 }, NodeTimeout(time.Minute))
+
+// closedLoopbackURL is an http URL on 127.0.0.1 where nothing listens: a port
+// the kernel handed out and that was closed again.
+func closedLoopbackURL() string {
+	GinkgoHelper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	addr := l.Addr().String()
+	Expect(l.Close()).To(Succeed())
+	return "http://" + addr
+}
 
 func newNamespace(ctx context.Context) string {
 	GinkgoHelper()

@@ -54,7 +54,8 @@ func (r Ref) String() string {
 
 // RefOf is the object q names for a run in runNamespace whose action targets
 // targetName in targetNamespace: {{name}} and {{namespace}} in q's name and
-// namespace stand for the target's. Errors name the field.
+// namespace stand for the target's, and are errors for an action without a target
+// ("" name) or, {{namespace}}, a cluster-scoped one. Errors name the field.
 func RefOf(q commonv1alpha1.ObjectQuery, runNamespace, targetName, targetNamespace string) (Ref, error) {
 	gv, err := schema.ParseGroupVersion(q.APIVersion)
 	if err != nil || gv.Version == "" {
@@ -76,8 +77,9 @@ func RefOf(q commonv1alpha1.ObjectQuery, runNamespace, targetName, targetNamespa
 			return Ref{}, fmt.Errorf("namespace %q: %s", namespace, strings.Join(errs, "; "))
 		}
 	}
-	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 && !strings.Contains(q.Name, "{{") {
-		// A literal name is checked at admission; a target's name was checked as a parameter.
+	// Checked once expanded: what surrounds {{name}} can make it no name ("{{name}}/.."),
+	// which would otherwise be asked about in a SubjectAccessReview.
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
 		return Ref{}, fmt.Errorf("name %q: %s", name, strings.Join(errs, "; "))
 	}
 	return Ref{GroupVersionKind: gv.WithKind(q.Kind), Namespace: namespace, Name: name}, nil
@@ -99,10 +101,19 @@ func expand(field, s, name, namespace string) (string, error) {
 		}
 		b.WriteString(s[:i])
 		switch v := strings.TrimSpace(s[i+2 : i+j]); v {
-		case "name":
-			b.WriteString(name)
-		case "namespace":
-			b.WriteString(namespace)
+		case "name", "namespace":
+			// Empty, the variable would widen the review to every object
+			// (name) or quietly mean the run's namespace (namespace).
+			switch {
+			case name == "":
+				return "", fmt.Errorf("%s: {{%s}} stands for the action's target, and the action has none", field, v)
+			case v == "namespace" && namespace == "":
+				return "", fmt.Errorf("%s: {{namespace}} stands for the target's namespace, and the target is cluster-scoped", field)
+			case v == "name":
+				b.WriteString(name)
+			default:
+				b.WriteString(namespace)
+			}
 		default:
 			return "", fmt.Errorf("%s: unknown variable {{%s}}: only {{name}} and {{namespace}} (the target's) exist", field, v)
 		}
