@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -160,4 +162,37 @@ func TestDeclaredOutcome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGenerateListsDeclaredKeys checks that a generated policy's header names the
+// keys of declared data and what their absence does, and that its tests say how to
+// test it.
+func TestGenerateListsDeclaredKeys(t *testing.T) {
+	dir := t.TempDir()
+	code, stdout, stderr := kubernaut(t, "", "condition", "generate", "--action", "scale_deployment", "--type", "postcondition", "--check", "error_rate_low", "--out", dir)
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s%s", code, stdout, stderr)
+	}
+	policy := readFile(t, dir, "error_rate_low.rego")
+	for _, want := range []string{
+		"#   input.metrics.<name>            number, or object from label set to number: a Prometheus query",
+		"#   input.objects.<key>             object: the JSON of an object",
+		"the condition is inconclusive and this policy is not evaluated",
+	} {
+		if !strings.Contains(policy, want) {
+			t.Errorf("the generated policy lacks %q:\n%s", want, policy)
+		}
+	}
+	if tests := readFile(t, dir, "error_rate_low"+testSuffix); !strings.Contains(tests, "metrics: {error_rate: null} or objects: {cert: null} is data not there: expect: inconclusive") {
+		t.Errorf("the generated tests do not say how to test missing data:\n%s", tests)
+	}
+}
+
+func readFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
 }
