@@ -19,7 +19,7 @@ import (
 func newConditionCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "condition",
-		Short: "Evaluate, unit-test and generate condition policies",
+		Short: "Evaluate, unit-test and generate condition policies, and read their input from the cluster",
 		Long: `Work with the Rego policies behind pre- and postconditions.
 
 Policies are compiled and evaluated exactly as the manager does: each policy on its
@@ -30,9 +30,10 @@ message or a deny set explain a failure.
 ` + exitHelpMsg,
 		Example: `  kubernaut condition generate --action scale_deployment --type precondition --check replicas_sane --out policies/
   kubernaut condition test policies/
+  kubernaut condition input --action scale_deployment --params '{"deployment": {"name": "web", "namespace": "production", "replicas": 5}}' > facts.json
   kubernaut condition eval --policy policies/replicas_sane.rego --input facts.json`,
 	}
-	cmd.AddCommand(newConditionEvalCommand(), newConditionTestCommand(), newConditionGenerateCommand())
+	cmd.AddCommand(newConditionEvalCommand(), newConditionTestCommand(), newConditionGenerateCommand(), newConditionInputCommand())
 	return cmd
 }
 
