@@ -177,10 +177,10 @@ func gatherInput(ctx context.Context, k *kube, src inputSource, phase facts.Phas
 		}
 		src.action, src.params, before = r.action, r.params, r.before
 		if phase == facts.Post && before == nil {
-			fmt.Fprintf(stderr, "note: %s has no values recorded before acting (it has not acted yet); the document has no parameters._before\n", r.what)
+			_, _ = fmt.Fprintf(stderr, "note: %s has no values recorded before acting (it has not acted yet); the document has no parameters._before\n", r.what)
 		}
 		if note := declaredNote(r.conditions); note != "" {
-			fmt.Fprintf(stderr, "note: %s; their values are not in this document: add them (kubernaut condition eval --help)\n", note)
+			_, _ = fmt.Fprintf(stderr, "note: %s; their values are not in this document: add them (kubernaut condition eval --help)\n", note)
 		}
 	}
 	params := maps.Clone(src.params)
