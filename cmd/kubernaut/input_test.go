@@ -211,7 +211,7 @@ func TestConditionInput(t *testing.T) {
 			[]string{"kubernetesexecution web/nope not found (kubectl get ke -n web lists them)"})
 		// bob may read nothing: the facts follow the reader's own rights.
 		expect(t, 1, []string{"condition", "input", "--context", "bob", "-a", "scale_deployment", "--params", string(scale("web", 3).Raw)}, nil,
-			[]string{`deployments.apps "web" is forbidden: User "bob"`, "The facts are read with your own credentials"})
+			[]string{`deployments.apps "web" is forbidden: User "bob"`, "The facts of scale_deployment are read with your own credentials: ask for get and list"})
 		expect(t, 1, []string{"condition", "input", "--context", "bob", "--run", "ke/" + ke.Name}, nil,
 			[]string{"forbidden", "Ask for get on kubernetesexecutions.kubernetesexecution.kubernaut.io in namespace web."})
 	})
