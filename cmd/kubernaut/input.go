@@ -18,6 +18,7 @@ import (
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/facts"
 )
 
@@ -26,6 +27,7 @@ func newConditionInputCommand() *cobra.Command {
 		kf                                 kubeFlags
 		action, params, phase, run, output string
 		step                               int32
+		policies, embedded                 []string
 	)
 	cmd := &cobra.Command{
 		Use:   "input (--action ACTION --params JSON | --run wfe/NAME --step N | --run ke/NAME)",
@@ -48,7 +50,10 @@ none.
 
 The facts are read from the API server with your own credentials, where the manager
 reads its cache: you need get and list on what the action's facts read (the
-target, its pods, nodes...).
+target, its pods, nodes...). Every fact is gathered, unless --policy or --embedded
+name the policies the document is for: then, as the manager does for a round of
+conditions, the costly facts no policy reads are left out (the nodes' free capacity,
+for one, lists every pod of the cluster).
 
 Data a condition declares beside the facts is not in the document: the results of
 its Prometheus queries (input.metrics) need the manager's --prometheus-url, and its
@@ -65,7 +70,8 @@ Exit codes:
 		Example: `  kubernaut condition input --action scale_deployment --params '{"deployment": {"name": "web", "namespace": "production", "replicas": 5}}' > facts.json
   kubernaut condition eval --policy p.rego --input facts.json
   kubernaut condition input --run wfe/scale-web-app --step 1 -n production | kubernaut condition eval --embedded deployment_exists --input -
-  kubernaut condition input --run ke/scale-web-app-step-1 --phase post -o yaml`,
+  kubernaut condition input --run ke/scale-web-app-step-1 --phase post -o yaml
+  kubernaut condition input --run wfe/scale-web-app --step 1 --embedded deployment_exists --policy policies/change_freeze.rego`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if phase != string(facts.Pre) && phase != string(facts.Post) {
@@ -104,11 +110,15 @@ Exit codes:
 				}
 				src.action, src.params = a.Name, p
 			}
+			want, err := wantedBy(cmd.Context(), policies, embedded)
+			if err != nil {
+				return err
+			}
 			k, err := kf.connect(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			doc, err := gatherInput(cmd.Context(), k, src, facts.Phase(phase), cmd.ErrOrStderr())
+			doc, err := gatherInput(cmd.Context(), k, src, facts.Phase(phase), want, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -122,6 +132,8 @@ Exit codes:
 	cmd.Flags().Int32Var(&step, "step", 0, "with --run wfe/NAME: the stepNumber of the step")
 	cmd.Flags().StringVar(&phase, "phase", string(facts.Pre), "pre (facts before acting, for preconditions) or post (after acting, for postconditions)")
 	cmd.Flags().StringVarP(&output, "output", "o", "json", "output format: json or yaml")
+	cmd.Flags().StringArrayVarP(&policies, "policy", "p", nil, "gather only the facts this policy file reads, with those of the other --policy and --embedded (repeatable)")
+	cmd.Flags().StringArrayVar(&embedded, "embedded", nil, "gather only the facts the manager's embedded policy of this condition type reads (repeatable)")
 	_ = cmd.RegisterFlagCompletionFunc("action", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 		return catalog.Names(), cobra.ShellCompDirectiveNoFileComp
 	})
@@ -166,7 +178,7 @@ func errorLines(errs field.ErrorList) []string {
 
 // gatherInput reads the run if src names one, and gathers the facts as the
 // manager does, with every fact wanted.
-func gatherInput(ctx context.Context, k *kube, src inputSource, phase facts.Phase, stderr io.Writer) (map[string]any, error) {
+func gatherInput(ctx context.Context, k *kube, src inputSource, phase facts.Phase, want catalog.Wanted, stderr io.Writer) (map[string]any, error) {
 	namespace := k.namespace
 	var before map[string]string
 	if src.run != nil {
@@ -188,12 +200,47 @@ func gatherInput(ctx context.Context, k *kube, src inputSource, phase facts.Phas
 	if before != nil {
 		params[catalog.BeforeParam] = before
 	}
-	doc, err := facts.Gather(ctx, k.Client, src.action, params, phase, nil)
+	doc, err := facts.Gather(ctx, k.Client, src.action, params, phase, want)
 	if err != nil {
-		return nil, refusal(err, fmt.Sprintf(
-			"The facts of %s are read with your own credentials: ask for get and list on the resource the message names.", src.action))
+		hint := fmt.Sprintf("The facts of %s are read with your own credentials: ask for get and list on the resource the message names.", src.action)
+		if want == nil {
+			hint += " Or gather only what your policies read, with --policy or --embedded."
+		}
+		return nil, refusal(err, hint)
 	}
 	return doc, nil
+}
+
+// wantedBy returns the top-level input keys the policies read, nil for every fact:
+// what the manager gathers for a round of those policies (check.wanted).
+func wantedBy(ctx context.Context, files, embedded []string) (catalog.Wanted, error) {
+	if len(files) == 0 && len(embedded) == 0 {
+		return nil, nil
+	}
+	engine := conditions.NewEngine(conditions.Options{})
+	want := catalog.Wanted{}
+	add := func(path, typ string) (all bool, err error) {
+		p, _, err := loadPolicy(ctx, engine, path, typ)
+		if err != nil {
+			return false, err
+		}
+		keys, all := p.Reads()
+		for _, k := range keys {
+			want[k] = true
+		}
+		return all, nil
+	}
+	for _, f := range files {
+		if all, err := add(f, ""); err != nil || all {
+			return nil, err
+		}
+	}
+	for _, typ := range embedded {
+		if all, err := add("", typ); err != nil || all {
+			return nil, err
+		}
+	}
+	return want, nil
 }
 
 // runInput is what a run says about the facts of one of its actions.

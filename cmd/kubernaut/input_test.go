@@ -8,9 +8,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
@@ -214,6 +216,37 @@ func TestConditionInput(t *testing.T) {
 			[]string{`deployments.apps "web" is forbidden: User "bob"`, "The facts of scale_deployment are read with your own credentials: ask for get and list"})
 		expect(t, 1, []string{"condition", "input", "--context", "bob", "--run", "ke/" + ke.Name}, nil,
 			[]string{"forbidden", "Ask for get on kubernetesexecutions.kubernetesexecution.kubernaut.io in namespace web."})
+	})
+
+	// bob may now read deployments and pods in web, and nothing cluster-wide: every
+	// fact needs the nodes, those deployment_exists reads do not.
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "reader", Namespace: ns}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
+	}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "bob-reader", Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "bob"}}}
+	for _, o := range []client.Object{role, binding} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("only the facts the policies read", func(t *testing.T) {
+		args := []string{"condition", "input", "--context", "bob", "-a", "scale_deployment", "--params", string(scale("web", 3).Raw)}
+		expect(t, 1, args, nil, []string{`nodes is forbidden: User "bob"`, "Or gather only what your policies read, with --policy or --embedded."})
+		dir := t.TempDir()
+		found := writeFile(t, dir, "found.rego", "package p\n\nallow if input.deployment_found\n")
+		for _, policy := range [][]string{{"--embedded", "deployment_exists"}, {"--policy", found}, {"-p", found, "--embedded", "deployment_exists"}} {
+			doc := inputDoc(t, append(args[2:], policy...)...)
+			if _, ok := doc["available_cpu"]; ok || doc["deployment_found"] != true {
+				t.Errorf("%s: %v, want deployment_found and no available_cpu", strings.Join(policy, " "), doc)
+			}
+		}
+		// A policy that may read any key wants every fact.
+		anyKey := writeFile(t, dir, "any.rego", "package p\n\nallow if input[_] == 1\n")
+		expect(t, 1, append(args, "--policy", anyKey), nil, []string{`nodes is forbidden`})
+		expect(t, 2, append(args, "--embedded", "deployment_exits"), nil, []string{"did you mean deployment_exists?"})
 	})
 }
 
