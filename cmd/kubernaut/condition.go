@@ -19,7 +19,7 @@ import (
 func newConditionCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "condition",
-		Short: "Evaluate, unit-test and generate condition policies",
+		Short: "Evaluate, unit-test and generate condition policies, and read their input from the cluster",
 		Long: `Work with the Rego policies behind pre- and postconditions.
 
 Policies are compiled and evaluated exactly as the manager does: each policy on its
@@ -30,9 +30,10 @@ message or a deny set explain a failure.
 ` + exitHelpMsg,
 		Example: `  kubernaut condition generate --action scale_deployment --type precondition --check replicas_sane --out policies/
   kubernaut condition test policies/
+  kubernaut condition input --action scale_deployment --params '{"deployment": {"name": "web", "namespace": "production", "replicas": 5}}' > facts.json
   kubernaut condition eval --policy policies/replicas_sane.rego --input facts.json`,
 	}
-	cmd.AddCommand(newConditionEvalCommand(), newConditionTestCommand(), newConditionGenerateCommand())
+	cmd.AddCommand(newConditionEvalCommand(), newConditionTestCommand(), newConditionGenerateCommand(), newConditionInputCommand())
 	return cmd
 }
 
@@ -43,6 +44,8 @@ func verdict(o conditions.Outcome) string {
 		return "allow"
 	case conditions.Failed:
 		return "deny"
+	case conditions.Inconclusive:
+		return "inconclusive"
 	}
 	return "error"
 }
@@ -113,7 +116,7 @@ func readDocument(path string, stdin io.Reader) (map[string]any, error) {
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("the input %s is not a JSON or YAML object: %w", path, err)
+		return nil, fmt.Errorf("the input %s is not a JSON or YAML object: %w%s", path, err, nonFiniteHint(err))
 	}
 	if doc == nil {
 		doc = map[string]any{}
@@ -129,21 +132,30 @@ func newConditionEvalCommand() *cobra.Command {
 		Long: `Evaluate one policy on one input document (the facts a condition sees, JSON or
 YAML; - reads it from stdin) and print the outcome with its reason and message:
 
-  allow  allow was true                                   (reason PolicyAllowed)
-  deny   allow was false or undefined; the message is the policy's error_message,
-         message or deny set                              (reason PolicyNotAllowed)
-  error  the policy could not decide: a fact it reads is missing (MissingFacts),
-         allow is not a boolean, a built-in failed, or the deadline passed
+  allow         allow was true                            (reason PolicyAllowed)
+  deny          allow was false or undefined; the message is the policy's
+                error_message, message or deny set        (reason PolicyNotAllowed)
+  error         the policy could not decide: a fact it reads is missing
+                (MissingFacts), allow is not a boolean, a built-in failed, or the
+                deadline passed
+  inconclusive  a metrics value or object of the input is null: the data the
+                condition declares was not there, so the policy is not evaluated
+                (NoMetricsData, ObjectMissing)
 
-kubernaut catalog show ACTION lists the input keys of an action.
+kubernaut catalog show ACTION lists the input keys of an action; kubernaut
+condition input prints the document the manager would gather now for an action or
+a run's step.
+
+` + declaredHelp + `
 
 Exit codes:
   0  allow
-  1  deny or error
-  2  usage error, unreadable file, or a policy that does not compile`,
+  1  deny, error or inconclusive
+  2  usage error, unreadable file or input, or a policy that does not compile`,
 		Example: `  kubernaut condition eval --policy deployment_exists.rego --input facts.json
-  kubectl get ke my-step -o json | jq .status.facts | kubernaut condition eval --policy p.rego --input -
-  kubernaut condition eval --embedded deployment_exists --input facts.yaml -o json`,
+  kubernaut condition input --run wfe/scale-web-app --step 1 | kubernaut condition eval --policy p.rego --input -
+  kubernaut condition eval --embedded deployment_exists --input facts.yaml -o json
+  echo '{"metrics": {"error_rate": null}}' | kubernaut condition eval --policy error_rate_low.rego --input -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (policyPath == "") == (embedded == "") {
@@ -164,7 +176,10 @@ Exit codes:
 			if err != nil {
 				return err
 			}
-			r := engine.Evaluate(cmd.Context(), p, doc)
+			r, err := evaluateOffline(cmd.Context(), engine, p, doc)
+			if err != nil {
+				return usageErrorf("the input %s: %w", inputPath, err)
+			}
 			if output != "" {
 				err = printStructured(cmd.OutOrStdout(), output, map[string]any{
 					"outcome": verdict(r.Outcome), "reason": r.Reason, "message": r.Message,

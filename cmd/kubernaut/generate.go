@@ -16,6 +16,13 @@ import (
 	"kubernaut.io/stepvalidation/conditions"
 )
 
+// The keys of the data a condition declares beside its facts, as the generated
+// header lists them.
+const (
+	metricsKey = "metrics.<name>"
+	objectsKey = "objects.<key>"
+)
+
 // checkName is what a condition type looks like: snake_case, usable as a segment of
 // a Rego package.
 var checkName = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
@@ -171,7 +178,7 @@ func (g generated) policy() string {
 	b.WriteString("# allow rule reads that is missing from the input makes the condition error\n")
 	b.WriteString("# (MissingFacts) rather than fail.\n#\n")
 	fmt.Fprintf(&b, "# Input keys of %s (kubernaut catalog show %s):\n", g.action.Name, g.action.Name)
-	width := len("parameters")
+	width := len(metricsKey)
 	for _, k := range g.action.FactKeys() {
 		width = max(width, len(k))
 	}
@@ -182,6 +189,11 @@ func (g generated) policy() string {
 	line("action", "string: the action's name, "+g.action.Name)
 	line("parameters", "object: the step's parameters, as in the workflow")
 	line("phase", `string: "pre" for preconditions, "post" for postconditions`)
+	b.WriteString("# and, when the condition declares them beside its rego:\n")
+	line(metricsKey, "number, or object from label set to number: a Prometheus query of the condition's metrics: [{name, query}], run by the manager")
+	line(objectsKey, "object: the JSON of an object in the condition's objects: [{key, apiVersion, kind, name}], without managedFields, read by the manager if the requester may get it")
+	b.WriteString("# Without that data (an empty, NaN or Inf result, no answer from Prometheus, a\n")
+	b.WriteString("# missing object) the condition is inconclusive and this policy is not evaluated.\n")
 	fmt.Fprintf(&b, "#\n# Test: kubernaut condition test DIR (the cases are in %s%s)\n\n", g.check, testSuffix)
 	fmt.Fprintf(&b, "package %s.%s\n\n", g.kind, g.check)
 	fmt.Fprintf(&b, "# PLACEHOLDER: replace this rule with your check. As generated it allows when\n# %s.\n", ph.describe)
@@ -196,8 +208,10 @@ func (g generated) tests() string {
 	sample := g.sampleInput()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Tests of %s.rego: kubernaut condition test DIR\n", g.check)
-	b.WriteString("# Each case: name, input (the facts document), expect: allow | deny | error,\n")
+	b.WriteString("# Each case: name, input (the facts document), expect: allow | deny | error | inconclusive,\n")
 	b.WriteString("# and optionally message (a substring of the failure message) or reason (e.g. MissingFacts).\n")
+	b.WriteString("# A condition with metrics or objects: give them in the input, e.g. metrics: {error_rate: 0.002};\n")
+	b.WriteString("# metrics: {error_rate: null} or objects: {cert: null} is data not there: expect: inconclusive.\n")
 	b.WriteString("# The inputs hold a sample of every input key of the action; adjust them to your check.\n")
 	b.WriteString("cases:\n")
 	writeCase := func(name, expect, message string, changes map[string]any) {

@@ -196,7 +196,7 @@ func TestTestFileErrors(t *testing.T) {
 		name, policy, tests, want string
 	}{
 		{"unknown field", policyReplicas, "cases:\n  - name: x\n    expected: allow\n", `unknown field "expected"`},
-		{"bad expect", policyReplicas, "cases:\n  - name: x\n    input: {}\n    expect: pass\n", `expect is "pass"; use allow, deny or error`},
+		{"bad expect", policyReplicas, "cases:\n  - name: x\n    input: {}\n    expect: pass\n", `expect is "pass"; use allow, deny, error or inconclusive`},
 		{"no cases", policyReplicas, "cases: []\n", "no cases"},
 		{"policy does not compile", "package x\nallow if {\n", "cases:\n  - {name: x, input: {}, expect: allow}\n", "does not compile"},
 		{"input and inputFile", policyReplicas, "cases:\n  - {name: x, input: {}, inputFile: a.json, expect: allow}\n", "not both"},

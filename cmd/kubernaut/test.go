@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -34,7 +35,7 @@ type testCase struct {
 	// relative to the test file.
 	Input     map[string]any `json:"input,omitempty"`
 	InputFile string         `json:"inputFile,omitempty"`
-	// Expect is allow, deny or error.
+	// Expect is allow, deny, error or inconclusive.
 	Expect string `json:"expect"`
 	// Message, when set, must be a substring of the result's message.
 	Message string `json:"message,omitempty"`
@@ -64,7 +65,7 @@ Each policy FOO.rego is tested by FOO_test.yaml in the same directory:
         deployment_found: true
         deployment_name: web
         namespace: production
-      expect: allow              # allow | deny | error
+      expect: allow              # allow | deny | error | inconclusive
     - name: deployment missing
       input: {deployment_found: false, deployment_name: web, namespace: production}
       expect: deny
@@ -73,6 +74,21 @@ Each policy FOO.rego is tested by FOO_test.yaml in the same directory:
       inputFile: testdata/empty.json   # optional: the input from a JSON/YAML file
       expect: error
       reason: MissingFacts       # optional: the exact reason
+
+A condition that declares Prometheus queries or objects reads them as
+input.metrics.<name> and input.objects.<key>; a case gives them in its input, and
+null for data that was not there (kubernaut condition eval --help describes them):
+
+    - name: error rate low
+      input: {metrics: {error_rate: 0.002}}
+      expect: allow
+    - name: no traffic, no data    # the query returned nothing, NaN or Inf
+      input: {metrics: {error_rate: null}}
+      expect: inconclusive
+      reason: NoMetricsData
+    - name: certificate missing
+      input: {objects: {cert: null}}
+      expect: inconclusive       # reason ObjectMissing
 
 Directories are searched recursively. Every .rego file found is compiled, with or
 without tests. kubernaut condition generate writes a policy with its test file.
@@ -226,7 +242,7 @@ func (t *tester) testFile(path string) string {
 	}
 	var tf testFile
 	if err := yaml.UnmarshalStrict(data, &tf); err != nil {
-		t.broken(path, fmt.Errorf("not a test file (cases: [{name, input, expect: allow|deny|error, message}]): %w", err))
+		t.broken(path, fmt.Errorf("not a test file (cases: [{name, input, expect: allow|deny|error|inconclusive, message}]): %w%s", err, nonFiniteHint(err)))
 		return ""
 	}
 	dir := filepath.Dir(path)
@@ -269,9 +285,9 @@ func (t *tester) runCase(dir string, p *conditions.Policy, c testCase) {
 		t.sum.failed++
 		t.out.printf("  FAIL %s: %s\n", c.Name, fmt.Sprintf(format, args...))
 	}
-	if c.Expect != "allow" && c.Expect != "deny" && c.Expect != "error" {
+	if !slices.Contains([]string{"allow", "deny", "error", "inconclusive"}, c.Expect) {
 		t.sum.broken++
-		t.out.printf("  BROKEN %s: expect is %q; use allow, deny or error\n", c.Name, c.Expect)
+		t.out.printf("  BROKEN %s: expect is %q; use allow, deny, error or inconclusive\n", c.Name, c.Expect)
 		return
 	}
 	input := c.Input
@@ -292,7 +308,12 @@ func (t *tester) runCase(dir string, p *conditions.Policy, c testCase) {
 	if input == nil {
 		input = map[string]any{}
 	}
-	r := t.engine.Evaluate(t.ctx, p, input)
+	r, err := evaluateOffline(t.ctx, t.engine, p, input)
+	if err != nil {
+		t.sum.broken++
+		t.out.printf("  BROKEN %s: input: %v\n", c.Name, err)
+		return
+	}
 	got := verdict(r.Outcome)
 	detail := r.Reason
 	if r.Message != "" {

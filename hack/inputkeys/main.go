@@ -1,6 +1,8 @@
 // Command inputkeys renders docs/input-keys.md from the catalog and the facts
 // package: for each action, the keys of the input document its conditions decide
-// on, with what each means; then the keys of the safety policies' input.
+// on, with what each means; the data a condition may declare beside them (Prometheus
+// queries, objects) and the inconclusive outcome; then the keys of the safety
+// policies' input.
 //
 //	go run ./hack/inputkeys > docs/input-keys.md
 //
@@ -13,7 +15,10 @@ import (
 	"strings"
 
 	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/facts"
+	"kubernaut.io/stepvalidation/conditions/objects"
+	"kubernaut.io/stepvalidation/conditions/promquery"
 )
 
 func main() {
@@ -35,6 +40,8 @@ After acting, ` + "`parameters._before`" + ` holds what the executor recorded be
 ` + "`parameters._namespace`" + ` the namespace of the KubernetesExecution.
 A key that cannot be known (the target does not exist) is left out, so a policy that reads it
 reports a missing fact instead of deciding on a made-up value.
+A condition may also declare Prometheus queries and objects to read, which its policy sees
+under ` + "`metrics` and `objects`" + ` ([Declared data](#declared-data-metrics-and-objects)).
 
 ` + "`kubernaut catalog show ACTION`" + ` prints the same, with the action's parameters and suggested
 conditions.
@@ -48,11 +55,49 @@ conditions.
 		}
 		w.WriteString("\n")
 	}
+	w.WriteString(declaredSection())
 	w.WriteString("## Safety policies\n\nSafety policies (`deny` set; empty allows) decide on this document, for every action.\n\n| key | meaning |\n|---|---|\n")
 	for _, key := range facts.SafetyKeys() {
 		fmt.Fprintf(&w, "| `%s` | %s |\n", key, cell(facts.SafetyKeyDescription(key)))
 	}
 	return w.String()
+}
+
+// declaredSection documents input.metrics, input.objects and the Inconclusive
+// outcome, with the bounds the manager applies.
+func declaredSection() string {
+	return fmt.Sprintf(`## Declared data: metrics and objects
+
+Beside its `+"`rego`"+`, a condition may declare data to read before each evaluation, for
+any action. Only that condition's policy sees it; the facts above stay the same.
+
+| key | meaning |
+|---|---|
+| `+"`metrics.<name>`"+` | number, or object from label set to number (e.g. `+"`"+`{"{pod=\"web-1\"}": 0.02}`+"`"+`): the result of the instant PromQL query the condition declares under `+"`metrics: [{name, query}]`"+`, run by the manager against its `+"`--prometheus-url`"+` (policies have no network access). A vector of one series without labels, such as `+"`sum(rate(...))`"+`, is a number. `+"`{{name}}` and `{{namespace}}`"+` in the query stand for the target's. At most %d series and %d MiB per answer, within `+"`--prometheus-timeout`"+` (default %s); a range vector, a string or too many series is an error of the query. Declaring queries needs verb `+"`query` on `metrics.kubernaut.io`"+` in the run's namespace. |
+| `+"`objects.<key>`"+` | object: the object the condition declares under `+"`objects: [{key, apiVersion, kind, namespace, name}]`"+` (custom resources too, e.g. a Certificate), as JSON without `+"`metadata.managedFields`"+` and the last-applied annotation, at most %d KiB. Read from the API server for each evaluation, and only if the run's requester may get it. An empty namespace is the run's; `+"`{{name}}` and `{{namespace}}`"+` stand for the target's. |
+
+### The inconclusive outcome
+
+When the declared data is not there, the condition is **inconclusive** and its policy is not
+evaluated: neither passed nor failed, since nothing says the application is healthy or not.
+
+| reason | when |
+|---|---|
+| `+"`%s`"+` | a query returned an empty vector (nothing scraped yet, no traffic), a NaN or infinite value (a ratio of rates over no requests), or Prometheus did not answer: unreachable, timed out, overloaded (HTTP 5xx, 429) or refusing the manager's credentials |
+| `+"`%s`"+` | a declared object does not exist |
+
+A required condition that is still inconclusive at its timeout does not roll back and does not
+pass: the run waits for a person (an override or an approval). Inconclusive results are counted
+apart from failed and errored ones (`+"`kubernaut_condition_inconclusive_total`"+`). A query that is
+wrong whatever the data (a range vector, too many series, one Prometheus refuses) and an object
+the requester may not get are errors instead.
+
+Offline, `+"`kubernaut condition eval` and `kubernaut condition test`"+` take `+"`metrics:` and `objects:`"+`
+in their input documents, with `+"`null`"+` for data that is not there (the outcome is then
+inconclusive), and `+"`kubernaut condition input`"+` prints the facts the manager would gather now.
+
+`, promquery.DefaultMaxSeries, promquery.DefaultMaxBodyBytes>>20, promquery.DefaultTimeout,
+		objects.DefaultMaxBytes>>10, conditions.ReasonNoMetricsData, conditions.ReasonObjectMissing)
 }
 
 // cell escapes what would break a Markdown table cell.
