@@ -177,6 +177,26 @@ var _ = Describe("Declared metrics and objects", func() {
 			Entry("a KubernetesExecution", "KubernetesExecution"),
 		)
 
+		It("are bounded: a run declaring more than 32 queries and objects is refused before any is reviewed", func(ctx context.Context) {
+			var conds []commonv1alpha1.ValidationCondition
+			for i := range 9 {
+				c := metricsCondition()
+				c.Type = fmt.Sprintf("rate_%d", i)
+				c.Metrics = nil
+				for j := range 4 {
+					c.Metrics = append(c.Metrics, commonv1alpha1.MetricQuery{Name: fmt.Sprintf("q%d", j), Query: "up"})
+				}
+				conds = append(conds, c)
+			}
+			for _, kind := range kinds {
+				run, _ := declaringRun(kind, newNamespace(ctx), nil, conds)
+				field := map[string]string{"WorkflowExecution": "spec.workflowDefinition.steps", "KubernetesExecution": "spec"}[kind]
+				causes := apierr.Causes(k8s.Create(ctx, run))
+				Expect(causes).To(HaveLen(1), kind)
+				Expect(causes).To(apierr.HaveCause(field, "the conditions declare 36 metrics queries and objects, more than the 32 a run may read"), kind)
+			}
+		})
+
 		It("cannot skip that check by claiming the condition was injected", func(ctx context.Context) {
 			ns := tenantNamespace(ctx, "tenant")
 			c := metricsCondition()

@@ -46,6 +46,11 @@ const (
 	// status well within its budget (statuspatch.MaxStatusBytes). The schema alone
 	// allows 50 steps of 32 and 32.
 	maxConditions = 256
+	// maxDeclared bounds the metrics queries and objects a run's conditions
+	// declare, across its steps: each costs a SubjectAccessReview (and for an
+	// unknown kind a discovery request) at admission, and a query or a GET at
+	// every evaluation.
+	maxDeclared = 32
 )
 
 type workflowValidator struct{ w *Webhooks }
@@ -112,6 +117,9 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 	r.gates = executionGates(old, ke, v.w)
 	r.checkSpec = func(spec *field.Path) (field.ErrorList, admission.Warnings, []demand) {
 		errs, d := v.w.validateAction(ke.Spec.Action, ke.Spec.Parameters, ke.Namespace, spec)
+		if tooMany := countDeclared(slices.Concat(ke.Spec.PreConditions, ke.Spec.PostConditions), spec); len(tooMany) > 0 {
+			return append(errs, tooMany...), nil, d
+		}
 		e, w, cd := v.w.validateConditions(ctx, conditionScope{ke.Spec.Action, ke.Spec.Parameters, ke.Namespace},
 			ke.Spec.PreConditions, ke.Spec.PostConditions, spec)
 		return append(errs, e...), w, append(d, cd...)
@@ -329,12 +337,32 @@ func countConditions(steps []workflowv1alpha1.WorkflowStep, path *field.Path) fi
 			}
 		}
 	}
-	if n <= maxConditions {
+	var errs field.ErrorList
+	if n > maxConditions {
+		errs = append(errs, field.Invalid(path, field.OmitValueType{}, fmt.Sprintf(
+			"the steps have %d preconditions and postconditions (%d of them added from the action catalog), more than the %d a workflow may have: "+
+				"split it into several workflows", n, injected, maxConditions)))
+	}
+	var all []commonv1alpha1.ValidationCondition
+	for _, s := range steps {
+		all = slices.Concat(all, s.PreConditions, s.PostConditions)
+	}
+	return append(errs, countDeclared(all, path)...)
+}
+
+// countDeclared refuses conditions that declare more than maxDeclared metrics
+// queries and objects in all. Over the limit, none of them is checked: that is the
+// cost the limit bounds.
+func countDeclared(conds []commonv1alpha1.ValidationCondition, path *field.Path) field.ErrorList {
+	n := 0
+	for _, c := range conds {
+		n += len(c.Metrics) + len(c.Objects)
+	}
+	if n <= maxDeclared {
 		return nil
 	}
 	return field.ErrorList{field.Invalid(path, field.OmitValueType{}, fmt.Sprintf(
-		"the steps have %d preconditions and postconditions (%d of them added from the action catalog), more than the %d a workflow may have: "+
-			"split it into several workflows", n, injected, maxConditions))}
+		"the conditions declare %d metrics queries and objects, more than the %d a run may read", n, maxDeclared))}
 }
 
 // validateDependencies checks that dependsOn names other, existing steps and that
