@@ -8,17 +8,9 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/catalog"
+	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/objects"
 	"kubernaut.io/stepvalidation/conditions/promquery"
-)
-
-// What running a condition's own metrics queries needs: Prometheus has no RBAC of
-// its own, so whoever may write a query may read any series through it (status
-// and messages quote what the policy says). The administrator grants it.
-const (
-	queryVerb     = "query"
-	queryGroup    = "kubernaut.io"
-	queryResource = "metrics"
 )
 
 // declared checks the metrics queries and objects c declares and returns what the
@@ -44,7 +36,7 @@ func (w *Webhooks) declared(sc conditionScope, c *commonv1alpha1.ValidationCondi
 		}
 	}
 	if len(c.Metrics) > 0 {
-		perms = append(perms, authority.Permission{Verb: queryVerb, Group: queryGroup, Resource: queryResource, Namespace: sc.namespace})
+		perms = append(perms, check.QueryPermission(sc.namespace))
 	}
 	name, namespace, ok := targetOf(sc)
 	if !ok {

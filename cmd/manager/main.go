@@ -255,7 +255,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient(),
+	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient(), Authority: reviewer,
 		Objects: &objects.Reader{Client: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Reviewer: reviewer}}
 	if o.prometheus.URL != "" {
 		prom, err := promquery.New(o.prometheus)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/facts"
@@ -39,6 +40,9 @@ type Service struct {
 	Metrics Querier
 	// Objects reads the objects conditions declare; nil reads none.
 	Objects ObjectReader
+	// Authority, when set, asks before each round's metrics queries whether the
+	// run's requester may still query (QueryPermission).
+	Authority *authority.Reviewer
 }
 
 // Resolved is a condition's policy and where it came from.

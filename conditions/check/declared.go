@@ -29,6 +29,16 @@ type ObjectReader interface {
 	Read(ctx context.Context, who authority.Requester, ref objects.Ref) (map[string]any, error)
 }
 
+// QueryPermission is what a requester needs for their conditions' metrics queries
+// to run, in their run's namespace: Prometheus has no RBAC of its own, so whoever
+// writes a query may read any series through the policy's messages, and the
+// administrator decides who may (ClusterRole kubernaut-metrics-query). Asked at
+// admission and again before each round's queries, so that revoking it stops
+// pending runs.
+func QueryPermission(namespace string) authority.Permission {
+	return authority.Permission{Verb: "query", Group: "kubernaut.io", Resource: "metrics", Namespace: namespace}
+}
+
 // Target is what a round's declared data is read about: the action's target,
 // the run's namespace and who asked for the run.
 type Target struct {
@@ -55,7 +65,7 @@ func (s *Service) declared(ctx context.Context, r Round, c *commonv1alpha1.Valid
 	if len(c.Metrics) > 0 {
 		values := make(map[string]any, len(c.Metrics))
 		for _, m := range c.Metrics {
-			v, res := s.query(ctx, m, vars)
+			v, res := s.query(ctx, r.Target, m, vars)
 			if res != nil {
 				return nil, res
 			}
@@ -77,9 +87,19 @@ func (s *Service) declared(ctx context.Context, r Round, c *commonv1alpha1.Valid
 	return out, nil
 }
 
-func (s *Service) query(ctx context.Context, m commonv1alpha1.MetricQuery, vars promquery.Vars) (any, *conditions.Result) {
+func (s *Service) query(ctx context.Context, t Target, m commonv1alpha1.MetricQuery, vars promquery.Vars) (any, *conditions.Result) {
 	if s.Metrics == nil {
 		return nil, errored(fmt.Sprintf("metrics %s: the manager has no Prometheus to query (--prometheus-url)", m.Name))
+	}
+	if s.Authority != nil {
+		perm := QueryPermission(t.RunNamespace)
+		missing, err := s.Authority.Missing(ctx, t.Requester, []authority.Permission{perm})
+		switch {
+		case err != nil:
+			return nil, errored(fmt.Sprintf("metrics %s: asking whether %s may query: %v", m.Name, t.Requester, err))
+		case len(missing) > 0:
+			return nil, errored(fmt.Sprintf("metrics %s: user %q cannot %s", m.Name, t.Requester.Username, perm))
+		}
 	}
 	q, err := promquery.Expand(m.Query, vars)
 	if err != nil {

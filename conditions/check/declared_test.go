@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions"
@@ -17,6 +21,7 @@ import (
 	"kubernaut.io/stepvalidation/conditions/objects"
 	"kubernaut.io/stepvalidation/conditions/promquery"
 	"kubernaut.io/stepvalidation/metrics"
+	"kubernaut.io/stepvalidation/test/harness"
 )
 
 // prometheusAPI answers instant queries the way Prometheus's HTTP API does, from a
@@ -144,5 +149,51 @@ func TestTargetOf(t *testing.T) {
 	}
 	if got := TargetOf("notify_only", map[string]any{}, "runs", authority.Requester{}); got.Name != "" || got.RunNamespace != "runs" {
 		t.Errorf("an action without a target: %+v", got)
+	}
+}
+
+// TestQueriesAskTheRequestersRight runs a condition's query only for a requester
+// who may still query in the run's namespace, asked of a real API server.
+func TestQueriesAskTheRequestersRight(t *testing.T) {
+	ctx := t.Context()
+	cluster, err := harness.Start(ctx, harness.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cluster.Stop() })
+	if err := cluster.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "runs"}}); err != nil {
+		t.Fatal(err)
+	}
+	reviewer, err := authority.NewReviewer(cluster.Config, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &prometheusAPI{answers: map[string]string{"up": `{"resultType":"scalar","result":[1,"1"]}`}}
+	server := httptest.NewServer(api)
+	defer server.Close()
+	prom, err := promquery.New(promquery.Config{URL: server.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newService(t)
+	s.Metrics, s.Authority = prom, reviewer
+	round := Round{Service: metrics.ServiceExecution, Action: "scale_deployment", Phase: facts.Post,
+		Conditions: []commonv1alpha1.ValidationCondition{{Type: "up", Rego: "package p\nallow if input.metrics.up == 1",
+			Metrics: []commonv1alpha1.MetricQuery{{Name: "up", Query: "up"}}}},
+		Target: Target{RunNamespace: "runs", Requester: authority.Requester{Username: "carol"}}}
+
+	o := s.Evaluate(ctx, round, healthyScale())[0]
+	if o.Outcome != conditions.Errored || !strings.Contains(o.Message, `user "carol" cannot query metrics.kubernaut.io in namespace "runs"`) {
+		t.Errorf("without the right: %s %q", o.Outcome, o.Message)
+	}
+	if len(api.asked) != 0 {
+		t.Errorf("Prometheus was asked %v for a requester who may not query", api.asked)
+	}
+	if _, err := harness.GrantRole(ctx, cluster.Client, "runs", "carol", "query", []rbacv1.PolicyRule{
+		{APIGroups: []string{"kubernaut.io"}, Resources: []string{"metrics"}, Verbs: []string{"query"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if o := s.Evaluate(ctx, round, healthyScale())[0]; o.Outcome != conditions.Passed {
+		t.Errorf("with the right: %s %q", o.Outcome, o.Message)
 	}
 }
