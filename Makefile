@@ -139,5 +139,5 @@ release: ## Write a release to dist/ (VERSION=v0.x.y, IMAGE_REPO=...): image, in
 	hack/tools.sh kubectl helm kubernaut-image
 	hack/release.sh $(VERSION) $(IMAGE_REPO)
 
-demo: ## Start a local cluster (kwok nodes) with the manager, run two workflows on it, stop it. KEEP=1 leaves it running.
+demo: ## Start a local cluster (kwok nodes) with the manager, run three workflows on it (one completes, one is blocked, one is rolled back on its error rate from Prometheus), stop it. KEEP=1 leaves it running.
 	go run ./cmd/kubernaut local demo $(if $(filter 1 true yes,$(KEEP)),--keep)

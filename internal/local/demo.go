@@ -20,7 +20,7 @@ import (
 	"kubernaut.io/stepvalidation/internal/samples"
 )
 
-// demoTimeout bounds how long the demo waits for both workflows to end.
+// demoTimeout bounds how long the demo waits for the workflows to end.
 const demoTimeout = 3 * time.Minute
 
 // demoRun is one workflow of the demo and the phase it must end in.
@@ -30,10 +30,11 @@ type demoRun struct {
 	why    string
 }
 
-// Demo runs two workflows on the local cluster (started first when none runs):
-// production/web-app scaled 3 -> 5, which completes, and the same step for a
+// Demo runs three workflows on the local cluster (started first when none runs):
+// production/web-app scaled 3 -> 5, which completes; the same step for a
 // Deployment that does not exist, which its deployment_exists precondition
-// blocks. It prints phases and condition results as they happen, then a summary,
+// blocks; and production/checkout scaled 2 -> 3 with a postcondition on its error
+// rate, read from Prometheus, which fails it and rolls it back. It prints phases and condition results as they happen, then a summary,
 // and returns an error unless both ended as expected. Without Options.Keep it
 // stops the cluster at the end if it started it.
 func Demo(ctx context.Context, opts Options) (err error) {
@@ -64,18 +65,23 @@ func Demo(ctx context.Context, opts Options) (err error) {
 		{scaleWorkflow(ns, "scale-web-app", "web-app", 5), workflowv1alpha1.WorkflowCompleted, "scales production/web-app 3 -> 5"},
 		{scaleWorkflow(ns, "scale-missing-deployment", "web-api", 5), workflowv1alpha1.WorkflowBlocked,
 			"scales production/web-api, which does not exist"},
+		{errorRateChecked(scaleWorkflow(ns, "scale-checkout", "checkout", 3)), workflowv1alpha1.WorkflowFailed,
+			"scales production/checkout 2 -> 3, whose error rate Prometheus reports at 4.7%"},
 	}
-	if err := opts.step("Preparing: production/web-app at 3 ready replicas, no demo workflows left from an earlier run", func() error {
+	if err := opts.step("Preparing: production/web-app at 3 ready replicas, production/checkout at 2, no demo workflows left from an earlier run", func() error {
 		for _, r := range runs {
 			if err := c.deleteAndWait(ctx, r.wfe); err != nil {
 				return err
 			}
 		}
+		if err := c.sampleDeployment(ctx, "checkout", 2); err != nil {
+			return err
+		}
 		return c.sampleWorkload(ctx, 3)
 	}); err != nil {
 		return err
 	}
-	opts.progress("Running two workflows")
+	opts.progress("Running three workflows")
 	w := &watcher{c: c, out: opts, seen: map[string]string{}}
 	final, err := w.until(ctx, ns, runs, func() error {
 		for _, r := range runs {
@@ -352,8 +358,8 @@ func took(wfe *workflowv1alpha1.WorkflowExecution) string {
 	return wfe.Status.CompletionTime.Sub(wfe.Status.StartTime.Time).String()
 }
 
-// summary prints a table of both workflows and returns an error unless each
-// ended in its expected phase and web-app has 5 ready replicas.
+// summary prints a table of the workflows and returns an error unless each ended
+// in its expected phase, web-app has 5 replicas and checkout is back at 2.
 func (c *Cluster) summary(ctx context.Context, runs []demoRun, final map[string]*workflowv1alpha1.WorkflowExecution) error {
 	out := c.opts.Out
 	_, _ = fmt.Fprintln(out)
@@ -387,10 +393,17 @@ func (c *Cluster) summary(ctx context.Context, runs []demoRun, final map[string]
 	if ptrValue(d.Spec.Replicas) != 5 {
 		errs = append(errs, fmt.Errorf("production/web-app has %d replicas, expected 5", ptrValue(d.Spec.Replicas)))
 	}
+	if err := c.Client.Get(ctx, client.ObjectKey{Namespace: "production", Name: "checkout"}, &d); err != nil {
+		return err
+	}
+	_, _ = fmt.Fprintf(out, "production/checkout: %d replicas wanted (rolled back), %d ready\n", ptrValue(d.Spec.Replicas), d.Status.ReadyReplicas)
+	if ptrValue(d.Spec.Replicas) != 2 {
+		errs = append(errs, fmt.Errorf("production/checkout has %d replicas, expected 2 after its rollback", ptrValue(d.Spec.Replicas)))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("the demo did not end as expected (logs in %s): %w", filepath.Join(c.opts.StateDir, "logs"), err)
 	}
-	c.opts.progress("Both workflows ended as expected: one completed, one blocked by a precondition")
+	c.opts.progress("The workflows ended as expected: one completed, one blocked by a precondition, one rolled back on its error rate")
 	return nil
 }
 
@@ -461,3 +474,24 @@ Logs: %s   Stop it: %s
 
 // scaleWorkflow is the seed-shaped workflow of samples.ScaleWorkflow.
 var scaleWorkflow = samples.ScaleWorkflow
+
+// errorRateChecked adds to a scale workflow's step a postcondition on its
+// Deployment's error rate, which the local Prometheus records (prometheus.go), and
+// rolls the step back when it fails.
+func errorRateChecked(wfe *workflowv1alpha1.WorkflowExecution) *workflowv1alpha1.WorkflowExecution {
+	step := &wfe.Spec.WorkflowDefinition.Steps[0]
+	step.PostConditions = append(step.PostConditions, commonv1alpha1.ValidationCondition{
+		Type:        "error_rate_acceptable",
+		Description: "At most 1% of the service's requests fail after the scale",
+		Metrics: []commonv1alpha1.MetricQuery{{Name: "error_rate",
+			Query: `max(` + errorRatioMetric + `{namespace="{{namespace}}",service="{{name}}"})`}},
+		Rego: `package error_rate_acceptable
+import rego.v1
+allow if input.metrics.error_rate <= 0.01
+error_message := sprintf("error rate %.1f%% is over 1%%", [input.metrics.error_rate * 100])`,
+		Timeout:  &metav1.Duration{Duration: 10 * time.Second},
+		Interval: &metav1.Duration{Duration: 2 * time.Second},
+	})
+	wfe.Spec.ExecutionStrategy.RollbackStrategy = workflowv1alpha1.RollbackAutomatic
+	return wfe
+}

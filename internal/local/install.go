@@ -233,16 +233,22 @@ func (c *Cluster) waitWebhooks(ctx context.Context) error {
 // sampleWorkload creates (or resets) Deployment production/web-app with replicas
 // pods and waits until they are ready.
 func (c *Cluster) sampleWorkload(ctx context.Context, replicas int32) error {
-	labels := map[string]string{"app": "web-app"}
+	return c.sampleDeployment(ctx, "web-app", replicas)
+}
+
+// sampleDeployment creates (or resets) Deployment production/name with replicas
+// ready pods of 100m CPU and 128Mi, and waits for them.
+func (c *Cluster) sampleDeployment(ctx context.Context, name string, replicas int32) error {
+	labels := map[string]string{"app": name}
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web-app", Namespace: "production", Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "production", Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To(replicas),
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{
-					Name: "web", Image: "registry.example/web-app:1.0",
+					Name: "web", Image: "registry.example/" + name + ":1.0",
 					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 						corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi"),
 					}},
@@ -265,9 +271,9 @@ func (c *Cluster) sampleWorkload(ctx context.Context, replicas int32) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("creating Deployment production/web-app: %w", err)
+		return fmt.Errorf("creating Deployment production/%s: %w", name, err)
 	}
-	return c.poll(ctx, time.Minute, fmt.Sprintf("production/web-app to have %d ready replicas", replicas), func() (bool, error) {
+	return c.poll(ctx, time.Minute, fmt.Sprintf("production/%s to have %d ready replicas", name, replicas), func() (bool, error) {
 		var cur appsv1.Deployment
 		if err := c.Client.Get(ctx, client.ObjectKeyFromObject(d), &cur); err != nil {
 			return false, err

@@ -55,8 +55,8 @@ func TestUpDemoDown(t *testing.T) {
 			}
 		}
 	})
-	if len(procs) != 6 {
-		t.Errorf("Up recorded %d processes, want 6 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, manager): %+v", len(procs), procs)
+	if len(procs) != 7 {
+		t.Errorf("Up recorded %d processes, want 7 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, prometheus, manager): %+v", len(procs), procs)
 	}
 	t.Logf("Up took %s", time.Since(start))
 
@@ -78,15 +78,18 @@ func TestUpDemoDown(t *testing.T) {
 		"step 1 precondition  deployment_exists",
 		"phase COMPLETED",
 		"phase BLOCKED",
+		"error_rate_acceptable",
+		"error rate 4.7% is over 1%",
 		"requested by ",
-		"Both workflows ended as expected",
+		"The workflows ended as expected",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the demo's output lacks %q", want)
 		}
 	}
 	// The summary names who asked for each workflow.
-	for _, row := range []string{`scale-web-app\s+\S+\s+completed\s+completed`, `scale-missing-deployment\s+\S+\s+blocked\s+blocked`} {
+	for _, row := range []string{`scale-web-app\s+\S+\s+completed\s+completed`, `scale-missing-deployment\s+\S+\s+blocked\s+blocked`,
+		`scale-checkout\s+\S+\s+failed\s+failed\s+.*RolledBack`} {
 		if !regexp.MustCompile(row).MatchString(out.String()) {
 			t.Errorf("the demo's summary has no row matching %s", row)
 		}
