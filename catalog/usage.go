@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,26 @@ import (
 // metrics-server answers from memory; one that hangs must not hold the round.
 const podUsageTimeout = 3 * time.Second
 
+// metricsAPIRecheck is how long the Metrics API is taken as absent once the API
+// server said it does not serve it: asking again looks the group up in the API
+// server's discovery, a document of every API the cluster serves, which a round
+// should not fetch each time. The manager talks to one API server.
+const metricsAPIRecheck = time.Minute
+
+// metricsAPIMissing holds until when the Metrics API is taken as absent.
+var metricsAPIMissing struct {
+	sync.Mutex
+	until time.Time
+}
+
+// metricsAPIKnownMissing reports whether the Metrics API was found absent less
+// than metricsAPIRecheck ago.
+func metricsAPIKnownMissing() bool {
+	metricsAPIMissing.Lock()
+	defer metricsAPIMissing.Unlock()
+	return time.Now().Before(metricsAPIMissing.until)
+}
+
 // podUsage is the Metrics API's report on a workload's pods, by pod name.
 type podUsage map[string]*metricsv1beta1.PodMetrics
 
@@ -46,7 +67,7 @@ type podUsage map[string]*metricsv1beta1.PodMetrics
 // returns nil when the round's policies do not read pods, when there are none,
 // and when the Metrics API does not answer: see above.
 func readPodUsage(ctx context.Context, r client.Reader, want Wanted, namespace string, selector labels.Selector, pods []corev1.Pod) podUsage {
-	if !want.Has("pods") || len(pods) == 0 {
+	if !want.Has("pods") || len(pods) == 0 || metricsAPIKnownMissing() {
 		return nil
 	}
 	if selector != nil {
@@ -79,6 +100,11 @@ func readPodUsage(ctx context.Context, r client.Reader, want Wanted, namespace s
 	}
 	if err != nil {
 		log := logf.FromContext(ctx)
+		if meta.IsNoMatchError(err) {
+			metricsAPIMissing.Lock()
+			metricsAPIMissing.until = time.Now().Add(metricsAPIRecheck)
+			metricsAPIMissing.Unlock()
+		}
 		if metricsAPIAbsent(err) {
 			log.V(1).Info("no pod usage: the Metrics API does not answer", "namespace", namespace, "error", err.Error())
 		} else {

@@ -121,19 +121,6 @@ kwok_stages() {
   stamp kwok-stages.yaml "$KWOK_VERSION"
 }
 
-# kwok-metrics.yaml makes kwok serve each node's resource metrics, which
-# metrics-server scrapes: kwok's Metric for /metrics/nodes/NODE/metrics/resource and
-# its ClusterResourceUsage that reads the pods' kwok.x-k8s.io/usage-* annotations.
-kwok_metrics() {
-  [[ -f "$bin/kwok-metrics.yaml" && -f "$stamps/kwok-metrics.yaml" &&
-    "$(cat "$stamps/kwok-metrics.yaml")" == "$KWOK_VERSION" ]] && return
-  log "writing the kwok resource metrics file"
-  local src
-  src=$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")
-  concat_yaml "$src"/kustomize/metrics/resource/*.yaml "$src"/kustomize/metrics/usage/*.yaml >"$bin/kwok-metrics.yaml"
-  stamp kwok-metrics.yaml "$KWOK_VERSION"
-}
-
 # concat_yaml FILE...: the Stage documents among FILEs, as one multi-document stream.
 concat_yaml() {
   local f
@@ -155,10 +142,7 @@ build() {
     ;;
   # metrics-server serves metrics.k8s.io (kubectl top) in the local cluster and the
   # harness, scraping the resource metrics kwok simulates (internal/metricsapi).
-  metrics-server)
-    go_install metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "$METRICS_SERVER_VERSION"
-    kwok_metrics
-    ;;
+  metrics-server) go_install metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "$METRICS_SERVER_VERSION" ;;
   controller-gen) go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" ;;
   kubernaut-image) build_kubernaut_image ;;
   # The CNCF distribution registry, on loopback in hack/image's tests.

@@ -34,16 +34,16 @@
 //     metrics.k8s.io/resource-metrics-path (metrics-server 0.8), else
 //     /metrics/resource. kwok serves one endpoint for all its nodes, at
 //     /metrics/nodes/NODE/metrics/resource, from the Metric and
-//     ClusterResourceUsage documents hack/tools.sh writes into
-//     bin/kwok-metrics.yaml (kwok's own: usage from the pod annotations
-//     kwok.x-k8s.io/usage-cpu and kwok.x-k8s.io/usage-memory, else 1m and 1Mi
-//     per container). So kwok runs with KwokArgs (its server on 127.0.0.1:PORT,
-//     nodes at InternalIP 127.0.0.1 and port PORT) and nodes carry
-//     NodeAnnotations.
+//     ClusterResourceUsage documents WriteKwokConfig writes (usage from the pod
+//     annotations kwok.x-k8s.io/usage-cpu and kwok.x-k8s.io/usage-memory, else
+//     1m and 1Mi per container). So kwok runs with KwokArgs (its server on
+//     127.0.0.1:PORT, nodes at InternalIP 127.0.0.1 and port PORT) and nodes
+//     carry NodeAnnotations.
 //
 // metrics-server scrapes every 10 s (its least --metric-resolution) and reports a
-// pod once it has two scrapes of it: a new pod's metrics appear 10 to 25 s after
-// it runs.
+// pod once it has two points of it; kwok learns of a node's pods from the first
+// scrape that finds them (its pod cache is filled lazily), so a new pod's metrics
+// appear 20 to 30 s after it runs.
 package metricsapi
 
 import (
@@ -222,8 +222,8 @@ func (f Files) MetricsServerArgs(kubeconfig string) []string {
 }
 
 // KwokArgs are the arguments that make kwok serve its nodes' resource metrics
-// (metricsConfig: bin/kwok-metrics.yaml) on 127.0.0.1, and give its nodes that
-// address and port. They replace kwok's --node-ip and --server-address.
+// (metricsConfig: what WriteKwokConfig wrote) on 127.0.0.1, and give its nodes
+// that address and port. They replace kwok's --node-ip and --server-address.
 func (f Files) KwokArgs(metricsConfig string) []string {
 	port := strconv.Itoa(f.KwokPort)
 	return []string{
@@ -304,4 +304,73 @@ func freePort() (int, error) {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// kwokConfig makes kwok serve, for each node at
+// /metrics/nodes/NODE/metrics/resource, the resource metrics metrics-server
+// reads (the kubelet's names and labels), with each container using the CPU and
+// memory its pod's annotations kwok.x-k8s.io/usage-cpu and
+// kwok.x-k8s.io/usage-memory give (1m and 1Mi without them).
+//
+// A container's CPU counter is its pod's age times its usage, rather than
+// kwok's CumulativeUsage, which counts from kwok's first answer about the pod and
+// so is 0 then: metrics-server drops a point of 0 CPU, and would report a new pod
+// after three scrapes (20 to 30 s) instead of two. The node's counter is kwok's:
+// pods come and go, and a product would go down.
+const kwokConfig = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Metric
+metadata:
+  name: kubernaut-resource-metrics
+spec:
+  path: /metrics/nodes/{nodeName}/metrics/resource
+  metrics:
+  - name: node_cpu_usage_seconds_total
+    help: Cumulative CPU time of the node's pods, in core-seconds.
+    kind: counter
+    dimension: node
+    value: node.CumulativeUsage("cpu")
+  - name: node_memory_working_set_bytes
+    help: Working set of the node's pods, in bytes.
+    kind: gauge
+    dimension: node
+    value: node.Usage("memory")
+  - name: container_cpu_usage_seconds_total
+    help: Cumulative CPU time of the container, in core-seconds.
+    kind: counter
+    dimension: container
+    labels:
+    - {name: container, value: container.name}
+    - {name: namespace, value: pod.metadata.namespace}
+    - {name: pod, value: pod.metadata.name}
+    value: pod.SinceSecond() * pod.Usage("cpu", container.name)
+  - name: container_memory_working_set_bytes
+    help: Working set of the container, in bytes.
+    kind: gauge
+    dimension: container
+    labels:
+    - {name: container, value: container.name}
+    - {name: namespace, value: pod.metadata.namespace}
+    - {name: pod, value: pod.metadata.name}
+    value: pod.Usage("memory", container.name)
+---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterResourceUsage
+metadata:
+  name: kubernaut-usage-from-annotations
+spec:
+  usages:
+  - usage:
+      cpu:
+        expression: '"kwok.x-k8s.io/usage-cpu" in pod.metadata.annotations ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-cpu"]) : Quantity("1m")'
+      memory:
+        expression: '"kwok.x-k8s.io/usage-memory" in pod.metadata.annotations ? Quantity(pod.metadata.annotations["kwok.x-k8s.io/usage-memory"]) : Quantity("1Mi")'
+`
+
+// WriteKwokConfig writes the kwok configuration of the resource metrics (see
+// kwokConfig) to path, for KwokArgs.
+func WriteKwokConfig(path string) error {
+	if err := os.WriteFile(path, []byte(kwokConfig), 0o644); err != nil {
+		return fmt.Errorf("writing kwok's resource metrics configuration: %w", err)
+	}
+	return nil
 }

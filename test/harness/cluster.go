@@ -71,9 +71,9 @@ func (h *Harness) startCluster(ctx context.Context, bin string, opts Options) er
 	}
 	if m := h.metricsAPI; m != nil {
 		// kwok serves its nodes' resource metrics, and metrics-server scrapes them.
-		metricsConfig := filepath.Join(bin, "kwok-metrics.yaml")
-		if _, err := os.Stat(metricsConfig); err != nil {
-			return missingBinary(metricsConfig)
+		metricsConfig := filepath.Join(h.dir, "kwok-metrics.yaml")
+		if err := metricsapi.WriteKwokConfig(metricsConfig); err != nil {
+			return err
 		}
 		starts[2].args = append(starts[2].args, m.KwokArgs(metricsConfig)...)
 		starts = append(starts, struct {
