@@ -37,7 +37,9 @@ func (q *fakeQuerier) Query(_ context.Context, query string) (any, error) {
 // run a container app with a CPU limit and a sidecar log without one; web-3 is
 // Pending; batch-1 runs a container without any limit.
 func throttlingPods() []any {
-	limited := func(name string) map[string]any { return map[string]any{"name": name, "cpu_limit_millicores": int64(500)} }
+	limited := func(name string) map[string]any {
+		return map[string]any{"name": name, "cpu_limit_millicores": int64(500)}
+	}
 	pod := func(name, phase string, containers ...map[string]any) map[string]any {
 		list := []any{}
 		for _, c := range containers {
@@ -243,7 +245,7 @@ func TestParseLabelSet(t *testing.T) {
 	good := map[string]map[string]string{
 		`{}`: {},
 		`{container="app", namespace="x", pod="web-1"}`: {"container": "app", "namespace": "x", "pod": "web-1"},
-		`{a="x,y=\"z\"}",b=""}`:                          {"a": `x,y="z"}`, "b": ""},
+		`{a="x,y=\"z\"}",b=""}`:                         {"a": `x,y="z"}`, "b": ""},
 	}
 	for in, want := range good {
 		got, err := parseLabelSet(in)
