@@ -177,8 +177,11 @@ func deletePodOnce(ctx context.Context, call Call, before map[string]string, gra
 	return nil, fmt.Errorf("%s %s (UID %s): %w", doing, t, uid, err)
 }
 
-// podsFacts summarises the pods of a workload, leaving out those being deleted.
-func podsFacts(pods []corev1.Pod) (summaries []any, running, ready int) {
+// podsFacts summarises the pods of a workload, leaving out those being deleted,
+// with their usage where usage has it (readPodUsage). throttled is not set here:
+// the CPU throttling counters are not in the API server; package conditions/facts
+// adds it from Prometheus, when the manager has one.
+func podsFacts(pods []corev1.Pod, usage podUsage) (summaries []any, running, ready int) {
 	summaries = []any{}
 	for i := range pods {
 		p := &pods[i]
@@ -192,17 +195,17 @@ func podsFacts(pods []corev1.Pod) (summaries []any, running, ready int) {
 		if isReady {
 			ready++
 		}
-		summaries = append(summaries, map[string]any{
+		summary := map[string]any{
 			"name":       p.Name,
 			"status":     podStatus(p),
+			"phase":      string(p.Status.Phase),
 			"ready":      isReady,
 			"node":       p.Spec.NodeName,
 			"restarts":   restarts(p),
 			"oom_killed": oomKilled(p),
-			// The API server does not know CPU throttling; it needs a metrics source
-			// the project does not read yet, so no pod is reported throttled.
-			"throttled": false,
-		})
+		}
+		addUsage(summary, p, usage)
+		summaries = append(summaries, summary)
 	}
 	return summaries, running, ready
 }
@@ -255,6 +258,7 @@ func podFacts(steps ...func(*podState, context.Context, client.Reader) error) Pr
 		if err != nil {
 			return nil, err
 		}
+		s.want = want
 		for _, step := range steps {
 			if err := step(s, ctx, r); err != nil {
 				return nil, err
@@ -268,6 +272,8 @@ func podFacts(steps ...func(*podState, context.Context, client.Reader) error) Pr
 type podState struct {
 	namespace string
 	doc       map[string]any
+	// want names the keys the round's policies read.
+	want Wanted
 	// before holds the executor's records; nil before acting.
 	before map[string]string
 	// pod is "the pod": before acting the pod of that name, after acting the pod of
@@ -477,11 +483,13 @@ func (s *podState) addWorkload(ctx context.Context, r client.Reader) error {
 	}
 
 	var pods []corev1.Pod
+	var selector labels.Selector // of the pods' PodMetrics; nil: the namespace's
 	if s.ownerKind == "" {
 		if s.pod != nil {
 			pods = []corev1.Pod{*s.pod}
 		}
 	} else {
+		selector = s.controller.selector
 		var list corev1.PodList
 		if err := r.List(ctx, &list, client.InNamespace(s.namespace)); err != nil {
 			return fmt.Errorf("listing the pods of %s %s/%s: %w", s.ownerKind, s.namespace, s.ownerName, err)
@@ -494,7 +502,7 @@ func (s *podState) addWorkload(ctx context.Context, r client.Reader) error {
 			pods = append(pods, list.Items[i])
 		}
 	}
-	s.doc["pods"], _, s.doc["ready_pods"] = podsFacts(pods)
+	s.doc["pods"], _, s.doc["ready_pods"] = podsFacts(pods, readPodUsage(ctx, r, s.want, s.namespace, selector, pods))
 
 	if !acted {
 		s.doc["pod_ready_replacements"] = int64(0)

@@ -81,6 +81,6 @@ func restartDaemonSetFacts(ctx context.Context, r client.Reader, params map[stri
 	if err != nil {
 		return nil, fmt.Errorf("listing the pods of DaemonSet %s/%s: %w", namespace, name, err)
 	}
-	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods)
+	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods, readWorkloadPodUsage(ctx, r, want, namespace, ds.Spec.Selector, pods))
 	return doc, nil
 }

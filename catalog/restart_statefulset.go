@@ -71,9 +71,9 @@ var (
 
 // restartStatefulSetFacts reads the facts of restart_statefulset. target_replicas is
 // spec.replicas: a restart keeps the replica count.
-func restartStatefulSetFacts(ctx context.Context, r client.Reader, params map[string]any, _ Wanted) (map[string]any, error) {
+func restartStatefulSetFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
 	doc := map[string]any{}
-	s, err := readStatefulSetFacts(ctx, r, params, doc)
+	s, err := readStatefulSetFacts(ctx, r, params, doc, want)
 	if err != nil {
 		return nil, err
 	}

@@ -183,7 +183,7 @@ func scaleDeploymentFacts(ctx context.Context, r client.Reader, params map[strin
 	if err := r.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
 		return nil, fmt.Errorf("listing the pods of Deployment %s/%s: %w", namespace, name, err)
 	}
-	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods.Items)
+	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods.Items, readPodUsage(ctx, r, want, namespace, selector, pods.Items))
 
 	exist, valid, err := pullSecrets(ctx, r, namespace, template.ImagePullSecrets)
 	if err != nil {

@@ -85,14 +85,14 @@ func scaleStatefulSetInverse(params map[string]any, before map[string]string) (R
 
 // scaleStatefulSetFacts reads the facts of scale_statefulset. target_replicas is
 // the parameter statefulset.replicas, known whether or not the StatefulSet exists.
-func scaleStatefulSetFacts(ctx context.Context, r client.Reader, params map[string]any, _ Wanted) (map[string]any, error) {
+func scaleStatefulSetFacts(ctx context.Context, r client.Reader, params map[string]any, want Wanted) (map[string]any, error) {
 	doc := map[string]any{}
 	if replicas, ok, err := intParam(params, "statefulset.replicas", false); err != nil {
 		return nil, err
 	} else if ok {
 		doc["target_replicas"] = replicas
 	}
-	if _, err := readStatefulSetFacts(ctx, r, params, doc); err != nil {
+	if _, err := readStatefulSetFacts(ctx, r, params, doc, want); err != nil {
 		return nil, err
 	}
 	return doc, nil

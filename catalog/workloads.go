@@ -13,6 +13,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -32,10 +33,26 @@ var (
 	factRunningPods           = Fact{"running_pods", "integer: pods of the workload in phase Running"}
 	factReadyPods             = Fact{"ready_pods", "integer: pods of the workload with condition Ready"}
 	factConditions            = Fact{"conditions", "object: the workload's status conditions as booleans, e.g. {Available, Progressing, ReplicaFailure}; a condition that is absent is false"}
-	factPods                  = Fact{"pods", "array of {name, status, throttled, oom_killed, restarts, ready, node}: the workload's pods; status is the waiting reason of a container (e.g. CrashLoopBackOff) or else the pod phase"}
+	factPods                  = Fact{"pods", podsDescription}
 	factImagePullSecretsExist = Fact{"image_pull_secrets_exist", "boolean: every imagePullSecret of the pod template exists"}
 	factImagePullSecretsValid = Fact{"image_pull_secrets_valid", "boolean: every imagePullSecret is of type kubernetes.io/dockerconfigjson (or dockercfg) with data"}
 )
+
+// podsDescription is what the key pods holds, for the actions of a workload and
+// the pod actions alike.
+const podsDescription = "array, one object per pod of the workload, those being deleted left out: " +
+	"name; status, the waiting reason of a container (e.g. CrashLoopBackOff) or else the pod phase; phase; ready; node; " +
+	"restarts, of all its containers; oom_killed, a container's current or last termination was OOMKilled; " +
+	"throttled, a container with a CPU limit was throttled in more than the threshold of its CFS periods over the window " +
+	"(the key throttling says which, and why it may not be known), absent when not known; " +
+	"cpu_throttled_ratio, the highest share of throttled CFS periods of its containers, when known. " +
+	"From the Metrics API (metrics.k8s.io, metrics-server), absent when it has no metrics of the pod: " +
+	"cpu_usage_millicores and memory_usage_bytes (working set), summed over its containers; " +
+	"cpu_request_ratio, cpu_limit_ratio, memory_request_ratio, memory_limit_ratio: usage over the containers' summed " +
+	"requests or limits (or the pod-level resources), to 3 decimals, absent when a container sets none. " +
+	"containers: one object per container (and sidecar) with name and, each only when set, cpu_request_millicores, " +
+	"cpu_limit_millicores, memory_request_bytes, memory_limit_bytes; when known, its own cpu_usage_millicores, " +
+	"memory_usage_bytes, the four ratios and cpu_throttled_ratio"
 
 // The facts several workload actions share. The target is the object the parameters
 // name. When it does not exist, its *_found fact is false and the facts read from
@@ -327,6 +344,8 @@ func pullSecrets(ctx context.Context, r client.Reader, namespace string, refs []
 // deploymentState is what the Deployment actions read of their Deployment.
 type deploymentState struct {
 	deployment *appsv1.Deployment
+	// selector is the Deployment's, parsed.
+	selector labels.Selector
 	// replicaSets are the ReplicaSets the Deployment controls, those being deleted
 	// included.
 	replicaSets []appsv1.ReplicaSet
@@ -370,7 +389,8 @@ func deploymentFacts(parts ...deploymentFactsPart) Provider {
 		doc["deployment_updated_replicas"] = int64(d.Status.UpdatedReplicas)
 		doc["deployment_status_replicas"] = int64(d.Status.Replicas)
 		doc["deployment_available_replicas"] = int64(d.Status.AvailableReplicas)
-		doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(w.pods)
+		usage := readPodUsage(ctx, r, want, namespace, w.selector, w.pods)
+		doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(w.pods, usage)
 
 		for _, part := range parts {
 			if err := part(ctx, r, w, params, doc); err != nil {
@@ -399,7 +419,7 @@ func readDeploymentState(ctx context.Context, r client.Reader, namespace, name s
 	if err := r.List(ctx, &sets, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
 		return nil, fmt.Errorf("listing the ReplicaSets of Deployment %s/%s: %w", namespace, name, err)
 	}
-	w := &deploymentState{deployment: &d}
+	w := &deploymentState{deployment: &d, selector: selector}
 	owners := map[types.UID]bool{}
 	for _, rs := range sets.Items {
 		if workloadControlledBy(&rs, d.UID) {
@@ -434,6 +454,16 @@ func workloadPods(ctx context.Context, r client.Reader, namespace string, sel *m
 	}
 	slices.SortFunc(pods, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	return pods, nil
+}
+
+// readWorkloadPodUsage is readPodUsage for pods that sel selects (a workload's
+// selector, valid since workloadPods listed them by it).
+func readWorkloadPodUsage(ctx context.Context, r client.Reader, want Wanted, namespace string, sel *metav1.LabelSelector, pods []corev1.Pod) podUsage {
+	selector, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		selector = nil
+	}
+	return readPodUsage(ctx, r, want, namespace, selector, pods)
 }
 
 // workloadControlledBy reports whether the controller of obj has the UID owner.
@@ -481,7 +511,7 @@ func pullSecretFacts(ctx context.Context, r client.Reader, w *deploymentState, _
 // statefulset_found and, when it exists, statefulset_generation_observed,
 // statefulset_status_replicas, statefulset_ready_replicas, pods, running_pods and
 // ready_pods. It returns the StatefulSet, nil when it does not exist.
-func readStatefulSetFacts(ctx context.Context, r client.Reader, params, doc map[string]any) (*appsv1.StatefulSet, error) {
+func readStatefulSetFacts(ctx context.Context, r client.Reader, params, doc map[string]any, want Wanted) (*appsv1.StatefulSet, error) {
 	name, namespace, err := statefulSetTarget.Name(params)
 	if err != nil {
 		return nil, err
@@ -504,6 +534,6 @@ func readStatefulSetFacts(ctx context.Context, r client.Reader, params, doc map[
 	if err != nil {
 		return nil, fmt.Errorf("listing the pods of StatefulSet %s/%s: %w", namespace, name, err)
 	}
-	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods)
+	doc["pods"], doc["running_pods"], doc["ready_pods"] = podsFacts(pods, readWorkloadPodUsage(ctx, r, want, namespace, s.Spec.Selector, pods))
 	return &s, nil
 }

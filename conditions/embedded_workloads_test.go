@@ -226,6 +226,20 @@ var _ = addPolicyCases(
 	policyCase{"container_resources_applied", workloadInput("increase_resources", map[string]any{
 		"container_requests": map[string]any{"cpu": "lots", "memory": "512Mi"}}), Errored, "units.parse"},
 
+	// After new limits, as Gather gives the pods: web-1 runs with a CPU limit.
+	policyCase{"resource_usage_acceptable", workloadInput("increase_resources", map[string]any{
+		"pods":       []any{map[string]any{"name": "web-1", "phase": "Running", "oom_killed": false, "throttled": false, "cpu_throttled_ratio": 0.02}},
+		"throttling": map[string]any{"source": "prometheus", "window": "5m", "threshold": 0.25}}), Passed, ""},
+	policyCase{"resource_usage_acceptable", workloadInput("increase_resources", map[string]any{
+		"pods":       []any{map[string]any{"name": "web-1", "phase": "Running", "oom_killed": false, "throttled": true, "cpu_throttled_ratio": 0.6}},
+		"throttling": map[string]any{"source": "prometheus", "window": "10m", "threshold": 0.5}}), Failed,
+		"pods web-1 are CPU-throttled (more than 50% of their CFS periods over 10m)"},
+	policyCase{"resource_usage_acceptable", workloadInput("increase_resources", map[string]any{
+		"pods": []any{map[string]any{"name": "web-1", "phase": "Running", "oom_killed": false}},
+		"throttling": map[string]any{"source": "prometheus", "window": "5m", "threshold": 0.25,
+			"reason": "the Prometheus query of the CFS throttling counters failed: connection refused"}}), Failed,
+		"throttling of pods web-1 is not known: the Prometheus query of the CFS throttling counters failed: connection refused"},
+
 	// DaemonSet.
 	policyCase{"daemonset_exists", workloadInput("restart_daemonset", nil), Passed, ""},
 	policyCase{"daemonset_exists", workloadInput("restart_daemonset", map[string]any{"daemonset_found": false}), Failed,

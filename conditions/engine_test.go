@@ -116,8 +116,29 @@ var _ = addPolicyCases(
 	policyCase{"no_crashloop_pods", with(map[string]any{"pods": []any{}}), Passed, ""},
 
 	policyCase{"resource_usage_acceptable", scaleInput(), Passed, ""},
-	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-2", "oom_killed": true}}}), Failed, ""},
-	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-2", "throttled": true}}}), Failed, ""},
+	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{}}), Passed, ""},
+	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-2", "throttled": false, "oom_killed": true}}}), Failed,
+		"pods web-app-2 were OOMKilled"},
+	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-2", "throttled": true}},
+		"throttling": map[string]any{"source": "prometheus", "window": "5m", "threshold": 0.25}}), Failed,
+		"pods web-app-2 are CPU-throttled (more than 25% of their CFS periods over 5m)"},
+	// Throttling that nobody measured fails, and says why; OOMKilled pods still fail.
+	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{
+		map[string]any{"name": "web-app-1", "oom_killed": false}, map[string]any{"name": "web-app-2", "oom_killed": false}},
+		"throttling": map[string]any{"source": "none", "window": "5m", "threshold": 0.25, "reason": "the manager has no Prometheus (--prometheus-url)"}}), Failed,
+		"throttling of pods web-app-1, web-app-2 is not known: the manager has no Prometheus (--prometheus-url)"},
+	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{
+		map[string]any{"name": "web-app-1", "oom_killed": true}, map[string]any{"name": "web-app-2", "throttled": false}},
+		"throttling": map[string]any{"source": "none", "reason": "the manager has no Prometheus (--prometheus-url)"}}), Failed,
+		"pods web-app-1 were OOMKilled; throttling of pods web-app-1 is not known: the manager has no Prometheus"},
+	// A document without the throttling key (an older input file) still names what is missing.
+	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-1"}}}), Failed,
+		"throttling of pods web-app-1 is not known: no source of CPU throttling reported it"},
+	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{
+		map[string]any{"name": "a"}, map[string]any{"name": "b"}, map[string]any{"name": "c"}, map[string]any{"name": "d"},
+		map[string]any{"name": "e"}, map[string]any{"name": "f"}, map[string]any{"name": "g"}}}), Failed,
+		"throttling of pods a, b, c, d, e and 2 more is not known"},
+	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": nil}), Errored, "the input lacks pods"},
 
 	// A missing fact is not a failed check: the policy could not decide.
 	policyCase{"desired_replicas_running", with(map[string]any{"ready_pods": nil}), Errored, "the input lacks ready_pods"},

@@ -3,7 +3,7 @@
 #
 # Usage: hack/tools.sh [tool ...]      (no arguments: every tool but golangci-lint)
 # Tools: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
-#        controller-gen helm kubernaut-image registry prometheus golangci-lint
+#        metrics-server controller-gen helm kubernaut-image registry prometheus golangci-lint
 #
 # Nothing is downloaded but Go modules: the control plane is compiled from source.
 # A tool is rebuilt only when its binary is missing or its pinned version changed
@@ -18,6 +18,7 @@ GOLANGCI_LINT_VERSION=v2.15.0
 HELM_VERSION=v4.3.2
 REGISTRY_VERSION=v3.1.2
 PROMETHEUS_VERSION=v0.316.0
+METRICS_SERVER_VERSION=v0.8.0
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin="$root/bin"
@@ -163,6 +164,9 @@ build() {
     go_install kwok sigs.k8s.io/kwok/cmd/kwok "$KWOK_VERSION"
     kwok_stages
     ;;
+  # metrics-server serves metrics.k8s.io (kubectl top) in the local cluster and the
+  # harness, scraping the resource metrics kwok simulates (internal/metricsapi).
+  metrics-server) go_install metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server "$METRICS_SERVER_VERSION" ;;
   controller-gen) go_install controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen "$CONTROLLER_TOOLS_VERSION" ;;
   kubernaut-image) build_kubernaut_image ;;
   # The CNCF distribution registry, on loopback in hack/image's tests.
@@ -172,7 +176,7 @@ build() {
   prometheus) build_prometheus ;;
   golangci-lint) go_install golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION" ;;
   *)
-    log "unknown tool: $1 (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok controller-gen helm kubernaut-image registry prometheus golangci-lint)"
+    log "unknown tool: $1 (known: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok metrics-server controller-gen helm kubernaut-image registry prometheus golangci-lint)"
     return 2
     ;;
   esac
@@ -180,7 +184,7 @@ build() {
 
 main() {
   local tools=("$@")
-  [[ ${#tools[@]} -eq 0 ]] && tools=(controller-gen etcd control-plane kwok helm kubernaut-image registry prometheus)
+  [[ ${#tools[@]} -eq 0 ]] && tools=(controller-gen etcd control-plane kwok metrics-server helm kubernaut-image registry prometheus)
   local t
   for t in "${tools[@]}"; do build "$t"; done
   log "tools ready in $bin"

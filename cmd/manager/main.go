@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -205,8 +206,10 @@ func run(ctx context.Context, o options) error {
 		// The server waits for the first certificate the rotator writes.
 		webhookServer = rotator.Gate(webhookServer)
 	}
-	// Read one at a time around the cache: see Cache below.
-	uncached := []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}
+	// Read one at a time around the cache: see Cache below. The Metrics API's
+	// PodMetrics have no watch, so no informer could hold them: always read from
+	// the API server (its aggregator, metrics-server), and they wake nothing.
+	uncached := []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}, &metricsv1beta1.PodMetrics{}}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme.New(),
 		Metrics:                 metricsOptions(o),

@@ -26,14 +26,30 @@ const (
 	Post Phase = "post"
 )
 
+// Gatherer gathers facts with the sources beyond the API server the manager has.
+// Its zero value has none: Gather.
+type Gatherer struct {
+	// Throttling is where pods' CPU throttling comes from (Prometheus); with no
+	// Querier, or nil, no pod's throttling is known, and the document says why.
+	Throttling *Throttling
+}
+
+// Gather returns the facts document of action, as Gatherer.Gather with no source
+// but the API server.
+func Gather(ctx context.Context, r client.Reader, action string, params map[string]any, phase Phase, want catalog.Wanted) (map[string]any, error) {
+	return Gatherer{}.Gather(ctx, r, action, params, phase, want)
+}
+
 // Gather returns the facts document of action: what its provider reads, plus
-// action, parameters and phase. After acting, params carry the executor's records
+// action, parameters and phase, and, when the round's policies read pods, each
+// pod's throttled where it can be known, with the key throttling
+// (ThrottlingFact). After acting, params carry the executor's records
 // (catalog.BeforeParam) and the KubernetesExecution's namespace
 // (catalog.NamespaceParam), which the document copies. A fact that cannot be known
 // (the target does not exist, so neither do its pods) is left out, so that policies
 // reading it report a missing fact instead of deciding on a made-up value; so may a
 // costly fact that want does not name (nil wants every fact).
-func Gather(ctx context.Context, r client.Reader, action string, params map[string]any, phase Phase, want catalog.Wanted) (map[string]any, error) {
+func (g Gatherer) Gather(ctx context.Context, r client.Reader, action string, params map[string]any, phase Phase, want catalog.Wanted) (map[string]any, error) {
 	a, ok := catalog.Lookup(action)
 	if !ok || a.Provide == nil {
 		return nil, fmt.Errorf("no facts provider for action %q", action)
@@ -41,6 +57,9 @@ func Gather(ctx context.Context, r client.Reader, action string, params map[stri
 	doc, err := a.Provide(ctx, r, params, want)
 	if err != nil {
 		return nil, fmt.Errorf("gathering the facts of %s: %w", action, err)
+	}
+	if pods, ok := doc["pods"].([]any); ok && want.Has("pods") {
+		g.Throttling.addThrottling(ctx, doc, pods)
 	}
 	doc["action"] = action
 	doc["parameters"] = params

@@ -12,6 +12,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"kubernaut.io/stepvalidation/catalog"
@@ -52,6 +53,10 @@ conditions.
 		fmt.Fprintf(&w, "## %s\n\n%s\n\n| key | meaning |\n|---|---|\n", name, a.Description)
 		for _, f := range a.Facts {
 			fmt.Fprintf(&w, "| `%s` | %s |\n", f.Key, cell(f.Description))
+		}
+		// Gather adds throttling beside pods (conditions/facts).
+		if slices.Contains(a.FactKeys(), "pods") {
+			fmt.Fprintf(&w, "| `%s` | %s |\n", facts.ThrottlingFact.Key, cell(facts.ThrottlingFact.Description))
 		}
 		w.WriteString("\n")
 	}

@@ -23,6 +23,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kubernaut.io/stepvalidation/internal/metricsapi"
 )
 
 // nodes are the kwok nodes of the local cluster.
@@ -43,6 +45,10 @@ func (c *Cluster) createNodes(ctx context.Context) error {
 				Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
 			},
 			Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
+		}
+		// Where metrics-server finds the node's resource metrics, which kwok serves.
+		for k, v := range metricsapi.NodeAnnotations(name) {
+			node.Annotations[k] = v
 		}
 		if err := c.Client.Create(ctx, node); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating node %s: %w", name, err)

@@ -55,8 +55,8 @@ func TestUpDemoDown(t *testing.T) {
 			}
 		}
 	})
-	if len(procs) != 7 {
-		t.Errorf("Up recorded %d processes, want 7 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, prometheus, manager): %+v", len(procs), procs)
+	if len(procs) != 8 {
+		t.Errorf("Up recorded %d processes, want 8 (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, metrics-server, prometheus, manager): %+v", len(procs), procs)
 	}
 	t.Logf("Up took %s", time.Since(start))
 

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"kubernaut.io/stepvalidation/certs/clientauth"
+	"kubernaut.io/stepvalidation/internal/metricsapi"
 	"kubernaut.io/stepvalidation/internal/scheme"
 )
 
@@ -44,6 +45,9 @@ type Cluster struct {
 	webhookClientCA string
 	// prometheusURL is the local Prometheus: the manager's --prometheus-url.
 	prometheusURL string
+	// metricsAPI is what metrics-server and kube-apiserver's aggregation layer
+	// need (set while Up starts them).
+	metricsAPI *metricsapi.Files
 }
 
 // Manager namespace and the names the manager's flags default to.
@@ -103,7 +107,7 @@ func Up(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := writeState(opts, st); err != nil {
 		return nil, err
 	}
-	if err := opts.step("Starting kube-controller-manager, kube-scheduler and kwok with 3 nodes", func() error {
+	if err := opts.step("Starting kube-controller-manager, kube-scheduler, kwok with 3 nodes, and metrics-server (kubectl top)", func() error {
 		return c.startClusterComponents(ctx)
 	}); err != nil {
 		return nil, err
@@ -169,11 +173,11 @@ func connect(opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-// buildTools runs hack/tools.sh for the control plane, kwok and Prometheus,
+// buildTools runs hack/tools.sh for the control plane, kwok, metrics-server and Prometheus,
 // showing its progress; it takes a second when bin/ is current.
 func (o Options) buildTools(ctx context.Context) error {
-	return o.step("Building the local control plane and Prometheus into bin/ (hack/tools.sh; a cold build takes minutes)", func() error {
-		return o.run(ctx, filepath.Join(o.Root, "hack", "tools.sh"), "etcd", "control-plane", "kwok", "prometheus")
+	return o.step("Building the local control plane, metrics-server and Prometheus into bin/ (hack/tools.sh; a cold build takes minutes)", func() error {
+		return o.run(ctx, filepath.Join(o.Root, "hack", "tools.sh"), "etcd", "control-plane", "kwok", "metrics-server", "prometheus")
 	})
 }
 
@@ -264,6 +268,15 @@ func (c *Cluster) startAPIServer() error {
 	}
 	c.webhookClientCA = clientAuth.CA
 	env.ControlPlane.APIServer.Configure().Set(clientauth.AdmissionConfigFlag, clientAuth.AdmissionConfig)
+	// The aggregation layer, for the Metrics API metrics-server serves.
+	metricsAPI, err := metricsapi.WriteFiles(filepath.Join(o.StateDir, "metrics-api"), 365*24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("preparing metrics-server: %w", err)
+	}
+	c.metricsAPI = &metricsAPI
+	for flag, value := range metricsAPI.APIServerFlags() {
+		env.ControlPlane.APIServer.Configure().Set(flag, value)
+	}
 	cfg, startErr := env.Start()
 	// Record the pids even when the start failed half way, for the clean-up.
 	for _, name := range []string{"etcd", "kube-apiserver"} {
@@ -359,6 +372,13 @@ func (c *Cluster) startClusterComponents(ctx context.Context) error {
 	if _, err := os.Stat(stages); err != nil {
 		return fmt.Errorf("%s not found: run `make tools`", stages)
 	}
+	// kwok serves its nodes' resource metrics, which metrics-server scrapes and
+	// serves through the API server (internal/metricsapi says how).
+	m := c.metricsAPI
+	kwokMetrics := filepath.Join(c.opts.StateDir, "kwok-metrics.yaml")
+	if err := metricsapi.WriteKwokConfig(kwokMetrics); err != nil {
+		return err
+	}
 	starts := []struct {
 		name string
 		args []string
@@ -366,15 +386,29 @@ func (c *Cluster) startClusterComponents(ctx context.Context) error {
 		{"kube-controller-manager", []string{kubeconfig, "--leader-elect=false", "--secure-port=0", "--controllers=" + controllers,
 			"--node-monitor-grace-period=5m"}},
 		{"kube-scheduler", []string{kubeconfig, "--leader-elect=false", "--secure-port=0"}},
-		{"kwok", []string{kubeconfig, "--manage-all-nodes=true", "--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--server-address=",
-			"--config=" + stages}},
+		{"kwok", append([]string{kubeconfig, "--manage-all-nodes=true", "--cidr=10.0.0.1/24", "--config=" + stages},
+			m.KwokArgs(kwokMetrics)...)},
+		{"metrics-server", m.MetricsServerArgs(c.KubeconfigPath)},
 	}
 	for _, s := range starts {
 		if _, err := c.startProcess(s.name, filepath.Join(bin, s.name), nil, s.args...); err != nil {
 			return err
 		}
 	}
-	return c.createNodes(ctx)
+	if err := c.createNodes(ctx); err != nil {
+		return err
+	}
+	if err := m.Register(ctx, c.Client); err != nil {
+		return err
+	}
+	return metricsapi.WaitAvailable(ctx, c.Client, 30*time.Second, func() error {
+		for _, p := range c.state.Processes {
+			if !p.alive() {
+				return fmt.Errorf("%s exited; end of its log (%s):\n%s", p.Name, p.Log, tail(p.Log))
+			}
+		}
+		return nil
+	})
 }
 
 func (c *Cluster) startManager(ctx context.Context, binary string) error {

@@ -1,5 +1,6 @@
 // Package scheme builds the runtime.Scheme the manager and the tests share: the
-// built-in kinds and both of the project's API groups.
+// built-in kinds, the Metrics API's (metrics.k8s.io, read for the pods' usage) and
+// both of the project's API groups.
 package scheme
 
 import (
@@ -7,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
@@ -17,6 +19,7 @@ func New() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme,
+		metricsv1beta1.AddToScheme,
 		workflowv1alpha1.AddToScheme,
 		kubernetesexecutionv1alpha1.AddToScheme,
 	} {

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"kubernaut.io/stepvalidation/internal/metricsapi"
 )
 
 // Node is a fake node kwok manages: pods scheduled to it turn Running and Ready
@@ -61,12 +63,25 @@ func (h *Harness) startCluster(ctx context.Context, bin string, opts Options) er
 			"--node-monitor-grace-period=5m"}},
 		{"kube-scheduler", []string{kubeconfig, "--leader-elect=false", "--secure-port=0"}},
 		{"kwok", []string{
-			kubeconfig, "--manage-all-nodes=true", "--cidr=10.0.0.1/24", "--node-ip=10.0.0.1", "--server-address=",
-			"--config=" + stages[0],
+			kubeconfig, "--manage-all-nodes=true", "--cidr=10.0.0.1/24", "--config=" + stages[0],
 		}},
 	}
 	if opts.Chaos {
 		starts[2].args = append(starts[2].args, "--config="+stages[1])
+	}
+	if m := h.metricsAPI; m != nil {
+		// kwok serves its nodes' resource metrics, and metrics-server scrapes them.
+		metricsConfig := filepath.Join(h.dir, "kwok-metrics.yaml")
+		if err := metricsapi.WriteKwokConfig(metricsConfig); err != nil {
+			return err
+		}
+		starts[2].args = append(starts[2].args, m.KwokArgs(metricsConfig)...)
+		starts = append(starts, struct {
+			name string
+			args []string
+		}{"metrics-server", m.MetricsServerArgs(h.KubeconfigPath)})
+	} else {
+		starts[2].args = append(starts[2].args, "--node-ip=10.0.0.1", "--server-address=")
 	}
 	for _, s := range starts {
 		c, err := startComponent(h.dir, s.name, filepath.Join(bin, s.name), s.args...)
@@ -75,12 +90,56 @@ func (h *Harness) startCluster(ctx context.Context, bin string, opts Options) er
 		}
 		h.components = append(h.components, c)
 	}
-	return h.createNodes(ctx, opts.Nodes)
+	if err := h.createNodes(ctx, opts.Nodes); err != nil {
+		return err
+	}
+	if h.metricsAPI != nil {
+		return h.registerMetricsAPI(ctx)
+	}
+	return nil
+}
+
+// metricsAPITimeout bounds the wait for kube-apiserver to reach metrics-server.
+const metricsAPITimeout = 30 * time.Second
+
+// prepareMetricsAPI issues metrics-server's certificates and gives kube-apiserver,
+// not started yet, the flags of its aggregation layer (Options.MetricsAPI).
+func (h *Harness) prepareMetricsAPI() error {
+	files, err := metricsapi.WriteFiles(filepath.Join(h.dir, "metrics-api"), 24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("preparing metrics-server: %w", err)
+	}
+	for flag, value := range files.APIServerFlags() {
+		h.env.ControlPlane.APIServer.Configure().Set(flag, value)
+	}
+	h.metricsAPI = &files
+	return nil
+}
+
+// registerMetricsAPI routes metrics.k8s.io to metrics-server and waits until
+// kube-apiserver reaches it; pods' metrics come 10 to 25 s after they run.
+func (h *Harness) registerMetricsAPI(ctx context.Context) error {
+	if err := h.metricsAPI.Register(ctx, h.Client); err != nil {
+		return err
+	}
+	return metricsapi.WaitAvailable(ctx, h.Client, metricsAPITimeout, func() error {
+		for _, c := range h.components {
+			if err := c.failed(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (h *Harness) createNodes(ctx context.Context, nodes []Node) error {
 	for _, n := range nodes {
 		node, err := n.object()
+		if err == nil && h.metricsAPI != nil {
+			for k, v := range metricsapi.NodeAnnotations(n.Name) {
+				node.Annotations[k] = v
+			}
+		}
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"kubernaut.io/stepvalidation/certs/clientauth"
+	"kubernaut.io/stepvalidation/internal/metricsapi"
 	"kubernaut.io/stepvalidation/internal/repo"
 	"kubernaut.io/stepvalidation/internal/scheme"
 	"kubernaut.io/stepvalidation/test/promtest"
@@ -36,6 +37,12 @@ type Options struct {
 	// kube-scheduler and kwok run beside the API server, and these nodes are
 	// created and become Ready before Start returns.
 	Nodes []Node
+
+	// MetricsAPI runs metrics-server in cluster mode, so that the Metrics API
+	// (metrics.k8s.io, kubectl top) serves the CPU and memory kwok simulates for
+	// the pods (annotations kwok.x-k8s.io/usage-cpu and -memory; see
+	// internal/metricsapi).
+	MetricsAPI bool
 
 	// Chaos adds kwok's failure stages, which make containers of pods that opt in
 	// fail (CrashLoopBackOff). Cluster mode only.
@@ -88,6 +95,9 @@ type Harness struct {
 	// prometheus and exporter: see Options.Prometheus.
 	prometheus *promtest.Prometheus
 	exporter   *promtest.Exporter
+
+	// metricsAPI is set when Options.MetricsAPI asks for metrics-server.
+	metricsAPI *metricsapi.Files
 }
 
 // Start starts the control plane described by opts. On error, everything already
@@ -147,6 +157,11 @@ func Start(ctx context.Context, opts Options) (_ *Harness, err error) {
 			h.env.WebhookInstallOptions.LocalServingPort = opts.WebhookPort
 		}
 		if err := h.presentWebhookClientCertificate(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.MetricsAPI && len(opts.Nodes) > 0 {
+		if err := h.prepareMetricsAPI(); err != nil {
 			return nil, err
 		}
 	}
