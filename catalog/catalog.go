@@ -81,6 +81,30 @@ type Suggested struct {
 	Description string
 	Required    bool
 	Timeout     time.Duration
+	// Needs is a source of facts beyond the API server without which the
+	// condition's policy cannot pass; "" for none. A manager without that source
+	// suggests the condition as optional (Measured): it then warns on what nobody
+	// measures instead of blocking every run.
+	Needs Source
+}
+
+// Source is a source of facts a manager may or may not have.
+type Source string
+
+// SourceThrottling is the pods' CPU throttling, from cAdvisor's CFS counters in
+// Prometheus (the manager's --throttling-from-prometheus).
+const SourceThrottling Source = "throttling"
+
+// Measured returns suggested as a manager with the sources has reports checks
+// them: each condition that Needs a source it lacks is made optional.
+func Measured(suggested []Suggested, has func(Source) bool) []Suggested {
+	out := slices.Clone(suggested)
+	for i := range out {
+		if out[i].Needs != "" && !has(out[i].Needs) {
+			out[i].Required = false
+		}
+	}
+	return out
 }
 
 // Timeouts of the seed's table (seed 001, section 5.2).

@@ -238,3 +238,33 @@ func checkParameterCases(t *testing.T, path *field.Path, cases []parameterCase) 
 		})
 	}
 }
+
+func TestMeasured(t *testing.T) {
+	suggested := []Suggested{
+		{Type: "no_crashloop_pods", Required: true},
+		{Type: "resource_usage_acceptable", Required: true, Needs: SourceThrottling},
+		{Type: "optional_anyway", Required: false, Needs: SourceThrottling},
+	}
+	none := Measured(suggested, func(Source) bool { return false })
+	if !none[0].Required || none[1].Required || none[2].Required {
+		t.Errorf("without throttling, only the condition that needs it becomes optional: %+v", none)
+	}
+	if !suggested[1].Required {
+		t.Error("Measured changed the catalog's own list")
+	}
+	all := Measured(suggested, func(s Source) bool { return s == SourceThrottling })
+	if !all[0].Required || !all[1].Required || all[2].Required {
+		t.Errorf("with throttling, the catalog's requirements stand: %+v", all)
+	}
+	// Every suggestion that needs a source names one the managers know.
+	for _, name := range Names() {
+		a, _ := Lookup(name)
+		for _, list := range [][]Suggested{a.PreConditions, a.PostConditions, a.StepPreConditions, a.StepPostConditions} {
+			for _, s := range list {
+				if s.Needs != "" && s.Needs != SourceThrottling {
+					t.Errorf("%s: %s needs unknown source %q", a.Name, s.Type, s.Needs)
+				}
+			}
+		}
+	}
+}

@@ -461,7 +461,7 @@ var _ = Describe("workload facts", Ordered, ContinueOnFailure, func() {
 			Expect(workloadOutcomes(results)).To(Equal(workloadExcept(workloadAll("increase_resources", conditions.Passed),
 				map[string]conditions.Outcome{"container_resources_applied": conditions.Failed, "resource_usage_acceptable": conditions.Failed})))
 			Expect(results["resource_usage_acceptable"].Message).To(MatchRegexp(
-				`^throttling of pods api-\S+ is not known: the manager has no Prometheus \(--prometheus-url\)$`))
+				`^throttling of pods api-\S+ is not known: the manager reads no throttling \(--throttling-from-prometheus, with --prometheus-url\)$`))
 			Expect(results["container_resources_applied"].Message).To(Equal(`limits.memory of container app is "", want 512Mi; requests.cpu of container app is "100m", want 200m`))
 
 			// A CPU request above the CPU limit, and a memory request that goes down.

@@ -45,7 +45,8 @@ var _ = register(&Action{
 	},
 	PostConditions: []Suggested{
 		{Type: "no_crashloop_pods", Description: "No pod of the Deployment is in CrashLoopBackOff", Required: true, Timeout: settleWithin},
-		{Type: "resource_usage_acceptable", Description: "No pod of the Deployment is throttled or OOMKilled", Required: true, Timeout: settleWithin},
+		{Type: "resource_usage_acceptable", Description: "No pod of the Deployment is throttled or OOMKilled", Required: true, Timeout: settleWithin,
+			Needs: SourceThrottling},
 		{Type: "desired_replicas_running", Description: "The target replica count is running and ready", Required: true, Timeout: settleWithin},
 		{Type: "deployment_health_check", Description: "The Deployment is Available and Progressing, without ReplicaFailure", Required: true, Timeout: settleWithin},
 	},

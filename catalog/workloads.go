@@ -102,7 +102,7 @@ var workloadChecks = struct {
 	replicasRunning: Suggested{Type: "desired_replicas_running", Description: "The target replica count is running and ready", Required: true, Timeout: settleWithin},
 	noCrashloop:     Suggested{Type: "no_crashloop_pods", Description: "No pod of the workload is in CrashLoopBackOff", Required: true, Timeout: settleWithin},
 	resourceUsage: Suggested{Type: "resource_usage_acceptable", Description: "No pod of the Deployment is throttled or OOMKilled",
-		Required: true, Timeout: settleWithin},
+		Required: true, Timeout: settleWithin, Needs: SourceThrottling},
 	pullSecretsValid: Suggested{Type: "image_pull_secrets_valid", Description: "The pod template's image pull secrets exist and are valid",
 		Required: true, Timeout: normalCheck},
 

@@ -125,12 +125,12 @@ var _ = addPolicyCases(
 	// Throttling that nobody measured fails, and says why; OOMKilled pods still fail.
 	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{
 		map[string]any{"name": "web-app-1", "oom_killed": false}, map[string]any{"name": "web-app-2", "oom_killed": false}},
-		"throttling": map[string]any{"source": "none", "window": "5m", "threshold": 0.25, "reason": "the manager has no Prometheus (--prometheus-url)"}}), Failed,
-		"throttling of pods web-app-1, web-app-2 is not known: the manager has no Prometheus (--prometheus-url)"},
+		"throttling": map[string]any{"source": "none", "window": "5m", "threshold": 0.25, "reason": "the manager reads no throttling (--throttling-from-prometheus, with --prometheus-url)"}}), Failed,
+		"throttling of pods web-app-1, web-app-2 is not known: the manager reads no throttling (--throttling-from-prometheus, with --prometheus-url)"},
 	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{
 		map[string]any{"name": "web-app-1", "oom_killed": true}, map[string]any{"name": "web-app-2", "throttled": false}},
-		"throttling": map[string]any{"source": "none", "reason": "the manager has no Prometheus (--prometheus-url)"}}), Failed,
-		"pods web-app-1 were OOMKilled; throttling of pods web-app-1 is not known: the manager has no Prometheus"},
+		"throttling": map[string]any{"source": "none", "reason": "the manager reads no throttling (--throttling-from-prometheus, with --prometheus-url)"}}), Failed,
+		"pods web-app-1 were OOMKilled; throttling of pods web-app-1 is not known: the manager reads no throttling"},
 	// A document without the throttling key (an older input file) still names what is missing.
 	policyCase{"resource_usage_acceptable", with(map[string]any{"pods": []any{map[string]any{"name": "web-app-1"}}}), Failed,
 		"throttling of pods web-app-1 is not known: no source of CPU throttling reported it"},

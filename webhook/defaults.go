@@ -38,16 +38,16 @@ func (d *workflowDefaulter) Default(ctx context.Context, wfe *workflowv1alpha1.W
 	if err != nil {
 		return err
 	}
-	defaultWorkflowSpec(&wfe.Spec, injects(wfe))
+	defaultWorkflowSpec(&wfe.Spec, injects(wfe), d.w.measured)
 	if old != nil && old.Status.Phase != "" {
 		was := old.Spec.DeepCopy()
-		defaultWorkflowSpec(was, injects(old))
+		defaultWorkflowSpec(was, injects(old), d.w.measured)
 		keepStarted(&wfe.Spec, old.Spec, *was)
 	}
 	return nil
 }
 
-func defaultWorkflowSpec(spec *workflowv1alpha1.WorkflowExecutionSpec, inject bool) {
+func defaultWorkflowSpec(spec *workflowv1alpha1.WorkflowExecutionSpec, inject bool, measured func([]catalog.Suggested) []catalog.Suggested) {
 	steps := spec.WorkflowDefinition.Steps
 	for i := range steps {
 		step := &steps[i]
@@ -58,8 +58,8 @@ func defaultWorkflowSpec(spec *workflowv1alpha1.WorkflowExecutionSpec, inject bo
 			}
 		}
 		if a, ok := catalog.Lookup(step.Action); ok && inject {
-			step.PreConditions = withSuggested(step.PreConditions, a.StepPreConditions)
-			step.PostConditions = withSuggested(step.PostConditions, a.StepPostConditions)
+			step.PreConditions = withSuggested(step.PreConditions, measured(a.StepPreConditions))
+			step.PostConditions = withSuggested(step.PostConditions, measured(a.StepPostConditions))
 		}
 		defaultConditions(step.PreConditions, commonv1alpha1.DefaultPreConditionTimeout, false)
 		defaultConditions(step.PostConditions, commonv1alpha1.DefaultPostConditionTimeout, true)
@@ -75,19 +75,19 @@ func (d *executionDefaulter) Default(ctx context.Context, ke *kubernetesexecutio
 	if err != nil {
 		return err
 	}
-	defaultExecutionSpec(&ke.Spec, injects(ke))
+	defaultExecutionSpec(&ke.Spec, injects(ke), d.w.measured)
 	if old != nil && old.Status.Phase != "" {
 		was := old.Spec.DeepCopy()
-		defaultExecutionSpec(was, injects(old))
+		defaultExecutionSpec(was, injects(old), d.w.measured)
 		keepStarted(&ke.Spec, old.Spec, *was)
 	}
 	return nil
 }
 
-func defaultExecutionSpec(spec *kubernetesexecutionv1alpha1.KubernetesExecutionSpec, inject bool) {
+func defaultExecutionSpec(spec *kubernetesexecutionv1alpha1.KubernetesExecutionSpec, inject bool, measured func([]catalog.Suggested) []catalog.Suggested) {
 	if a, ok := catalog.Lookup(spec.Action); ok && inject {
-		spec.PreConditions = withSuggested(spec.PreConditions, a.PreConditions)
-		spec.PostConditions = withSuggested(spec.PostConditions, a.PostConditions)
+		spec.PreConditions = withSuggested(spec.PreConditions, measured(a.PreConditions))
+		spec.PostConditions = withSuggested(spec.PostConditions, measured(a.PostConditions))
 	}
 	defaultConditions(spec.PreConditions, commonv1alpha1.DefaultPreConditionTimeout, false)
 	defaultConditions(spec.PostConditions, commonv1alpha1.DefaultPostConditionTimeout, true)
@@ -163,6 +163,17 @@ func oldObject[T any](ctx context.Context) (*T, error) {
 		return nil, fmt.Errorf("decoding the old object of the update: %w", err)
 	}
 	return old, nil
+}
+
+// measured is what the catalog suggests as this manager can check it: a condition
+// that needs a source of facts the manager lacks is suggested as optional
+// (catalog.Measured). Without a condition service (w nil), it has no such source.
+func (w *Webhooks) measured(suggested []catalog.Suggested) []catalog.Suggested {
+	has := func(catalog.Source) bool { return false }
+	if w != nil && w.Conditions != nil {
+		has = w.Conditions.Facts.Measures
+	}
+	return catalog.Measured(suggested, has)
 }
 
 // withSuggested appends the suggested conditions whose type the list lacks; what

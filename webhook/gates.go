@@ -113,7 +113,7 @@ func executionGates(old, ke *kubernetesexecutionv1alpha1.KubernetesExecution, w 
 		weakenings: func(spec *field.Path) []weakening {
 			var pre, post []catalog.Suggested
 			if a, ok := catalog.Lookup(ke.Spec.Action); ok {
-				pre, post = a.PreConditions, a.PostConditions
+				pre, post = w.measured(a.PreConditions), w.measured(a.PostConditions)
 			}
 			return append(w.weakerConditions(ke.Spec.PreConditions, pre, spec.Child("preConditions")),
 				w.weakerConditions(ke.Spec.PostConditions, post, spec.Child("postConditions"))...)
@@ -154,7 +154,7 @@ func (w *Webhooks) workflowWeakenings(wfe *workflowv1alpha1.WorkflowExecution, s
 	for i, s := range wfe.Spec.WorkflowDefinition.Steps {
 		var pre, post []catalog.Suggested
 		if a, ok := catalog.Lookup(s.Action); ok {
-			pre, post = a.StepPreConditions, a.StepPostConditions
+			pre, post = w.measured(a.StepPreConditions), w.measured(a.StepPostConditions)
 		}
 		out = append(out, w.weakerConditions(s.PreConditions, pre, stepsPath.Index(i).Child("preConditions"))...)
 		out = append(out, w.weakerConditions(s.PostConditions, post, stepsPath.Index(i).Child("postConditions"))...)

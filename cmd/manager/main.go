@@ -84,7 +84,9 @@ type options struct {
 	webhookClientCA string
 	webhookClientCN string
 
-	prometheus promquery.Config
+	prometheus         promquery.Config
+	throttlingFromProm bool
+	throttling         facts.Throttling
 }
 
 func main() {
@@ -148,6 +150,12 @@ func main() {
 		"file holding a bearer token sent to Prometheus, read at each query so a rotated token is used")
 	flag.DurationVar(&o.prometheus.Timeout, "prometheus-timeout", promquery.DefaultTimeout,
 		"how long one query may take; a slower Prometheus makes the condition inconclusive")
+	flag.BoolVar(&o.throttlingFromProm, "throttling-from-prometheus", false,
+		"read pods' CPU throttling from cAdvisor's CFS counters in the --prometheus-url Prometheus (container_cpu_cfs_throttled_periods_total); "+
+			"without it, no pod's throttling is known and the catalog suggests resource_usage_acceptable as optional")
+	flag.DurationVar(&o.throttling.Window, "throttling-window", facts.DefaultThrottlingWindow, "rate window of the throttling query")
+	flag.Float64Var(&o.throttling.Threshold, "throttling-threshold", facts.DefaultThrottlingThreshold,
+		"share of a container's CFS periods throttled over the window above which its pod counts as throttled")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
@@ -182,6 +190,12 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.authzCacheTTL < 0 || o.authzCacheTTL > authority.MaxAllowedFor {
 		return fmt.Errorf("--authorization-cache-ttl: %s is not between 0 and %s", o.authzCacheTTL, authority.MaxAllowedFor)
+	}
+	if err := o.throttling.Validate(); err != nil {
+		return fmt.Errorf("--throttling-window, --throttling-threshold: %w", err)
+	}
+	if o.throttlingFromProm && o.prometheus.URL == "" {
+		return fmt.Errorf("--throttling-from-prometheus needs --prometheus-url")
 	}
 	protected, err := namespaceList(o.protectedNS)
 	if err != nil {
@@ -266,6 +280,10 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("--prometheus-url: %w", err)
 		}
 		service.Metrics = prom
+		if o.throttlingFromProm {
+			o.throttling.Querier = prom
+			service.Facts.Throttling = &o.throttling
+		}
 	}
 	hooks := &admissionwebhook.Webhooks{
 		Conditions:        service,

@@ -35,6 +35,9 @@ type Service struct {
 	// Parallelism bounds concurrent evaluations in one round; DefaultParallelism
 	// when zero.
 	Parallelism int
+	// Facts gathers the facts of a round, with the sources beyond the API server
+	// the manager has (pods' throttling).
+	Facts facts.Gatherer
 	// Metrics runs the conditions' Prometheus queries; nil when the manager has
 	// no --prometheus-url.
 	Metrics Querier
@@ -110,7 +113,7 @@ func (s *Service) Run(ctx context.Context, r Round) ([]Outcome, error) {
 		reader = r.Reader
 	}
 	policies := s.resolveAll(ctx, r.Conditions)
-	doc, err := facts.Gather(ctx, reader, r.Action, r.Parameters, r.Phase, wanted(policies))
+	doc, err := s.Facts.Gather(ctx, reader, r.Action, r.Parameters, r.Phase, wanted(policies))
 	if err != nil {
 		return nil, err
 	}

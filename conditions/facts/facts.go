@@ -34,6 +34,16 @@ type Gatherer struct {
 	Throttling *Throttling
 }
 
+// Measures reports whether g has a source: what the catalog's suggestions that
+// need it (catalog.Suggested.Needs) can be decided on.
+func (g Gatherer) Measures(s catalog.Source) bool {
+	switch s {
+	case catalog.SourceThrottling:
+		return g.Throttling != nil && g.Throttling.Querier != nil
+	}
+	return false
+}
+
 // Gather returns the facts document of action, as Gatherer.Gather with no source
 // but the API server.
 func Gather(ctx context.Context, r client.Reader, action string, params map[string]any, phase Phase, want catalog.Wanted) (map[string]any, error) {

@@ -95,7 +95,7 @@ func (t *Throttling) threshold() float64 {
 // ThrottlingFact is the key Gather adds beside pods, for policies and their
 // authors: docs/input-keys.md lists it.
 var ThrottlingFact = catalog.Fact{Key: "throttling", Description: "object, beside pods: where pods[].throttled comes from. " +
-	`source: "prometheus", or "none" when the manager has no Prometheus (--prometheus-url); window: the rate window, e.g. "5m"; ` +
+	`source: "prometheus", or "none" when the manager reads no throttling (--prometheus-url and --throttling-from-prometheus); window: the rate window, e.g. "5m"; ` +
 	"threshold: the share of throttled CFS periods (container_cpu_cfs_throttled_periods_total over container_cpu_cfs_periods_total) " +
 	"above which a container is throttled, e.g. 0.25; reason: why the throttling of some pods is not known, absent when every pod's is. " +
 	"A pod that is not Running, or whose containers set no CPU limit (no CFS quota), is never throttled."}
@@ -271,7 +271,7 @@ func (t *Throttling) addThrottling(ctx context.Context, doc map[string]any, pods
 	sort.Strings(names)
 
 	if t == nil || t.Querier == nil {
-		info["reason"] = "the manager has no Prometheus (--prometheus-url)"
+		info["reason"] = "the manager reads no throttling (--throttling-from-prometheus, with --prometheus-url)"
 		return
 	}
 	namespace, _ := doc["namespace"].(string)

@@ -94,7 +94,7 @@ func TestThrottlingWithoutPrometheus(t *testing.T) {
 		if info["source"] != "none" || info["window"] != "5m" || info["threshold"] != 0.25 {
 			t.Errorf("throttling = %v", info)
 		}
-		if got := reason(doc); got != "the manager has no Prometheus (--prometheus-url)" {
+		if got := reason(doc); got != "the manager reads no throttling (--throttling-from-prometheus, with --prometheus-url)" {
 			t.Errorf("reason = %q", got)
 		}
 	}
@@ -306,7 +306,7 @@ func TestGathererAddsThrottling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := podKey(plain, "web-1", "throttled"); ok || reason(plain) != "the manager has no Prometheus (--prometheus-url)" {
+	if _, ok := podKey(plain, "web-1", "throttled"); ok || reason(plain) != "the manager reads no throttling (--throttling-from-prometheus, with --prometheus-url)" {
 		t.Errorf("without a source: %v", plain["pods"])
 	}
 }
