@@ -475,3 +475,21 @@ func noPrometheusWebhooks(ctx context.Context) string {
 	DeferCleanup(func(ctx context.Context) { Expect(k8s.Delete(ctx, config)).To(Succeed()) })
 	return label
 }
+
+var _ = Describe("Suggestions the manager cannot measure", func() {
+	It("injects resource_usage_acceptable as optional without a throttling source, and writing it so needs no override", func(ctx context.Context) {
+		ns := tenantNamespace(ctx, "tenant")
+		ke := scaleExecution(ns, ns)
+		Expect(clientAs("tenant").Create(ctx, ke)).To(Succeed())
+		Expect(ke.Spec.PostConditions).To(ContainElement(And(HaveField("Type", "resource_usage_acceptable"),
+			HaveField("Injected", true), HaveField("Required", HaveValue(BeFalse())))))
+		Expect(ke.Spec.PostConditions).To(ContainElement(And(HaveField("Type", "no_crashloop_pods"),
+			HaveField("Required", HaveValue(BeTrue())))), "conditions that need no source stay required")
+
+		// The tenant may not override, yet may say what the manager would inject.
+		written := scaleExecution(ns, ns)
+		written.Name = "written"
+		written.Spec.PostConditions = []commonv1alpha1.ValidationCondition{{Type: "resource_usage_acceptable", Required: ptr.To(false)}}
+		Expect(clientAs("tenant").Create(ctx, written)).To(Succeed())
+	})
+})

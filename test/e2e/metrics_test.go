@@ -7,8 +7,12 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
@@ -174,3 +178,48 @@ error_message := sprintf("Certificate %s is not ready", [input.objects.cert.meta
 		Namespace: "{{namespace}}", Name: "{{name}}-tls"}}
 	return c
 }
+
+var _ = Describe("CPU throttling read from Prometheus", Label("metrics"), func() {
+	It("fails resource_usage_acceptable on a scale whose pods are throttled, and rolls it back", func(ctx context.Context) {
+		ns := newNamespace(ctx)
+		d := createDeployment(ctx, ns, "hot-app", 2, nil)
+		// A CPU limit gives the pods a CFS quota: only then can they be throttled.
+		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(d), d)).To(Succeed())
+		base := d.DeepCopy()
+		d.Spec.Template.Spec.Containers[0].Resources.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m")}
+		Expect(k8s.Patch(ctx, d, client.MergeFrom(base))).To(Succeed())
+		waitReady(ctx, ns, "hot-app", 2)
+		var pods corev1.PodList
+		Eventually(func(g Gomega) {
+			g.Expect(k8s.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": "hot-app"})).To(Succeed())
+			g.Expect(pods.Items).To(HaveLen(2))
+			for _, p := range pods.Items {
+				g.Expect(p.Spec.Containers[0].Resources.Limits).To(HaveKey(corev1.ResourceCPU))
+			}
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		for _, p := range pods.Items {
+			Expect(cluster.Exporter().SetCPUThrottling(promtest.Container{Namespace: ns, Pod: p.Name, Container: "web"}, 0.6)).To(Succeed())
+		}
+		q := fmt.Sprintf(`count(sum by (pod) (rate(container_cpu_cfs_throttled_periods_total{namespace=%q}[10s]))`+
+			` / sum by (pod) (rate(container_cpu_cfs_periods_total{namespace=%q}[10s])) > 0.5)`, ns, ns)
+		_, err := cluster.Prometheus().WaitFor(ctx, q, func(v float64) bool { return v == 2 })
+		Expect(err).NotTo(HaveOccurred())
+
+		wfe := scaleWorkflow(ns, "scale-throttled", "hot-app", 3)
+		wfe.Annotations = map[string]string{commonv1alpha1.InjectConditionsAnnotation: "false"}
+		wfe.Spec.WorkflowDefinition.Steps[0].PreConditions = nil
+		wfe.Spec.WorkflowDefinition.Steps[0].PostConditions = []commonv1alpha1.ValidationCondition{{
+			Type: "resource_usage_acceptable", Required: ptr.To(true),
+			Timeout: &metav1.Duration{Duration: 5 * time.Second}, Interval: &metav1.Duration{Duration: time.Second},
+		}}
+		wfe.Spec.ExecutionStrategy.RollbackStrategy = workflowv1alpha1.RollbackAutomatic
+		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+
+		failed := waitPhase(ctx, wfe, workflowv1alpha1.WorkflowFailed, 2*time.Minute)
+		Expect(failed.Status.StepStatuses[0].Status).To(Equal(workflowv1alpha1.StepRolledBack))
+		Expect(failed.Status.StepStatuses[0].PostConditionResults).To(ContainElement(And(
+			HaveField("ConditionType", "resource_usage_acceptable"), HaveField("Passed", false),
+			HaveField("ErrorMessage", MatchRegexp(`pods .*hot-app-.* are CPU-throttled \(more than 25% of their CFS periods over 10s\)`)))))
+		Expect(replicas(ctx, ns, "hot-app")).To(Equal(int32(2)))
+	})
+})

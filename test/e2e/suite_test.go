@@ -87,7 +87,10 @@ func startManager(ctx context.Context) {
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probe),
 		"--concurrency=4",
 		// The security specs revoke a Role and wait this long for it to count.
-		"--authorization-cache-ttl=1s"}, cluster.PrometheusFlags()...)...)
+		"--authorization-cache-ttl=1s",
+		// Pods' CPU throttling from the exporter's CFS counters (only pods with a
+		// CPU limit are asked about), over a window the specs can wait for.
+		"--throttling-from-prometheus", "--throttling-window=10s"}, cluster.PrometheusFlags()...)...)
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(func() error {
 		if err := manager.Exited(); err != nil {
