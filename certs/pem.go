@@ -8,15 +8,6 @@ import (
 	"fmt"
 )
 
-// encodeKey returns key as a PKCS #8 PEM block.
-func encodeKey(key crypto.Signer) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("encoding a private key: %w", err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
-
 // parseKey returns the first private key in data: PKCS #8, SEC 1 (EC) or
 // PKCS #1 (RSA), the forms crypto/tls reads.
 func parseKey(data []byte) (crypto.Signer, error) {

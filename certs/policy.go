@@ -79,7 +79,7 @@ func (p policy) servingProblem(d *onDisk, now time.Time) string {
 	}); err != nil {
 		return fmt.Sprintf("%s does not verify against the CA: %v", CertFile, err)
 	}
-	for _, host := range p.names.hosts() {
+	for _, host := range p.names.Hosts() {
 		if err := d.cert.VerifyHostname(host); err != nil {
 			return fmt.Sprintf("%s is not valid for %s", CertFile, host)
 		}

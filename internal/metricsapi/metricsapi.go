@@ -69,7 +69,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"kubernaut.io/stepvalidation/certs"
+	"kubernaut.io/stepvalidation/certs/ca"
 )
 
 // Names of what Register creates.
@@ -120,18 +120,18 @@ func WriteFiles(dir string, validity time.Duration) (Files, error) {
 		FrontProxyCA: filepath.Join(dir, "front-proxy-ca.crt"), FrontProxyCert: filepath.Join(dir, "front-proxy-client.crt"),
 		FrontProxyKey: filepath.Join(dir, "front-proxy-client.key"),
 	}
-	ca, err := certs.NewCA(now, validity)
+	servingCA, err := ca.New(now, validity)
 	if err != nil {
 		return Files{}, err
 	}
-	serving, err := ca.Issue(certs.Names{
+	serving, err := servingCA.Issue(ca.Names{
 		DNSNames:    []string{ServiceName + "." + Namespace + ".svc", "localhost"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 	}, now, validity)
 	if err != nil {
 		return Files{}, err
 	}
-	proxyCA, err := certs.NewCA(now, validity)
+	proxyCA, err := ca.New(now, validity)
 	if err != nil {
 		return Files{}, err
 	}
@@ -140,7 +140,7 @@ func WriteFiles(dir string, validity time.Duration) (Files, error) {
 		return Files{}, err
 	}
 	for path, data := range map[string][]byte{
-		f.CA: ca.CertPEM, f.ServingCert: serving.CertPEM, f.ServingKey: serving.KeyPEM,
+		f.CA: servingCA.CertPEM, f.ServingCert: serving.CertPEM, f.ServingKey: serving.KeyPEM,
 		f.FrontProxyCA: proxyCA.CertPEM, f.FrontProxyCert: proxyCert, f.FrontProxyKey: proxyKey,
 	} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -156,9 +156,9 @@ func WriteFiles(dir string, validity time.Duration) (Files, error) {
 	return f, nil
 }
 
-// clientCertificate issues a client certificate for commonName signed by ca, as
-// PEM certificate and key.
-func clientCertificate(ca *certs.KeyPair, commonName string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+// clientCertificate issues a client certificate for commonName signed by signer,
+// as PEM certificate and key.
+func clientCertificate(signer *ca.KeyPair, commonName string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generating the front-proxy client key: %w", err)
@@ -175,7 +175,7 @@ func clientCertificate(ca *certs.KeyPair, commonName string, now time.Time, vali
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
-	}, ca.Cert, key.Public(), ca.Key)
+	}, signer.Cert, key.Public(), signer.Key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing the front-proxy client certificate: %w", err)
 	}

@@ -16,7 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"kubernaut.io/stepvalidation/certs"
+	"kubernaut.io/stepvalidation/certs/ca"
 )
 
 // The files writeServingFiles writes into Prometheus's folder.
@@ -32,17 +32,17 @@ const (
 // which --web.config.file reads) into dir, and returns the CA's file and pool.
 func writeServingFiles(dir string) (string, *x509.CertPool, error) {
 	now := time.Now()
-	ca, err := certs.NewCA(now, 24*time.Hour)
+	authority, err := ca.New(now, 24*time.Hour)
 	if err != nil {
 		return "", nil, fmt.Errorf("prometheus: %w", err)
 	}
-	serving, err := ca.Issue(certs.Names{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}, now, 24*time.Hour)
+	serving, err := authority.Issue(ca.Names{DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}, now, 24*time.Hour)
 	if err != nil {
 		return "", nil, fmt.Errorf("prometheus: %w", err)
 	}
 	webConfig := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", certFileName, keyFileName)
 	for name, data := range map[string][]byte{
-		caFileName:    ca.CertPEM,
+		caFileName:    authority.CertPEM,
 		certFileName:  serving.CertPEM,
 		keyFileName:   serving.KeyPEM,
 		webConfigFile: []byte(webConfig),
@@ -52,7 +52,7 @@ func writeServingFiles(dir string) (string, *x509.CertPool, error) {
 		}
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
+	pool.AddCert(authority.Cert)
 	return filepath.Join(dir, caFileName), pool, nil
 }
 

@@ -1,4 +1,7 @@
-package certs
+// Package ca makes the certificates the webhooks serve with: a self-signed CA and
+// serving certificates it signs. It is a leaf, so that the test harness and the
+// local cluster can make certificates without importing the rotator.
+package ca
 
 import (
 	"crypto"
@@ -7,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -25,8 +29,8 @@ type Names struct {
 	IPAddresses []net.IP
 }
 
-// hosts returns every name as a client would dial it.
-func (n Names) hosts() []string {
+// Hosts returns every name as a client would dial it.
+func (n Names) Hosts() []string {
 	hosts := append([]string(nil), n.DNSNames...)
 	for _, ip := range n.IPAddresses {
 		hosts = append(hosts, ip.String())
@@ -42,10 +46,10 @@ type KeyPair struct {
 	KeyPEM  []byte
 }
 
-// NewCA returns a self-signed CA with an ECDSA P-256 key, valid from now for
+// New returns a self-signed CA with an ECDSA P-256 key, valid from now for
 // validity. Its subject names the time it was made, so that two CAs in one
 // caBundle never share a subject.
-func NewCA(now time.Time, validity time.Duration) (*KeyPair, error) {
+func New(now time.Time, validity time.Duration) (*KeyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generating the CA key: %w", err)
@@ -70,7 +74,7 @@ func NewCA(now time.Time, validity time.Duration) (*KeyPair, error) {
 // Issue returns a serving certificate signed by ca for names, with a new ECDSA
 // P-256 key, valid from now for validity but never beyond the CA.
 func (ca *KeyPair) Issue(names Names, now time.Time, validity time.Duration) (*KeyPair, error) {
-	hosts := names.hosts()
+	hosts := names.Hosts()
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("issuing a serving certificate: no names")
 	}
@@ -125,4 +129,13 @@ func serialNumber() (*big.Int, error) {
 		return nil, fmt.Errorf("generating a serial number: %w", err)
 	}
 	return serial, nil
+}
+
+// encodeKey returns key as a PKCS #8 PEM block.
+func encodeKey(key crypto.Signer) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding a private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
