@@ -41,7 +41,7 @@ func (p *prometheusAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		data = `{"resultType":"vector","result":[]}`
 	}
-	fmt.Fprintf(w, `{"status":"success","data":%s}`, data)
+	_, _ = fmt.Fprintf(w, `{"status":"success","data":%s}`, data)
 }
 
 // objectsAt is an ObjectReader over a fixed set of objects, recording who asked:
