@@ -38,9 +38,10 @@ type Service struct {
 	// Facts gathers the facts of a round, with the sources beyond the API server
 	// the manager has (pods' throttling).
 	Facts facts.Gatherer
-	// Metrics runs the conditions' Prometheus queries; nil when the manager has
-	// no --prometheus-url.
-	Metrics Querier
+	// Metrics runs the conditions' Prometheus queries (*promquery.Client, whose
+	// *promquery.InconclusiveError says there was no data); nil when the manager
+	// has no --prometheus-url.
+	Metrics facts.Querier
 	// Objects reads the objects conditions declare; nil reads none.
 	Objects ObjectReader
 	// Authority, when set, asks before each round's metrics queries whether the

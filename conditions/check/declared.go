@@ -16,13 +16,6 @@ import (
 	"kubernaut.io/stepvalidation/conditions/promquery"
 )
 
-// Querier runs one PromQL query: *promquery.Client. A result is a float64 or a
-// map[string]any from label set to float64; a *promquery.InconclusiveError says
-// there was no data.
-type Querier interface {
-	Query(ctx context.Context, query string) (any, error)
-}
-
 // ObjectReader reads an object a condition declares, if the requester may get it:
 // *objects.Reader. An *objects.MissingError says it does not exist.
 type ObjectReader interface {
