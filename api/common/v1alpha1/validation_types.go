@@ -154,8 +154,8 @@ func (c *ValidationCondition) IsRequired() bool {
 	return c.Required == nil || *c.Required
 }
 
-// ConditionOverride changes whether a condition type is required for one execution
-// (BR-WF-053), e.g. to let an optional check block, or a noisy one only warn.
+// ConditionOverride changes whether a condition type is required for one
+// execution, e.g. to let an optional check block, or a noisy one only warn.
 type ConditionOverride struct {
 	// type is the condition type the override applies to.
 	// +required

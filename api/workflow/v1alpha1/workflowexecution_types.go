@@ -19,7 +19,9 @@ type WorkflowExecutionSpec struct {
 	ExecutionStrategy ExecutionStrategy `json:"executionStrategy,omitzero"`
 
 	// conditionOverrides change, for this execution only, whether conditions of the
-	// given types are required (BR-WF-053). They apply to step and action conditions.
+	// given types are required. They apply to step and action conditions; relaxing
+	// one (required: false on a required condition) needs verb override on
+	// conditions.kubernaut.io.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
