@@ -124,7 +124,7 @@ func (h *Harness) registerMetricsAPI(ctx context.Context) error {
 	}
 	return metricsapi.WaitAvailable(ctx, h.Client, metricsAPITimeout, func() error {
 		for _, c := range h.components {
-			if err := c.failed(); err != nil {
+			if err := c.Exited(); err != nil {
 				return err
 			}
 		}
@@ -149,7 +149,7 @@ func (h *Harness) createNodes(ctx context.Context, nodes []Node) error {
 	}
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, nodeReadyTimeout, true, func(ctx context.Context) (bool, error) {
 		for _, c := range h.components {
-			if err := c.failed(); err != nil {
+			if err := c.Exited(); err != nil {
 				return false, err
 			}
 		}

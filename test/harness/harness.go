@@ -198,7 +198,7 @@ func (h *Harness) Stop() error {
 	h.processes = nil
 	errs = append(errs, h.stopPrometheus())
 	for i := len(h.components) - 1; i >= 0; i-- {
-		errs = append(errs, h.components[i].stop())
+		errs = append(errs, h.components[i].Stop())
 	}
 	h.components = nil
 	if h.env != nil {

@@ -1,24 +1,17 @@
 package harness
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"syscall"
-	"time"
+
+	"kubernaut.io/stepvalidation/test/proc"
 )
 
 // component is a control-plane process the harness started itself.
-type component struct {
-	name    string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{} // closed when the process has exited
-	waitErr error         // set before exited is closed
-}
+type component = proc.Process
 
 // startComponent starts binary with args, its output going to <dir>/<name>.log. The
 // kernel kills it if the test process dies first (Pdeathsig).
@@ -31,74 +24,7 @@ func startComponentEnv(dir, name string, env []string, binary string, args ...st
 	if _, err := os.Stat(binary); err != nil {
 		return nil, missingBinary(binary)
 	}
-	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("creating the %s log: %w", name, err)
-	}
-	cmd := exec.Command(binary, args...)
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	c := &component{name: name, cmd: cmd, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		c.waitErr = cmd.Wait()
-		_ = logFile.Close()
-		close(c.exited)
-	}()
-	return c, nil
-}
-
-// failed returns an error with the end of the log when the process has exited;
-// nil while it runs.
-func (c *component) failed() error {
-	select {
-	case <-c.exited:
-		status := "exit status 0"
-		if c.waitErr != nil {
-			status = c.waitErr.Error()
-		}
-		return fmt.Errorf("%s exited (%s); end of its log:\n%s", c.name, status, c.logTail())
-	default:
-		return nil
-	}
-}
-
-// stop sends SIGTERM, then SIGKILL after 10 seconds. A process that had already
-// exited on its own is reported as an error: a component died during the tests.
-func (c *component) stop() error {
-	if err := c.failed(); err != nil {
-		return err
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.exited
-	}
-	return nil
-}
-
-func (c *component) logTail() string {
-	data, err := os.ReadFile(c.logPath)
-	if err != nil {
-		return err.Error()
-	}
-	const max = 4000
-	if len(data) > max {
-		data = data[len(data)-max:]
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			data = data[i+1:]
-		}
-	}
-	return string(data)
+	return proc.Start(dir, name, env, binary, args...)
 }
 
 // dieWithParent returns a path to run binary by, such that the kernel kills the
@@ -148,31 +74,28 @@ func (h *Harness) StartProcessEnv(name, binary string, env []string, args ...str
 }
 
 // Kill kills the process with SIGKILL, as a crash would, and waits for it to exit.
-func (p *Process) Kill() {
-	_ = p.c.cmd.Process.Kill()
-	<-p.c.exited
-}
+func (p *Process) Kill() { p.c.Kill() }
 
-// Stop sends SIGTERM, then SIGKILL after 10 seconds. It returns an error if the
-// process had exited on its own before, with the end of its log.
+// Stop sends SIGTERM, then SIGKILL after 10 seconds. A process that already
+// exited is left as it is: a test may have stopped or killed it.
 func (p *Process) Stop() error {
 	select {
-	case <-p.c.exited:
+	case <-p.c.Done():
 		return nil
 	default:
 	}
-	return p.c.stop()
+	return p.c.Stop()
 }
 
 // Exited returns an error with the end of the log once the process has exited;
 // nil while it runs.
-func (p *Process) Exited() error { return p.c.failed() }
+func (p *Process) Exited() error { return p.c.Exited() }
 
 // Pid is the process's ID, e.g. to read its memory from /proc.
-func (p *Process) Pid() int { return p.c.cmd.Process.Pid }
+func (p *Process) Pid() int { return p.c.Pid() }
 
 // LogPath is the file the process's output goes to.
-func (p *Process) LogPath() string { return p.c.logPath }
+func (p *Process) LogPath() string { return p.c.LogPath() }
 
 // LogTail returns the last few kilobytes of the process's output.
-func (p *Process) LogTail() string { return p.c.logTail() }
+func (p *Process) LogTail() string { return p.c.LogTail() }

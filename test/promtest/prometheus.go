@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"kubernaut.io/stepvalidation/internal/repo"
+	"kubernaut.io/stepvalidation/test/proc"
 )
 
 // Options say what a Prometheus scrapes and how it serves.
@@ -60,7 +61,7 @@ type Prometheus struct {
 	removeDir              bool
 	client                 *http.Client
 	token                  string
-	proc                   *process
+	proc                   *proc.Process
 	proxy                  *http.Server
 }
 
@@ -143,7 +144,7 @@ func Run(ctx context.Context, opts Options) (_ *Prometheus, err error) {
 		}
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		promURL = scheme + "://" + addr
-		p.proc, err = startProcess(p.dir, "prometheus", opts.Binary, append(args, "--web.listen-address="+addr)...)
+		p.proc, err = proc.Start(p.dir, "prometheus", nil, opts.Binary, append(args, "--web.listen-address="+addr)...)
 		if err != nil {
 			return nil, err
 		}
@@ -151,7 +152,7 @@ func Run(ctx context.Context, opts Options) (_ *Prometheus, err error) {
 		if err == nil {
 			break
 		}
-		stopErr := p.proc.stop()
+		stopErr := p.proc.Stop()
 		p.proc = nil
 		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
 			return nil, errors.Join(err, stopErr)
@@ -246,7 +247,7 @@ func (p *Prometheus) LogTail() string {
 	if p.proc == nil {
 		return ""
 	}
-	return p.proc.logTail()
+	return p.proc.LogTail()
 }
 
 // Exited returns an error with the end of the log once Prometheus has exited;
@@ -255,7 +256,7 @@ func (p *Prometheus) Exited() error {
 	if p.proc == nil {
 		return errors.New("prometheus: not running")
 	}
-	return p.proc.exitErr()
+	return p.proc.Exited()
 }
 
 // Stop stops Prometheus (SIGTERM to its process group, SIGKILL after 10s) and
@@ -267,7 +268,7 @@ func (p *Prometheus) Stop() error {
 		p.proxy = nil
 	}
 	if p.proc != nil {
-		errs = append(errs, p.proc.stop())
+		errs = append(errs, p.proc.Stop())
 		p.proc = nil
 	}
 	if p.removeDir {
@@ -279,12 +280,12 @@ func (p *Prometheus) Stop() error {
 
 // waitReady polls url/-/ready until it answers 200, the process exits, or the
 // timeout or ctx ends.
-func waitReady(ctx context.Context, timeout time.Duration, client *http.Client, url, token string, proc *process) error {
+func waitReady(ctx context.Context, timeout time.Duration, client *http.Client, url, token string, prom *proc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
 	for {
-		if err := proc.exitErr(); err != nil {
+		if err := prom.Exited(); err != nil {
 			return err
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/-/ready", nil)
@@ -305,7 +306,7 @@ func waitReady(ctx context.Context, timeout time.Duration, client *http.Client, 
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("prometheus not ready within %v: %w; end of its log:\n%s", timeout, last, proc.logTail())
+			return fmt.Errorf("prometheus not ready within %v: %w; end of its log:\n%s", timeout, last, prom.LogTail())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

@@ -222,7 +222,7 @@ func TestStopLeavesNoProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, dir := p.proc.cmd.Process.Pid, p.dir
+	pid, dir := p.proc.Pid(), p.dir
 	if !strings.HasPrefix(p.URL(), "https://") {
 		t.Errorf("URL %s, want https", p.URL())
 	}
@@ -274,7 +274,7 @@ func TestKilledTestProcessLeavesNoPrometheus(t *testing.T) {
 			fmt.Println("ERROR", err)
 			os.Exit(1)
 		}
-		fmt.Println("READY", p.proc.cmd.Process.Pid, p.dir)
+		fmt.Println("READY", p.proc.Pid(), p.dir)
 		select {}
 	}
 	child := exec.Command(os.Args[0], "-test.run=^TestKilledTestProcessLeavesNoPrometheus$")
