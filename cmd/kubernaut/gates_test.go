@@ -34,30 +34,16 @@ const adminUser = "harness-admin"
 // refusals, and their usage errors.
 func TestGates(t *testing.T) {
 	ctx := t.Context()
-	h, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	c := h.Client
 	ns := "production"
-	for _, name := range []string{ns, defaultManagerNamespace} {
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h, kubeconfig := testCluster(t, ns, defaultManagerNamespace)
+	c := h.Client
 	// bob may read and update WorkflowExecutions in production, and nothing else.
-	_, err = harness.GrantRole(ctx, c, ns, "bob", "wfe-updater", []rbacv1.PolicyRule{{
+	_, err := harness.GrantRole(ctx, c, ns, "bob", "wfe-updater", []rbacv1.PolicyRule{{
 		APIGroups: []string{workflowv1alpha1.GroupVersion.Group}, Resources: []string{"workflowexecutions"}, Verbs: []string{"get", "update"},
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := writeTestKubeconfig(t, h.KubeconfigPath, ns)
 	t.Setenv("KUBECONFIG", kubeconfig)
 
 	wfe := &workflowv1alpha1.WorkflowExecution{
@@ -254,6 +240,28 @@ func expect(t *testing.T, wantCode int, args, stdout, stderr []string) {
 			t.Errorf("kubernaut %s: stderr lacks %q:\n%s", strings.Join(args, " "), want, errOut)
 		}
 	}
+}
+
+// testCluster starts an API server until the test ends (no webhooks, no
+// manager) and creates namespaces; the kubeconfig of writeTestKubeconfig, with the
+// first namespace as its context's, is what the commands read.
+func testCluster(t *testing.T, namespaces ...string) (h *harness.Harness, kubeconfig string) {
+	t.Helper()
+	h, err := harness.Start(t.Context(), harness.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	for _, name := range namespaces {
+		if err := h.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h, writeTestKubeconfig(t, h.KubeconfigPath, namespaces[0])
 }
 
 // writeTestKubeconfig copies the admin kubeconfig with namespace as its current

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -48,21 +47,10 @@ func (s *syncBuffer) String() string {
 // follows it to the end.
 func TestGet(t *testing.T) {
 	ctx := t.Context()
-	h, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	c := h.Client
 	ns := "web"
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBECONFIG", writeTestKubeconfig(t, h.KubeconfigPath, ns))
+	h, kubeconfig := testCluster(t, ns)
+	t.Setenv("KUBECONFIG", kubeconfig)
+	c := h.Client
 
 	wfe := &workflowv1alpha1.WorkflowExecution{
 		ObjectMeta: metav1.ObjectMeta{Name: "scale-web", Namespace: ns},

@@ -17,7 +17,6 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
-	"kubernaut.io/stepvalidation/test/harness"
 )
 
 // TestConditionInputUsage checks the errors found before the kubeconfig is read.
@@ -58,21 +57,10 @@ func TestConditionInputUsage(t *testing.T) {
 // on what it printed.
 func TestConditionInput(t *testing.T) {
 	ctx := t.Context()
-	h, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	c := h.Client
 	ns := "web"
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("KUBECONFIG", writeTestKubeconfig(t, h.KubeconfigPath, ns))
+	h, kubeconfig := testCluster(t, ns)
+	t.Setenv("KUBECONFIG", kubeconfig)
+	c := h.Client
 	labels := map[string]string{"app": "web"}
 	deployment := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns},
