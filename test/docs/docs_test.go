@@ -1,0 +1,401 @@
+package docs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"kubernaut.io/stepvalidation/internal/local"
+	"kubernaut.io/stepvalidation/internal/repo"
+)
+
+// stateDirEnv names a state folder to keep a local cluster in between runs while
+// fixing docs: the first run starts it there and leaves it running, later runs
+// use it (stop it with kubernaut local down --state-dir DIR).
+const stateDirEnv = "KUBERNAUT_DOCS_STATE_DIR"
+
+// Time limits: a block's default, and the whole suite's.
+const (
+	blockTimeout = 90 * time.Second
+	suiteTimeout = 8 * time.Minute
+	// maxOutput is what is kept of a block's output.
+	maxOutput = 256 << 10
+)
+
+// TestDocs runs the code blocks of README.md and docs/*.md, file by file and in
+// order, against one local cluster (see the package comment for the markers).
+func TestDocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a local cluster and builds the manager and the CLI")
+	}
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := parseAll(root)
+	if err != nil {
+		t.Fatalf("reading the docs: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), suiteTimeout)
+	defer cancel()
+	started := time.Now()
+
+	// The CLI under the names the docs use, first on PATH; then bin/ (kubectl).
+	cliDir := t.TempDir()
+	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(cliDir, "kubernaut"), "./cmd/kubernaut")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/kubernaut: %v\n%s", err, out)
+	}
+	if err := os.Symlink("kubernaut", filepath.Join(cliDir, "kubectl-kubernaut")); err != nil {
+		t.Fatal(err)
+	}
+
+	cluster := startCluster(ctx, t)
+	env := append(withoutVars(os.Environ(), "KUBECONFIG", "PATH", "NO_COLOR"),
+		"PATH="+cliDir+string(os.PathListSeparator)+filepath.Join(root, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"NO_COLOR=1")
+	t.Logf("cluster and CLI ready in %s", time.Since(started).Round(100*time.Millisecond))
+
+	for _, d := range docs {
+		t.Run(strings.TrimSuffix(filepath.Base(d.file), ".md"), func(t *testing.T) {
+			fileStarted := time.Now()
+			r := &runner{root: root, env: env, file: d.file, tally: tally{notRun: map[string]int{}}}
+			r.prepare(ctx, t, cluster.KubeconfigPath)
+			for _, b := range d.blocks {
+				r.run(ctx, t, b)
+			}
+			t.Logf("%s in %s: %s", d.file, time.Since(fileStarted).Round(100*time.Millisecond), r.tally.String())
+		})
+	}
+	t.Logf("the docs ran in %s", time.Since(started).Round(100*time.Millisecond))
+}
+
+// doc is one Markdown file's blocks.
+type doc struct {
+	file   string // relative to the repository
+	blocks []Block
+}
+
+// parseAll reads README.md and docs/*.md; every marker error of every file at once.
+func parseAll(root string) ([]doc, error) {
+	files, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	files = append([]string{filepath.Join(root, "README.md")}, files...)
+	var (
+		docs []doc
+		errs []error
+	)
+	for _, path := range files {
+		rel, _ := filepath.Rel(root, path)
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		blocks, err := Parse(rel, f)
+		_ = f.Close()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		docs = append(docs, doc{file: rel, blocks: blocks})
+	}
+	return docs, errors.Join(errs...)
+}
+
+// startCluster starts the local cluster for the suite (or uses the one of
+// stateDirEnv) and stops it at the end.
+func startCluster(ctx context.Context, t *testing.T) *local.Cluster {
+	var out bytes.Buffer
+	opts := local.Options{StateDir: t.TempDir(), Out: &lockedWriter{w: &out}, Attached: true}
+	if dir := os.Getenv(stateDirEnv); dir != "" {
+		opts.StateDir, opts.Attached = dir, false
+	}
+	c, err := local.Up(ctx, opts)
+	if err != nil {
+		t.Fatalf("starting the local cluster: %v\n%s", err, out.String())
+	}
+	if opts.Attached {
+		t.Cleanup(func() {
+			if err := local.Down(context.Background(), opts); err != nil {
+				t.Errorf("stopping the local cluster: %v", err)
+			}
+		})
+	}
+	return c
+}
+
+// runner runs one file's blocks, in order, sharing the cluster, the repository
+// folder and the file's namespace.
+type runner struct {
+	root, file string
+	env        []string
+	// last is the output of the last block run, for an output block.
+	last  string
+	tally tally
+}
+
+// prepare gives the file its own namespace (the kubeconfig's default) and its
+// own kubeconfig, and undoes at the end what the file's blocks left: its runs,
+// its namespace and the files it wrote into the repository.
+func (r *runner) prepare(ctx context.Context, t *testing.T, adminKubeconfig string) {
+	ns := "docs-" + regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(strings.TrimSuffix(filepath.Base(r.file), ".md")), "-")
+	data, err := os.ReadFile(adminKubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.env = append(r.env, "KUBECONFIG="+kubeconfig)
+	untracked := r.untracked(ctx, t)
+	r.must(ctx, t, "kubectl config set-context --current --namespace="+ns+" >/dev/null && kubectl create namespace "+ns+" >/dev/null")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		r.must(ctx, t, "kubectl delete wfe,ke --all -A --wait=true >/dev/null && kubectl delete namespace "+ns+" --wait=false >/dev/null")
+		for f := range r.untracked(ctx, t) {
+			if !untracked[f] {
+				t.Logf("removing %s, which the blocks wrote", f)
+				_ = os.Remove(filepath.Join(r.root, f))
+				removeEmptyParents(r.root, filepath.Dir(f))
+			}
+		}
+	})
+}
+
+// untracked lists the files git does not track and does not ignore.
+func (r *runner) untracked(ctx context.Context, t *testing.T) map[string]bool {
+	out, _, code := r.shell(ctx, "git ls-files --others --exclude-standard -z", time.Minute)
+	if code != 0 {
+		t.Fatalf("git ls-files: %s", out)
+	}
+	files := map[string]bool{}
+	for _, f := range strings.Split(out, "\x00") {
+		if f != "" {
+			files[f] = true
+		}
+	}
+	return files
+}
+
+func removeEmptyParents(root, dir string) {
+	for dir != "." && dir != "/" && dir != "" {
+		if os.Remove(filepath.Join(root, dir)) != nil {
+			return
+		}
+		dir = filepath.Dir(dir)
+	}
+}
+
+// must runs a script of the runner's own and fails the test if it fails.
+func (r *runner) must(ctx context.Context, t *testing.T, script string) {
+	t.Helper()
+	if out, _, code := r.shell(ctx, script, time.Minute); code != 0 {
+		t.Fatalf("%s: exit %d\n%s", script, code, out)
+	}
+}
+
+// run runs one block and reports a failure with its file, line, body and output.
+func (r *runner) run(ctx context.Context, t *testing.T, b Block) {
+	t.Helper()
+	if b.Skip != "" {
+		r.tally.skipped = append(r.tally.skipped, fmt.Sprintf("%d (%s)", b.Line, b.Skip))
+		return
+	}
+	timeout := blockTimeout
+	if b.Timeout != 0 {
+		timeout = b.Timeout
+	}
+	var (
+		out     string
+		took    time.Duration
+		code    int
+		command = b.Body
+	)
+	switch b.Kind {
+	case Other, Fragment:
+		r.tally.notRun[string(b.Kind)+" "+b.Lang]++
+		return
+	case Output:
+		r.tally.outputs++
+		if err := MatchOutput(b.Body, r.last); err != nil {
+			t.Errorf("%s: the output the doc states is not what the block before printed: %v\n--- stated:\n%s--- printed:\n%s", b.Name(), err, b.Body, r.last)
+		}
+		return
+	case File:
+		r.tally.files++
+		if err := r.writeFile(ctx, b.Path, b.Body); err != nil {
+			t.Errorf("%s: %v", b.Name(), err)
+		}
+		return
+	case Object:
+		command = "kubectl apply --dry-run=server -f - <<'DOCS_YAML'\n" + b.Body + "DOCS_YAML\n"
+		if b.Apply {
+			command = "kubectl apply -f - <<'DOCS_YAML'\n" + b.Body + "DOCS_YAML\n"
+		}
+	}
+	r.tally.run++
+	before := r.changed(ctx, t)
+	out, took, code = r.shell(ctx, command, timeout)
+	r.last = out
+	if code != b.Exit {
+		what := fmt.Sprintf("exited %d", code)
+		if code == -1 {
+			what = fmt.Sprintf("did not end within %s", timeout)
+		}
+		t.Errorf("%s: %s (want %d) after %s\n--- block:\n%s--- output:\n%s", b.Name(), what, b.Exit, took.Round(100*time.Millisecond), command, out)
+	}
+	if after := r.changed(ctx, t); after != before {
+		t.Errorf("%s: the block changed files git tracks; git status now:\n%s", b.Name(), after)
+	}
+}
+
+// changed is git's list of tracked files with changes: a block may write new
+// files (they are removed after the doc), not change the repository's own.
+func (r *runner) changed(ctx context.Context, t *testing.T) string {
+	out, _, code := r.shell(ctx, "git status --porcelain --untracked-files=no", time.Minute)
+	if code != 0 {
+		t.Fatalf("git status: %s", out)
+	}
+	return out
+}
+
+// writeFile writes a file block where later blocks read it; never over a file
+// git tracks.
+func (r *runner) writeFile(ctx context.Context, path, body string) error {
+	if _, _, code := r.shell(ctx, "git ls-files --error-unmatch -- "+shellQuote(path)+" >/dev/null 2>&1", time.Minute); code == 0 {
+		return fmt.Errorf("file %s: git tracks it; the runner does not overwrite the repository", path)
+	}
+	full := filepath.Join(r.root, path)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(full, []byte(body), 0o644)
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// shell runs script with bash -euo pipefail in the repository, as a reader in a
+// clone would, and returns its output (stdout and stderr, interleaved), how long
+// it took and its exit code (-1 when it ran out of time). The whole process
+// group is killed at the end, so a block leaves no process behind.
+func (r *runner) shell(ctx context.Context, script string, timeout time.Duration) (string, time.Duration, int) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
+	cmd.Dir, cmd.Env = r.root, r.env
+	var out capped
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if cmd.Process != nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	code := 0
+	var exitErr *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		code = -1
+	case errors.As(err, &exitErr):
+		code = exitErr.ExitCode()
+	case err != nil:
+		return err.Error(), took, 127
+	}
+	return out.String(), took, code
+}
+
+// capped keeps the first maxOutput bytes written to it.
+type capped struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	cut bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := maxOutput - c.buf.Len(); room < len(p) {
+		c.buf.Write(p[:max(room, 0)])
+		c.cut = true
+		return len(p), nil
+	}
+	return c.buf.Write(p)
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut {
+		return c.buf.String() + fmt.Sprintf("\n[output cut at %d bytes]\n", maxOutput)
+	}
+	return c.buf.String()
+}
+
+// lockedWriter serializes the local cluster's progress lines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func withoutVars(env []string, names ...string) []string {
+	var kept []string
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		drop := false
+		for _, n := range names {
+			drop = drop || name == n
+		}
+		if !drop {
+			kept = append(kept, kv)
+		}
+	}
+	return kept
+}
+
+// tally counts what a file's blocks did, for the log.
+type tally struct {
+	run, outputs, files int
+	skipped             []string
+	notRun              map[string]int
+}
+
+func (t *tally) String() string {
+	s := fmt.Sprintf("%d run, %d outputs checked, %d files written, %d skipped", t.run, t.outputs, t.files, len(t.skipped))
+	if len(t.skipped) > 0 {
+		s += " (lines " + strings.Join(t.skipped, ", ") + ")"
+	}
+	var kinds []string
+	for k, n := range t.notRun {
+		kinds = append(kinds, fmt.Sprintf("%d %s", n, k))
+	}
+	sort.Strings(kinds)
+	if len(kinds) > 0 {
+		s += ", not run: " + strings.Join(kinds, ", ")
+	}
+	return s
+}
