@@ -20,11 +20,6 @@ import (
 	"kubernaut.io/stepvalidation/internal/repo"
 )
 
-// stateDirEnv names a state folder to keep a local cluster in between runs while
-// fixing docs: the first run starts it there and leaves it running, later runs
-// use it (stop it with kubernaut local down --state-dir DIR).
-const stateDirEnv = "KUBERNAUT_DOCS_STATE_DIR"
-
 // Time limits: a block's default, and the whole suite's.
 const (
 	blockTimeout = 90 * time.Second
@@ -116,25 +111,19 @@ func parseAll(root string) ([]doc, error) {
 	return docs, errors.Join(errs...)
 }
 
-// startCluster starts the local cluster for the suite (or uses the one of
-// stateDirEnv) and stops it at the end.
+// startCluster starts the local cluster for the suite and stops it at the end.
 func startCluster(ctx context.Context, t *testing.T) *local.Cluster {
 	var out bytes.Buffer
 	opts := local.Options{StateDir: t.TempDir(), Out: &lockedWriter{w: &out}, Attached: true}
-	if dir := os.Getenv(stateDirEnv); dir != "" {
-		opts.StateDir, opts.Attached = dir, false
-	}
 	c, err := local.Up(ctx, opts)
 	if err != nil {
 		t.Fatalf("starting the local cluster: %v\n%s", err, out.String())
 	}
-	if opts.Attached {
-		t.Cleanup(func() {
-			if err := local.Down(context.Background(), opts); err != nil {
-				t.Errorf("stopping the local cluster: %v", err)
-			}
-		})
-	}
+	t.Cleanup(func() {
+		if err := local.Down(context.Background(), opts); err != nil {
+			t.Errorf("stopping the local cluster: %v", err)
+		}
+	})
 	return c
 }
 
@@ -249,7 +238,11 @@ func (r *runner) run(ctx context.Context, t *testing.T, b Block) {
 			command = "kubectl apply -f - <<'DOCS_YAML'\n" + b.Body + "DOCS_YAML\n"
 		}
 	}
-	r.tally.run++
+	if b.Kind == Setup {
+		r.tally.setups++
+	} else {
+		r.tally.run++
+	}
 	before := r.changed(ctx, t)
 	out, took, code = r.shell(ctx, command, timeout)
 	r.last = out
@@ -379,13 +372,13 @@ func withoutVars(env []string, names ...string) []string {
 
 // tally counts what a file's blocks did, for the log.
 type tally struct {
-	run, outputs, files int
+	run, setups, outputs, files int
 	skipped             []string
 	notRun              map[string]int
 }
 
 func (t *tally) String() string {
-	s := fmt.Sprintf("%d run, %d outputs checked, %d files written, %d skipped", t.run, t.outputs, t.files, len(t.skipped))
+	s := fmt.Sprintf("%d run, %d hidden setups, %d outputs checked, %d files written, %d skipped", t.run, t.setups, t.outputs, t.files, len(t.skipped))
 	if len(t.skipped) > 0 {
 		s += " (lines " + strings.Join(t.skipped, ", ") + ")"
 	}

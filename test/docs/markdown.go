@@ -215,7 +215,7 @@ func parseMarker(text string) (marker, error) {
 	if !ok {
 		return m, fmt.Errorf("marker %q must end with --> on the same line", text)
 	}
-	for _, part := range strings.Split(inner, ";") {
+	for _, part := range splitOutside(inner) {
 		word, arg, _ := strings.Cut(strings.TrimSpace(part), " ")
 		arg = strings.TrimSpace(arg)
 		switch word {
@@ -253,6 +253,25 @@ func parseMarker(text string) (marker, error) {
 		}
 	}
 	return m, nil
+}
+
+// splitOutside splits a marker at the semicolons outside parentheses, so that a
+// skip's reason may hold them.
+func splitOutside(s string) []string {
+	var parts []string
+	depth, start := 0, 0
+	for i, r := range s {
+		switch {
+		case r == '(':
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+		case r == ';' && depth == 0:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
 }
 
 // classify decides the block's kind from its language, its content and its marker.

@@ -11,7 +11,7 @@ func TestParse(t *testing.T) {
 		"```sh\necho one\n```\n" + // 2
 		"<!-- docs: output -->\n" +
 		"```text\none\n```\n" + // 6
-		"<!-- docs: skip (needs a real registry) -->\n" +
+		"<!-- docs: skip (needs a real registry; and a cluster) -->\n" +
 		"```bash\nhelm install x\n```\n" + // 10
 		"```yaml\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\n```\n" + // 13
 		"```yaml\nspec:\n  executionStrategy: {dryRunFirst: true}\n```\n" + // 22
@@ -56,7 +56,7 @@ func TestParse(t *testing.T) {
 			t.Errorf("block %d: line %d kind %s body %q, want line %d kind %s body %q", i, b.Line, b.Kind, b.Body, w.line, w.kind, w.body)
 		}
 	}
-	if blocks[2].Skip != "needs a real registry" {
+	if blocks[2].Skip != "needs a real registry; and a cluster" {
 		t.Errorf("skip reason %q", blocks[2].Skip)
 	}
 	if !blocks[6].Apply || blocks[6].Timeout != 3*time.Minute {
