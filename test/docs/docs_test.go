@@ -373,8 +373,8 @@ func withoutVars(env []string, names ...string) []string {
 // tally counts what a file's blocks did, for the log.
 type tally struct {
 	run, setups, outputs, files int
-	skipped             []string
-	notRun              map[string]int
+	skipped                     []string
+	notRun                      map[string]int
 }
 
 func (t *tally) String() string {

@@ -346,7 +346,7 @@ func wholeObjects(body string) (bool, error) {
 		defer doc.Reset()
 		var v any
 		if err := yaml.Unmarshal(doc.Bytes(), &v); err != nil {
-			return fmt.Errorf("YAML does not parse: %v", err)
+			return fmt.Errorf("YAML does not parse: %w", err)
 		}
 		m, _ := v.(map[string]any)
 		switch {
