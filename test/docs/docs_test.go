@@ -127,19 +127,21 @@ func startCluster(ctx context.Context, t *testing.T) *local.Cluster {
 	return c
 }
 
-// runner runs one file's blocks, in order, sharing the cluster, the repository
+// runner runs one file's blocks, in order, sharing the cluster, a working
 // folder and the file's namespace.
 type runner struct {
-	root, file string
-	env        []string
+	// root is the repository; work is the file's working folder, which shows
+	// the repository's files (symbolic links) and takes what the blocks write.
+	root, work, file string
+	env              []string
 	// last is the output of the last block run, for an output block.
 	last  string
 	tally tally
 }
 
-// prepare gives the file its own namespace (the kubeconfig's default) and its
-// own kubeconfig, and undoes at the end what the file's blocks left: its runs,
-// its namespace and the files it wrote into the repository.
+// prepare gives the file its own namespace (the kubeconfig's default), its own
+// kubeconfig and its own working folder, and deletes at the end the runs and the
+// namespace its blocks left.
 func (r *runner) prepare(ctx context.Context, t *testing.T, adminKubeconfig string) {
 	ns := "docs-" + regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(strings.TrimSuffix(filepath.Base(r.file), ".md")), "-")
 	data, err := os.ReadFile(adminKubeconfig)
@@ -151,44 +153,34 @@ func (r *runner) prepare(ctx context.Context, t *testing.T, adminKubeconfig stri
 		t.Fatal(err)
 	}
 	r.env = append(r.env, "KUBECONFIG="+kubeconfig)
-	untracked := r.untracked(ctx, t)
+	r.work = workingFolder(t, r.root)
 	r.must(ctx, t, "kubectl config set-context --current --namespace="+ns+" >/dev/null && kubectl create namespace "+ns+" >/dev/null")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		r.must(ctx, t, "kubectl delete wfe,ke --all -A --wait=true >/dev/null && kubectl delete namespace "+ns+" --wait=false >/dev/null")
-		for f := range r.untracked(ctx, t) {
-			if !untracked[f] {
-				t.Logf("removing %s, which the blocks wrote", f)
-				_ = os.Remove(filepath.Join(r.root, f))
-				removeEmptyParents(r.root, filepath.Dir(f))
-			}
-		}
 	})
 }
 
-// untracked lists the files git does not track and does not ignore.
-func (r *runner) untracked(ctx context.Context, t *testing.T) map[string]bool {
-	out, _, code := r.shell(ctx, "git ls-files --others --exclude-standard -z", time.Minute)
-	if code != 0 {
-		t.Fatalf("git ls-files: %s", out)
+// workingFolder is a new folder with a symbolic link to each top-level entry of
+// the repository but .git: commands read config/, go.mod and ./cmd/... as in a
+// clone, and the files the blocks write (facts.json, policies/) land here, not
+// among the developer's own.
+func workingFolder(t *testing.T, root string) string {
+	work := t.TempDir()
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	files := map[string]bool{}
-	for _, f := range strings.Split(out, "\x00") {
-		if f != "" {
-			files[f] = true
+	for _, e := range entries {
+		if e.Name() == ".git" {
+			continue
+		}
+		if err := os.Symlink(filepath.Join(root, e.Name()), filepath.Join(work, e.Name())); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return files
-}
-
-func removeEmptyParents(root, dir string) {
-	for dir != "." && dir != "/" && dir != "" {
-		if os.Remove(filepath.Join(root, dir)) != nil {
-			return
-		}
-		dir = filepath.Dir(dir)
-	}
+	return work
 }
 
 // must runs a script of the runner's own and fails the test if it fails.
@@ -218,7 +210,11 @@ func (r *runner) run(ctx context.Context, t *testing.T, b Block) {
 	)
 	switch b.Kind {
 	case Other, Fragment:
-		r.tally.notRun[string(b.Kind)+" "+b.Lang]++
+		lang := b.Lang
+		if lang == "" {
+			lang = "plain"
+		}
+		r.tally.notRun[string(b.Kind)+" "+lang]++
 		return
 	case Output:
 		r.tally.outputs++
@@ -228,7 +224,7 @@ func (r *runner) run(ctx context.Context, t *testing.T, b Block) {
 		return
 	case File:
 		r.tally.files++
-		if err := r.writeFile(ctx, b.Path, b.Body); err != nil {
+		if err := r.writeFile(b.Path, b.Body); err != nil {
 			t.Errorf("%s: %v", b.Name(), err)
 		}
 		return
@@ -254,27 +250,28 @@ func (r *runner) run(ctx context.Context, t *testing.T, b Block) {
 		t.Errorf("%s: %s (want %d) after %s\n--- block:\n%s--- output:\n%s", b.Name(), what, b.Exit, took.Round(100*time.Millisecond), command, out)
 	}
 	if after := r.changed(ctx, t); after != before {
-		t.Errorf("%s: the block changed files git tracks; git status now:\n%s", b.Name(), after)
+		t.Errorf("%s: the block changed the repository; git status before:\n%s\nafter:\n%s", b.Name(), before, after)
 	}
 }
 
-// changed is git's list of tracked files with changes: a block may write new
-// files (they are removed after the doc), not change the repository's own.
+// changed is git's view of the repository's changes and new files: a block
+// writes into its working folder, never into the repository through its links.
 func (r *runner) changed(ctx context.Context, t *testing.T) string {
-	out, _, code := r.shell(ctx, "git status --porcelain --untracked-files=no", time.Minute)
+	out, _, code := r.shell(ctx, "git -C "+shellQuote(r.root)+" status --porcelain --untracked-files=all", time.Minute)
 	if code != 0 {
 		t.Fatalf("git status: %s", out)
 	}
 	return out
 }
 
-// writeFile writes a file block where later blocks read it; never over a file
-// git tracks.
-func (r *runner) writeFile(ctx context.Context, path, body string) error {
-	if _, _, code := r.shell(ctx, "git ls-files --error-unmatch -- "+shellQuote(path)+" >/dev/null 2>&1", time.Minute); code == 0 {
-		return fmt.Errorf("file %s: git tracks it; the runner does not overwrite the repository", path)
+// writeFile writes a file block where later blocks read it: in the working
+// folder, never through a link into the repository.
+func (r *runner) writeFile(path, body string) error {
+	first, _, _ := strings.Cut(filepath.ToSlash(filepath.Clean(path)), "/")
+	if _, err := os.Lstat(filepath.Join(r.root, first)); err == nil {
+		return fmt.Errorf("file %s: %s is the repository's; write elsewhere", path, first)
 	}
-	full := filepath.Join(r.root, path)
+	full := filepath.Join(r.work, path)
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 		return err
 	}
@@ -283,15 +280,15 @@ func (r *runner) writeFile(ctx context.Context, path, body string) error {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// shell runs script with bash -euo pipefail in the repository, as a reader in a
-// clone would, and returns its output (stdout and stderr, interleaved), how long
+// shell runs script with bash -euo pipefail in the working folder, as a reader
+// in a clone would, and returns its output (stdout and stderr, interleaved), how long
 // it took and its exit code (-1 when it ran out of time). The whole process
 // group is killed at the end, so a block leaves no process behind.
 func (r *runner) shell(ctx context.Context, script string, timeout time.Duration) (string, time.Duration, int) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", "set -euo pipefail\n"+script)
-	cmd.Dir, cmd.Env = r.root, r.env
+	cmd.Dir, cmd.Env = r.work, r.env
 	var out capped
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -391,4 +388,39 @@ func (t *tally) String() string {
 		s += ", not run: " + strings.Join(kinds, ", ")
 	}
 	return s
+}
+
+// TestWorkingFolder checks that a file's working folder shows the repository
+// and keeps what the blocks write out of it.
+func TestWorkingFolder(t *testing.T) {
+	root := t.TempDir()
+	for _, d := range []string{".git", "config"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "go.mod"), []byte("module x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &runner{root: root, work: workingFolder(t, root)}
+	if _, err := os.Stat(filepath.Join(r.work, "go.mod")); err != nil {
+		t.Errorf("go.mod is not in the working folder: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(r.work, ".git")); err == nil {
+		t.Errorf(".git is in the working folder: git would see the folder as the repository")
+	}
+	if err := r.writeFile("policies/a_test.yaml", "cases: []\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(r.work, "policies/a_test.yaml")); err != nil {
+		t.Errorf("the file block was not written to the working folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "policies")); err == nil {
+		t.Errorf("the file block was written to the repository")
+	}
+	for _, p := range []string{"config/x.yaml", "go.mod", "./config/../config/x"} {
+		if err := r.writeFile(p, "x"); err == nil {
+			t.Errorf("writeFile(%q) wrote through a link into the repository", p)
+		}
+	}
 }

@@ -9,9 +9,14 @@
 //	<!-- docs: exit 1 -->                          the block must exit with this code
 //	<!-- docs: output -->                          this block is the expected output of the block before
 //	<!-- docs: apply -->                           a YAML block is created, not only dry-run
-//	<!-- docs: file workflow.yaml -->              a block is written to this file (relative to the
-//	                                               repository) for later blocks, and not run
+//	<!-- docs: file workflow.yaml -->              a block is written to this file for later blocks,
+//	                                               and not run
 //	<!-- docs: timeout 3m -->                      the block's time limit (default 90s)
+//
+// Blocks run in order, each file in a working folder of its own that links to
+// the repository's files (so ./cmd/kubernaut and config/ are there as in a
+// clone) and takes the files the blocks write; a block that changes the
+// repository itself fails.
 //
 // A hidden setup block, also an HTML comment, runs a shell script the doc
 // assumes but does not show (e.g. a run waiting for approval):
@@ -69,7 +74,7 @@ type Block struct {
 	Exit int
 	// Apply creates a YAML block's objects instead of a dry run.
 	Apply bool
-	// Path is where a File block is written, relative to the repository.
+	// Path is where a File block is written, relative to the working folder.
 	Path string
 	// Timeout bounds the block's run; zero is the default.
 	Timeout time.Duration
@@ -239,7 +244,7 @@ func parseMarker(text string) (marker, error) {
 			m.apply = m.apply || word == "apply"
 		case "file":
 			if arg == "" || strings.HasPrefix(arg, "/") || strings.Contains(arg, "..") {
-				return m, fmt.Errorf("marker %q: file needs a path inside the repository", text)
+				return m, fmt.Errorf("marker %q: file needs a relative path without ..", text)
 			}
 			m.path = arg
 		case "timeout":

@@ -84,7 +84,7 @@ func TestParseRefuses(t *testing.T) {
 		{"apply on a shell block", "<!-- docs: apply -->\n```sh\nx\n```\n", "apply is for YAML blocks"},
 		{"bad exit code", "<!-- docs: exit one -->\n```sh\nx\n```\n", "exit needs a code"},
 		{"bad timeout", "<!-- docs: timeout 1h -->\n```sh\nx\n```\n", "timeout needs a duration"},
-		{"file outside", "<!-- docs: file ../x -->\n```sh\nx\n```\n", "path inside the repository"},
+		{"file outside", "<!-- docs: file ../x -->\n```sh\nx\n```\n", "relative path"},
 		{"unclosed block", "```sh\nx\n", "not closed"},
 		{"unclosed setup", "<!-- docs: setup\nx\n", "not closed"},
 		{"YAML that does not parse", "```yaml\na: [\n```\n", "does not parse"},
