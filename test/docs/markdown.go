@@ -244,7 +244,7 @@ func parseMarker(text string) (marker, error) {
 			m.apply = m.apply || word == "apply"
 		case "file":
 			if arg == "" || strings.HasPrefix(arg, "/") || strings.Contains(arg, "..") {
-				return m, fmt.Errorf("marker %q: file needs a relative path without ..", text)
+				return m, fmt.Errorf("marker %q: file needs a relative path inside the working folder", text)
 			}
 			m.path = arg
 		case "timeout":
