@@ -424,3 +424,39 @@ func TestWorkingFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestShell checks a block's exit code, its output and its time limit: a block
+// that runs out of time is reported so, and its children do not outlive it.
+func TestShell(t *testing.T) {
+	r := &runner{work: t.TempDir(), env: os.Environ()}
+	ctx := context.Background()
+	if out, _, code := r.shell(ctx, "echo out; echo err >&2; false; echo not reached", time.Minute); code != 1 || out != "out\nerr\n" {
+		t.Errorf("set -e: got exit %d output %q, want 1 and out, err", code, out)
+	}
+	if _, _, code := r.shell(ctx, "false | true", time.Minute); code != 1 {
+		t.Errorf("pipefail: got exit %d, want 1", code)
+	}
+	if _, _, code := r.shell(ctx, "echo $UNSET_VARIABLE_OF_THE_DOCS", time.Minute); code != 1 {
+		t.Errorf("set -u: got exit %d, want 1", code)
+	}
+	pidFile := filepath.Join(r.work, "pid")
+	_, took, code := r.shell(ctx, "sleep 60 & echo $! > "+pidFile+"; wait", time.Second)
+	if code != -1 || took > 10*time.Second {
+		t.Errorf("a block over its time: got exit %d after %s, want -1 soon after 1s", code, took)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(data)) + "/stat")
+		if err != nil || strings.Contains(string(stat), ") Z ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the block's child (pid %s) still runs", strings.TrimSpace(string(data)))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
