@@ -82,6 +82,10 @@ test: tools verify-generated vet ## Run every test against a real API server (bu
 	cd hack/image && GOWORK=off go test $(GOTEST_FLAGS) ./...
 	@$(MAKE) --no-print-directory fuzz
 
+.PHONY: docs
+docs: tools ## Run the shell and YAML blocks of README.md and docs/*.md, in order, against a local cluster (test/docs, about a minute; make test runs it as part of go test ./...).
+	go test -count=1 -run TestDocs -v ./test/docs
+
 # Each target starts from its seeds (testdata/fuzz/<Target>, which go test also runs as
 # tests) and what earlier runs on this machine found. Inputs are not minimized, to keep
 # the time fixed. A failing input is written to <package>/testdata/fuzz/<Target>/ and
