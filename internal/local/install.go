@@ -121,7 +121,8 @@ func (c *Cluster) install(ctx context.Context) error {
 			return fmt.Errorf("creating namespace %s: %w", ns, err)
 		}
 	}
-	for _, f := range []string{"role.yaml", "actions.yaml", "condition-override-clusterrole.yaml", "approver-clusterrole.yaml"} {
+	for _, f := range []string{"role.yaml", "actions.yaml", "condition-override-clusterrole.yaml", "approver-clusterrole.yaml",
+		"workflow-author-clusterrole.yaml", "viewer-clusterrole.yaml", "metrics-query-clusterrole.yaml"} {
 		if _, err := c.kubectl(ctx, "apply", "-f", filepath.Join(c.opts.Root, "config", "rbac", f)); err != nil {
 			return err
 		}
