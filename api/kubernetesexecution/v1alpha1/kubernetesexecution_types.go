@@ -85,8 +85,9 @@ const (
 	ExecutionCompleted ExecutionPhase = "completed"
 	// ExecutionFailed: the action or a required postcondition failed. Terminal.
 	ExecutionFailed ExecutionPhase = "failed"
-	// ExecutionBlocked: a required precondition did not allow. The run waits for
-	// an override up to blockedTimeout, then fails.
+	// ExecutionBlocked: a required precondition did not allow, or, after acting, a
+	// required postcondition was still inconclusive (no data) at its timeout. The
+	// run waits for an override up to blockedTimeout, then fails.
 	ExecutionBlocked ExecutionPhase = "blocked"
 	// ExecutionDenied: RBAC or a safety policy refused the action. Terminal.
 	ExecutionDenied ExecutionPhase = "denied"

@@ -215,7 +215,8 @@ const (
 	// WorkflowFailed: a step failed. Terminal.
 	WorkflowFailed WorkflowPhase = "failed"
 	// WorkflowBlocked: a required precondition of a step or of its execution did
-	// not allow. The workflow waits for an override up to blockedTimeout.
+	// not allow, or a required postcondition was still inconclusive (no data) at
+	// its timeout. The workflow waits for an override up to blockedTimeout.
 	WorkflowBlocked WorkflowPhase = "blocked"
 )
 
@@ -227,7 +228,7 @@ const (
 	// StepPending: the step waits for its dependencies.
 	StepPending StepState = "pending"
 	// StepBlocked: a required precondition of the step or of its execution did not
-	// allow.
+	// allow, or a required postcondition was still inconclusive at its timeout.
 	StepBlocked StepState = "blocked"
 	// StepExecuting: the step's KubernetesExecution is running.
 	StepExecuting StepState = "executing"
