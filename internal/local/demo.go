@@ -488,7 +488,7 @@ func errorRateChecked(wfe *workflowv1alpha1.WorkflowExecution) *workflowv1alpha1
 		Rego: `package error_rate_acceptable
 import rego.v1
 allow if input.metrics.error_rate <= 0.01
-error_message := sprintf("error rate %.1f%% is over 1%%", [input.metrics.error_rate * 100])`,
+error_message := sprintf("error rate %v%% is over 1%%", [round(input.metrics.error_rate * 10000) / 100])`,
 		Timeout:  &metav1.Duration{Duration: 10 * time.Second},
 		Interval: &metav1.Duration{Duration: 2 * time.Second},
 	})
