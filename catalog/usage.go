@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"math"
 	"sync"
 	"time"
@@ -124,7 +125,8 @@ func metricsAPIAbsent(err error) bool {
 	}
 	// A 404 from the aggregator for the whole path has no object details; one for
 	// a pod the API has no metrics for names the pod.
-	if status, ok := err.(apierrors.APIStatus); ok && apierrors.IsNotFound(err) {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) && apierrors.IsNotFound(err) {
 		details := status.Status().Details
 		return details == nil || details.Name == ""
 	}
