@@ -1,5 +1,6 @@
-// Package ca makes the certificates the webhooks serve with: a self-signed CA and
-// serving certificates it signs. It is a leaf, so that the test harness and the
+// Package ca makes certificates: a self-signed CA, the serving certificates it
+// signs for the webhooks, and client certificates (the API server's to the
+// webhooks, the aggregation layer's front proxy). It is a leaf, so that the test harness and the
 // local cluster can make certificates without importing the rotator.
 package ca
 
@@ -78,29 +79,44 @@ func (ca *KeyPair) Issue(names Names, now time.Time, validity time.Duration) (*K
 	if len(hosts) == 0 {
 		return nil, fmt.Errorf("issuing a serving certificate: no names")
 	}
+	return ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: hosts[0], Organization: []string{"kubernaut"}},
+		DNSNames:    names.DNSNames,
+		IPAddresses: names.IPAddresses,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}, now, validity)
+}
+
+// IssueClient returns a certificate for client authentication as commonName
+// (the user an API server or a webhook sees), signed by ca, with a new ECDSA
+// P-256 key, valid from now for validity but never beyond the CA.
+func (ca *KeyPair) IssueClient(commonName string, now time.Time, validity time.Duration) (*KeyPair, error) {
+	if commonName == "" {
+		return nil, fmt.Errorf("issuing a client certificate: no common name")
+	}
+	return ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName, Organization: []string{"kubernaut"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, now, validity)
+}
+
+// issue completes template as a leaf certificate (serial, validity, key usage)
+// and signs it with a new key.
+func (ca *KeyPair) issue(template *x509.Certificate, now time.Time, validity time.Duration) (*KeyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("generating the serving key: %w", err)
+		return nil, fmt.Errorf("generating the key of %q: %w", template.Subject.CommonName, err)
 	}
-	serial, err := serialNumber()
-	if err != nil {
+	if template.SerialNumber, err = serialNumber(); err != nil {
 		return nil, err
 	}
-	notAfter := now.Add(validity)
-	if notAfter.After(ca.Cert.NotAfter) {
-		notAfter = ca.Cert.NotAfter
+	template.NotBefore = now.Add(-backdate)
+	template.NotAfter = now.Add(validity)
+	if template.NotAfter.After(ca.Cert.NotAfter) {
+		template.NotAfter = ca.Cert.NotAfter
 	}
-	template := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: hosts[0], Organization: []string{"kubernaut"}},
-		DNSNames:              names.DNSNames,
-		IPAddresses:           names.IPAddresses,
-		NotBefore:             now.Add(-backdate),
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
+	template.KeyUsage = x509.KeyUsageDigitalSignature
+	template.BasicConstraintsValid = true
 	return sign(template, ca.Cert, key, ca.Key)
 }
 

@@ -1,15 +1,7 @@
 package clientauth
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +9,7 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"kubernaut.io/stepvalidation/certs/ca"
 )
 
 // APIServerCommonName is the CommonName of the client certificate the local
@@ -50,11 +43,11 @@ const AdmissionConfigFlag = "admission-control-config-file"
 // documentation of dynamic admission control).
 func WriteAPIServerFiles(dir, commonName string, validity time.Duration) (APIServerFiles, error) {
 	now := time.Now()
-	ca, err := newCA("kubernaut-webhook-client-ca", now, validity)
+	signer, err := ca.New(now, validity)
 	if err != nil {
 		return APIServerFiles{}, err
 	}
-	client, err := ca.issue(commonName, now, validity)
+	client, err := signer.IssueClient(commonName, now, validity)
 	if err != nil {
 		return APIServerFiles{}, err
 	}
@@ -66,13 +59,13 @@ func WriteAPIServerFiles(dir, commonName string, validity time.Duration) (APISer
 		Kubeconfig:      filepath.Join(dir, "webhook-client.kubeconfig"),
 		AdmissionConfig: filepath.Join(dir, "admission-configuration.yaml"),
 	}
-	if err := os.WriteFile(files.CA, ca.certPEM, 0o644); err != nil {
+	if err := os.WriteFile(files.CA, signer.CertPEM, 0o644); err != nil {
 		return APIServerFiles{}, fmt.Errorf("writing the webhook client CA: %w", err)
 	}
 	// The admission plugins pick the user whose name matches the webhook's
 	// host:port (or Service name.namespace.svc:port); "*" matches every webhook.
 	kubeconfig := clientcmdapi.NewConfig()
-	kubeconfig.AuthInfos["*"] = &clientcmdapi.AuthInfo{ClientCertificateData: client.certPEM, ClientKeyData: client.keyPEM}
+	kubeconfig.AuthInfos["*"] = &clientcmdapi.AuthInfo{ClientCertificateData: client.CertPEM, ClientKeyData: client.KeyPEM}
 	if err := clientcmd.WriteToFile(*kubeconfig, files.Kubeconfig); err != nil {
 		return APIServerFiles{}, fmt.Errorf("writing the webhook client kubeconfig: %w", err)
 	}
@@ -86,71 +79,4 @@ func WriteAPIServerFiles(dir, commonName string, validity time.Duration) (APISer
 		return APIServerFiles{}, fmt.Errorf("writing the admission configuration: %w", err)
 	}
 	return files, nil
-}
-
-// keyPair is a certificate and its key, parsed and as PEM.
-type keyPair struct {
-	cert    *x509.Certificate
-	key     crypto.Signer
-	certPEM []byte
-	keyPEM  []byte
-}
-
-// newCA returns a self-signed CA with an ECDSA P-256 key.
-func newCA(commonName string, now time.Time, validity time.Duration) (*keyPair, error) {
-	return sign(&x509.Certificate{
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"kubernaut"}},
-		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}, nil)
-}
-
-// issue returns a certificate for client authentication as commonName, signed
-// by ca.
-func (ca *keyPair) issue(commonName string, now time.Time, validity time.Duration) (*keyPair, error) {
-	return sign(&x509.Certificate{
-		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"kubernaut"}},
-		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-	}, ca)
-}
-
-// sign creates the certificate template describes with a new key, signed by
-// parent, or self-signed when parent is nil.
-func sign(template *x509.Certificate, parent *keyPair) (*keyPair, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generating a key: %w", err)
-	}
-	if template.SerialNumber, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128)); err != nil {
-		return nil, fmt.Errorf("generating a serial number: %w", err)
-	}
-	issuer, issuerKey := template, crypto.Signer(key)
-	if parent != nil {
-		issuer, issuerKey = parent.cert, parent.key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, template, issuer, key.Public(), issuerKey)
-	if err != nil {
-		return nil, fmt.Errorf("signing certificate %q: %w", template.Subject.CommonName, err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return &keyPair{
-		cert: cert, key: key,
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}, nil
 }

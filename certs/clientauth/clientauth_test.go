@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"kubernaut.io/stepvalidation/certs"
+	"kubernaut.io/stepvalidation/certs/ca"
 )
 
 // server is controller-runtime's webhook server, as the manager builds it, on a
@@ -92,10 +92,10 @@ func startServer(t *testing.T, caFile string, allowed []string) server {
 
 // call posts to the server with client certificate cert (none when nil), on a
 // new connection.
-func (s server) call(cert *keyPair) error {
+func (s server) call(cert *ca.KeyPair) error {
 	cfg := &tls.Config{RootCAs: s.roots, MinVersion: tls.VersionTLS12}
 	if cert != nil {
-		pair, err := tls.X509KeyPair(cert.certPEM, cert.keyPEM)
+		pair, err := tls.X509KeyPair(cert.CertPEM, cert.KeyPEM)
 		if err != nil {
 			return err
 		}
@@ -117,11 +117,11 @@ func (s server) call(cert *keyPair) error {
 }
 
 // writeCA writes the PEM certificates of cas into a file and returns its path.
-func writeCA(t *testing.T, cas ...*keyPair) string {
+func writeCA(t *testing.T, cas ...*ca.KeyPair) string {
 	t.Helper()
 	var data []byte
-	for _, ca := range cas {
-		data = append(data, ca.certPEM...)
+	for _, signer := range cas {
+		data = append(data, signer.CertPEM...)
 	}
 	path := filepath.Join(t.TempDir(), "client-ca.crt")
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -130,18 +130,18 @@ func writeCA(t *testing.T, cas ...*keyPair) string {
 	return path
 }
 
-func mustCA(t *testing.T, cn string) *keyPair {
+func mustCA(t *testing.T) *ca.KeyPair {
 	t.Helper()
-	ca, err := newCA(cn, time.Now(), time.Hour)
+	signer, err := ca.New(time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ca
+	return signer
 }
 
-func mustIssue(t *testing.T, ca *keyPair, cn string) *keyPair {
+func mustIssue(t *testing.T, signer *ca.KeyPair, cn string) *ca.KeyPair {
 	t.Helper()
-	c, err := ca.issue(cn, time.Now(), time.Hour)
+	c, err := signer.IssueClient(cn, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,29 +153,23 @@ func mustIssue(t *testing.T, ca *keyPair, cn string) *keyPair {
 // --webhook-client-ca and --webhook-client-cn, and calls it as the API server
 // and as impostors.
 func TestWebhookServerRequiresTheAPIServersCertificate(t *testing.T) {
-	trusted := mustCA(t, "api-server-client-ca")
-	other := mustCA(t, "some-other-ca")
+	trusted := mustCA(t)
+	other := mustCA(t)
 	apiserver := mustIssue(t, trusted, APIServerCommonName)
 	// Signed by the trusted CA, but for serving, not client authentication.
-	servingOnly, err := sign(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: APIServerCommonName},
-		NotBefore:   time.Now().Add(-time.Minute),
-		NotAfter:    time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, trusted)
+	servingOnly, err := trusted.Issue(ca.Names{DNSNames: []string{APIServerCommonName}}, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The CA file may hold more than one CA (a rotation): both are trusted.
-	next := mustCA(t, "api-server-client-ca-next")
+	next := mustCA(t)
 	caFile := writeCA(t, trusted, next)
 
 	t.Run("CommonNames allowed", func(t *testing.T) {
 		s := startServer(t, caFile, []string{"front-proxy", APIServerCommonName})
 		for _, tc := range []struct {
 			name    string
-			cert    *keyPair
+			cert    *ca.KeyPair
 			wantErr string
 		}{
 			{"no certificate", nil, "certificate required"},
@@ -242,7 +236,7 @@ func TestWriteAPIServerFiles(t *testing.T) {
 	if user == nil {
 		t.Fatalf("the kubeconfig has no user \"*\": %v", kubeconfig.AuthInfos)
 	}
-	client := &keyPair{certPEM: user.ClientCertificateData, keyPEM: user.ClientKeyData}
+	client := &ca.KeyPair{CertPEM: user.ClientCertificateData, KeyPEM: user.ClientKeyData}
 	s := startServer(t, files.CA, []string{APIServerCommonName})
 	if err := s.call(client); err != nil {
 		t.Errorf("the kubeconfig's certificate is refused: %v", err)

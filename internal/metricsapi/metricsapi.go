@@ -48,14 +48,7 @@ package metricsapi
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -135,13 +128,13 @@ func WriteFiles(dir string, validity time.Duration) (Files, error) {
 	if err != nil {
 		return Files{}, err
 	}
-	proxyCert, proxyKey, err := clientCertificate(proxyCA, frontProxyUser, now, validity)
+	proxy, err := proxyCA.IssueClient(frontProxyUser, now, validity)
 	if err != nil {
 		return Files{}, err
 	}
 	for path, data := range map[string][]byte{
 		f.CA: servingCA.CertPEM, f.ServingCert: serving.CertPEM, f.ServingKey: serving.KeyPEM,
-		f.FrontProxyCA: proxyCA.CertPEM, f.FrontProxyCert: proxyCert, f.FrontProxyKey: proxyKey,
+		f.FrontProxyCA: proxyCA.CertPEM, f.FrontProxyCert: proxy.CertPEM, f.FrontProxyKey: proxy.KeyPEM,
 	} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return Files{}, fmt.Errorf("writing %s: %w", path, err)
@@ -154,37 +147,6 @@ func WriteFiles(dir string, validity time.Duration) (Files, error) {
 		return Files{}, err
 	}
 	return f, nil
-}
-
-// clientCertificate issues a client certificate for commonName signed by signer,
-// as PEM certificate and key.
-func clientCertificate(signer *ca.KeyPair, commonName string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, fmt.Errorf("generating the front-proxy client key: %w", err)
-	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
-	if err != nil {
-		return nil, nil, err
-	}
-	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: commonName},
-		NotBefore:             now.Add(-5 * time.Minute),
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-	}, signer.Cert, key.Public(), signer.Key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("signing the front-proxy client certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 // APIServerFlags are the kube-apiserver flags (without the leading dashes) of its
