@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
@@ -21,6 +23,7 @@ import (
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/test/apierr"
 	"kubernaut.io/stepvalidation/test/harness"
+	"kubernaut.io/stepvalidation/webhook"
 )
 
 // grantRole creates a Role of rules in ns and binds user to it.
@@ -187,6 +190,64 @@ var _ = Describe("Status", func() {
 		Expect(apierrors.IsForbidden(tenant.Status().Update(ctx, wfe))).To(BeTrue())
 
 		Expect(k8s.Status().Update(ctx, forged)).To(Succeed(), "the manager writes status")
+	})
+})
+
+var _ = Describe("The manager's own status writes", func() {
+	// statusGuardCalls is how many requests the status guard has answered.
+	statusGuardCalls := func() float64 {
+		GinkgoHelper()
+		families, err := ctrlmetrics.Registry.Gather()
+		Expect(err).NotTo(HaveOccurred())
+		total := 0.0
+		for _, f := range families {
+			if f.GetName() != "controller_runtime_webhook_requests_total" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "webhook" && l.GetValue() == webhook.StatusWebhookPath {
+						total += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return total
+	}
+
+	It("skip the status webhook, which still refuses everyone else's", func(ctx context.Context) {
+		// The manager sets the match condition when it starts.
+		Eventually(func(g Gomega) {
+			var cfg admissionregistrationv1.ValidatingWebhookConfiguration
+			g.Expect(k8s.Get(ctx, client.ObjectKey{Name: harness.ValidatingWebhookConfiguration}, &cfg)).To(Succeed())
+			var conditions []admissionregistrationv1.MatchCondition
+			for _, w := range cfg.Webhooks {
+				if w.Name == webhook.StatusWebhookName {
+					conditions = w.MatchConditions
+				}
+			}
+			g.Expect(conditions).To(ContainElement(admissionregistrationv1.MatchCondition{
+				Name: webhook.OwnWritesCondition, Expression: fmt.Sprintf("request.userInfo.username != %q", managerUser),
+			}))
+		}).Should(Succeed())
+
+		ns := newNamespace(ctx)
+		grantRole(ctx, ns, "tenant", "tenant", harness.TenantRules)
+		grantRole(ctx, ns, "tenant", "scaler", harness.ScalerRules)
+		ke := scaleExecution(ns, ns)
+		Expect(clientAs("tenant").Create(ctx, ke)).To(Succeed())
+
+		before := statusGuardCalls()
+		ke.Status.Phase = kubernetesexecutionv1alpha1.ExecutionValidating
+		Expect(k8s.Status().Update(ctx, ke)).To(Succeed(), "the manager writes status")
+		Expect(statusGuardCalls()).To(Equal(before), "the API server called the status guard for the manager's write")
+
+		forged := ke.DeepCopy()
+		forged.Status.Phase = kubernetesexecutionv1alpha1.ExecutionExecuting
+		err := clientAs("tenant").Status().Update(ctx, forged)
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "%v", err)
+		Expect(err.Error()).To(ContainSubstring(`user "tenant" may not write the status of KubernetesExecution`))
+		Expect(statusGuardCalls()).To(Equal(before + 1))
 	})
 })
 

@@ -74,6 +74,8 @@ var _ = BeforeSuite(func(ctx context.Context) {
 		Conditions:      service,
 		Client:          mgr.GetClient(),
 		ManagerUsername: managerUser,
+		// The manager's own status writes skip the status guard (ownwrites.go).
+		StatusConfiguration: harness.ValidatingWebhookConfiguration,
 	}
 	Expect(hooks.SetupWithManager(mgr)).To(Succeed())
 

@@ -77,6 +77,10 @@ type Webhooks struct {
 	// Mapper finds the resource of an object a condition declares, to ask
 	// whether the requester may get it; the manager's when nil.
 	Mapper meta.RESTMapper
+	// StatusConfiguration names the ValidatingWebhookConfiguration that holds
+	// the status guard; when set, the manager sets a match condition there so
+	// that its own status writes skip the guard (skipOwnStatusWrites).
+	StatusConfiguration string
 }
 
 // SetupWithManager registers the webhooks of both kinds with mgr's webhook server.
@@ -107,6 +111,9 @@ func (w *Webhooks) SetupWithManager(mgr ctrl.Manager) error {
 		mgr.GetWebhookServer().Register(path, h)
 	}
 	mgr.GetWebhookServer().Register(StatusWebhookPath, &admission.Webhook{Handler: &statusGuard{manager: w.ManagerUsername}})
+	if w.StatusConfiguration != "" {
+		return w.skipOwnStatusWritesAtStart(mgr)
+	}
 	return nil
 }
 

@@ -135,7 +135,7 @@ func main() {
 		"generate and rotate the webhook serving certificate into --webhook-cert-dir and keep the caBundle of the webhook configurations current, instead of reading a certificate cert-manager provides")
 	flag.StringVar(&o.webhookService, "webhook-service", "kubernaut-webhook-service", "Service in front of the webhooks, named in the serving certificate (--self-signed-certs)")
 	flag.StringVar(&o.validatingConfig, "validating-webhook-configuration", "kubernaut-validating-webhook-configuration",
-		"ValidatingWebhookConfiguration whose caBundle is kept current (--self-signed-certs)")
+		"ValidatingWebhookConfiguration whose caBundle is kept current (--self-signed-certs), and whose status webhook the manager's own status writes skip")
 	flag.StringVar(&o.mutatingConfig, "mutating-webhook-configuration", "kubernaut-mutating-webhook-configuration",
 		"MutatingWebhookConfiguration whose caBundle is kept current (--self-signed-certs)")
 	flag.StringVar(&o.webhookClientCA, "webhook-client-ca", "",
@@ -286,12 +286,13 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	hooks := &admissionwebhook.Webhooks{
-		Conditions:        service,
-		Client:            mgr.GetClient(),
-		Authority:         reviewer,
-		ManagerUsername:   managerUser,
-		PreflightBudget:   o.preflightBudget,
-		AllowSelfApproval: o.allowSelfApproval,
+		Conditions:          service,
+		Client:              mgr.GetClient(),
+		Authority:           reviewer,
+		ManagerUsername:     managerUser,
+		StatusConfiguration: o.validatingConfig,
+		PreflightBudget:     o.preflightBudget,
+		AllowSelfApproval:   o.allowSelfApproval,
 	}
 	if err := hooks.SetupWithManager(mgr); err != nil {
 		return err

@@ -69,7 +69,7 @@ func startWebhookBalancer(ctx context.Context) *webhookBalancer {
 	port, _ := cluster.WebhookServing()
 	// The host the API server calls, from an installed configuration.
 	var cfg admissionregistrationv1.ValidatingWebhookConfiguration
-	Expect(k8s.Get(ctx, client.ObjectKey{Name: "validating-webhook-configuration"}, &cfg)).To(Succeed())
+	Expect(k8s.Get(ctx, client.ObjectKey{Name: harness.ValidatingWebhookConfiguration}, &cfg)).To(Succeed())
 	Expect(cfg.Webhooks).NotTo(BeEmpty())
 	u, err := url.Parse(ptr.Deref(cfg.Webhooks[0].ClientConfig.URL, ""))
 	Expect(err).NotTo(HaveOccurred())
@@ -214,6 +214,7 @@ func (s *replicaSet) start(ctx context.Context) *replica {
 	r.process, err = cluster.StartProcess(r.name, managerBinary,
 		"--webhook-port="+strconv.Itoa(r.webhookPort), "--webhook-cert-dir="+certDir,
 		"--webhook-client-ca="+cluster.WebhookClientCA(), "--webhook-client-cn="+harness.WebhookClientCN,
+		"--validating-webhook-configuration="+harness.ValidatingWebhookConfiguration,
 		"--namespace="+managerNamespace, "--leader-elect=true",
 		"--leader-election-lease-duration="+leaseDuration.String(),
 		"--leader-election-renew-deadline="+renewDeadline.String(),

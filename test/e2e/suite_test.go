@@ -83,6 +83,7 @@ func startManager(ctx context.Context) {
 	manager, err = cluster.StartProcess("manager", managerBinary, append([]string{
 		"--webhook-port=" + strconv.Itoa(port), "--webhook-cert-dir=" + certDir,
 		"--webhook-client-ca=" + cluster.WebhookClientCA(), "--webhook-client-cn=" + harness.WebhookClientCN,
+		"--validating-webhook-configuration=" + harness.ValidatingWebhookConfiguration,
 		"--namespace=" + managerNamespace, "--leader-elect=false",
 		"--metrics-bind-address=0", "--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probe),
 		"--concurrency=4",

@@ -70,6 +70,11 @@ type Options struct {
 // presents to webhooks (Options.Webhooks): the manager's --webhook-client-cn.
 const WebhookClientCN = clientauth.APIServerCommonName
 
+// ValidatingWebhookConfiguration is the name the harness installs
+// config/webhook's validating webhooks under (Options.Webhooks): the manager's
+// --validating-webhook-configuration.
+const ValidatingWebhookConfiguration = "validating-webhook-configuration"
+
 // Harness is a running control plane.
 type Harness struct {
 	// Config reaches the API server as an admin.

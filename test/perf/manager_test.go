@@ -59,6 +59,7 @@ func startManager(ctx context.Context, cluster *harness.Harness, binary string, 
 	args := []string{
 		"--webhook-port=" + strconv.Itoa(port), "--webhook-cert-dir=" + certDir,
 		"--webhook-client-ca=" + cluster.WebhookClientCA(), "--webhook-client-cn=" + harness.WebhookClientCN,
+		"--validating-webhook-configuration=" + harness.ValidatingWebhookConfiguration,
 		"--namespace=" + managerNamespace, "--leader-elect=false",
 		"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort), "--metrics-secure=false",
 		"--health-probe-bind-address=127.0.0.1:" + strconv.Itoa(probe),
