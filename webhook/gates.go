@@ -218,6 +218,9 @@ func (w *Webhooks) checkGates(ctx context.Context, r review, specChecked, ask bo
 	if specChecked && r.gates.weakenings != nil {
 		weak = append(weak, r.gates.weakenings(field.NewPath("spec"))...)
 	}
+	if len(weak) == 0 {
+		return errs // nothing to authorize: where the actions act is not read
+	}
 	return append(errs, w.authorizeWeakenings(ctx, sender, actionNamespaces(r.obj.GetNamespace(), r.gates.actions), weak)...)
 }
 

@@ -117,7 +117,7 @@ func (v *executionValidator) validate(ctx context.Context, old, ke *kubernetesex
 	r.gates = executionGates(old, ke, v.w)
 	r.checkSpec = func(spec *field.Path) (field.ErrorList, admission.Warnings, []demand) {
 		errs, d := v.w.validateAction(ke.Spec.Action, ke.Spec.Parameters, ke.Namespace, spec)
-		if tooMany := countDeclared(slices.Concat(ke.Spec.PreConditions, ke.Spec.PostConditions), spec); len(tooMany) > 0 {
+		if tooMany := countDeclared(spec, ke.Spec.PreConditions, ke.Spec.PostConditions); len(tooMany) > 0 {
 			return append(errs, tooMany...), nil, d
 		}
 		e, w, cd := v.w.validateConditions(ctx, conditionScope{ke.Spec.Action, ke.Spec.Parameters, ke.Namespace},
@@ -329,11 +329,15 @@ func (w *Webhooks) validateCondition(ctx context.Context, c *commonv1alpha1.Vali
 // the limit bounds.
 func countConditions(steps []workflowv1alpha1.WorkflowStep, path *field.Path) field.ErrorList {
 	n, injected := 0, 0
+	var lists [][]commonv1alpha1.ValidationCondition
 	for _, s := range steps {
-		for _, c := range slices.Concat(s.PreConditions, s.PostConditions) {
-			n++
-			if c.Injected {
-				injected++
+		lists = append(lists, s.PreConditions, s.PostConditions)
+		for _, list := range lists[len(lists)-2:] {
+			n += len(list)
+			for i := range list {
+				if list[i].Injected {
+					injected++
+				}
 			}
 		}
 	}
@@ -343,20 +347,18 @@ func countConditions(steps []workflowv1alpha1.WorkflowStep, path *field.Path) fi
 			"the steps have %d preconditions and postconditions (%d of them added from the action catalog), more than the %d a workflow may have: "+
 				"split it into several workflows", n, injected, maxConditions)))
 	}
-	var all []commonv1alpha1.ValidationCondition
-	for _, s := range steps {
-		all = slices.Concat(all, s.PreConditions, s.PostConditions)
-	}
-	return append(errs, countDeclared(all, path)...)
+	return append(errs, countDeclared(path, lists...)...)
 }
 
 // countDeclared refuses conditions that declare more than maxDeclared metrics
 // queries and objects in all. Over the limit, none of them is checked: that is the
 // cost the limit bounds.
-func countDeclared(conds []commonv1alpha1.ValidationCondition, path *field.Path) field.ErrorList {
+func countDeclared(path *field.Path, lists ...[]commonv1alpha1.ValidationCondition) field.ErrorList {
 	n := 0
-	for _, c := range conds {
-		n += len(c.Metrics) + len(c.Objects)
+	for _, list := range lists {
+		for i := range list {
+			n += len(list[i].Metrics) + len(list[i].Objects)
+		}
 	}
 	if n <= maxDeclared {
 		return nil
@@ -444,12 +446,16 @@ func validateOverrides(wfe *workflowv1alpha1.WorkflowExecution, path *field.Path
 	}
 	var known []string
 	for _, s := range wfe.Spec.WorkflowDefinition.Steps {
-		for _, c := range slices.Concat(s.PreConditions, s.PostConditions) {
-			known = append(known, c.Type)
+		for _, list := range [][]commonv1alpha1.ValidationCondition{s.PreConditions, s.PostConditions} {
+			for i := range list {
+				known = append(known, list[i].Type)
+			}
 		}
 		if a, ok := catalog.Lookup(s.Action); ok {
-			for _, c := range slices.Concat(a.PreConditions, a.PostConditions) {
-				known = append(known, c.Type)
+			for _, list := range [][]catalog.Suggested{a.PreConditions, a.PostConditions} {
+				for i := range list {
+					known = append(known, list[i].Type)
+				}
 			}
 		}
 	}
