@@ -38,6 +38,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/webhook"
 )
 
 // BenchmarkWorkflows200 creates 200 namespaces, each with a Deployment of 3 ready
@@ -426,6 +427,7 @@ func (r *report) publish(b *testing.B) {
 	b.ReportMetric(apiCalls, "api-calls/step")
 	b.ReportMetric(r.statusWrites/float64(r.n), "status-writes/step")
 	b.ReportMetric(r.events/float64(r.n), "events/step")
+	b.ReportMetric(r.perStep("controller_runtime_webhook_requests_total", nil), "webhook-calls/step")
 	b.ReportMetric(float64(quantile(r.preMicros, 0.99)), "precond-p99-us")
 	b.ReportMetric(quantile(r.added, 0.5).Seconds(), "added-latency-p50-s")
 	b.ReportMetric(quantile(r.added, 0.99).Seconds(), "added-latency-p99-s")
@@ -456,6 +458,9 @@ func (r *report) publish(b *testing.B) {
 		row{"reconciles/step (metrics)", fmt.Sprintf("%.1f", reconciles), "controller_runtime_reconcile_total; target 12"},
 		row{"API requests/step", fmt.Sprintf("%.1f", apiCalls), "rest_client_requests_total of the manager (events included); target 15"},
 		row{"status writes/step", fmt.Sprintf("%.1f", r.statusWrites/float64(r.n)), "apiserver_request_total of both kinds' status; target 6"},
+		row{"webhook calls/step", fmt.Sprintf("%.1f", r.perStep("controller_runtime_webhook_requests_total", nil)),
+			fmt.Sprintf("every webhook the manager serves; %.1f of them the status guard (the manager's own status writes skip it)",
+				r.perStep("controller_runtime_webhook_requests_total", map[string]string{"webhook": webhook.StatusWebhookPath}))},
 		row{"Events/step", fmt.Sprintf("%.1f", r.events/float64(r.n)), fmt.Sprintf("the manager's, in the batch's namespaces (%.1f counting series); target 4", r.eventOccurrences/float64(r.n))},
 		row{"condition evaluations/step", fmt.Sprintf("%.1f", evaluations), fmt.Sprintf("mean %s each (policy only)", ms(evalMean))},
 		row{"precondition eval p50/p99", fmt.Sprintf("%d / %d us", quantile(r.preMicros, 0.5), quantile(r.preMicros, 0.99)), "durationMicros, step+action level; target 1 s; 100x: 10 ms"},
