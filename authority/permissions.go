@@ -2,6 +2,7 @@ package authority
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -53,7 +54,11 @@ func (p Permission) What() string {
 // each verb on each resource of each group, on every object, in the order of the
 // rules.
 func Granted(rules []rbacv1.PolicyRule, namespace string) []Permission {
-	var perms []Permission
+	n := 0
+	for _, rule := range rules {
+		n += len(rule.APIGroups) * len(rule.Resources) * len(rule.Verbs)
+	}
+	perms := make([]Permission, 0, n)
 	for _, rule := range rules {
 		for _, g := range rule.APIGroups {
 			for _, res := range rule.Resources {
@@ -86,16 +91,14 @@ func Needed(a *catalog.Action, params map[string]any, namespace string) ([]Permi
 		}
 		group, resource = t.Group, t.Resource
 	}
-	var perms []Permission
+	granted := Granted(a.Permissions, namespace)
+	perms := make([]Permission, 0, len(granted)+1)
 	add := func(p Permission) {
-		for _, q := range perms {
-			if q == p {
-				return
-			}
+		if !slices.Contains(perms, p) {
+			perms = append(perms, p)
 		}
-		perms = append(perms, p)
 	}
-	for _, p := range Granted(a.Permissions, namespace) {
+	for _, p := range granted {
 		if a.Target != nil && p.Group == group && p.Resource == resource {
 			p.Name = name
 		}

@@ -96,7 +96,11 @@ func (w *Webhooks) authorize(ctx context.Context, who authority.Requester, deman
 	if len(demands) == 0 {
 		return nil
 	}
-	var all []authority.Permission
+	n := 0
+	for _, d := range demands {
+		n += len(d.perms)
+	}
+	all := make([]authority.Permission, 0, n)
 	for _, d := range demands {
 		all = append(all, d.perms...)
 	}
