@@ -57,7 +57,7 @@ func TestDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cluster := startCluster(ctx, t)
+	cluster, stateDir := startCluster(ctx, t)
 	env := append(withoutVars(os.Environ(), "KUBECONFIG", "PATH", "NO_COLOR"),
 		"PATH="+cliDir+string(os.PathListSeparator)+filepath.Join(root, "bin")+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"NO_COLOR=1")
@@ -67,7 +67,7 @@ func TestDocs(t *testing.T) {
 		t.Run(strings.TrimSuffix(filepath.Base(d.file), ".md"), func(t *testing.T) {
 			fileStarted := time.Now()
 			r := &runner{root: root, env: env, file: d.file, tally: tally{notRun: map[string]int{}}}
-			r.prepare(ctx, t, cluster.KubeconfigPath)
+			r.prepare(ctx, t, cluster.KubeconfigPath, stateDir)
 			for _, b := range d.blocks {
 				r.run(ctx, t, b)
 			}
@@ -111,8 +111,9 @@ func parseAll(root string) ([]doc, error) {
 	return docs, errors.Join(errs...)
 }
 
-// startCluster starts the local cluster for the suite and stops it at the end.
-func startCluster(ctx context.Context, t *testing.T) *local.Cluster {
+// startCluster starts the local cluster for the suite and stops it at the end;
+// it returns the cluster and its state folder.
+func startCluster(ctx context.Context, t *testing.T) (*local.Cluster, string) {
 	var out bytes.Buffer
 	opts := local.Options{StateDir: t.TempDir(), Out: &lockedWriter{w: &out}, Attached: true}
 	c, err := local.Up(ctx, opts)
@@ -124,7 +125,7 @@ func startCluster(ctx context.Context, t *testing.T) *local.Cluster {
 			t.Errorf("stopping the local cluster: %v", err)
 		}
 	})
-	return c
+	return c, opts.StateDir
 }
 
 // runner runs one file's blocks, in order, sharing the cluster, a working
@@ -142,7 +143,7 @@ type runner struct {
 // prepare gives the file its own namespace (the kubeconfig's default), its own
 // kubeconfig and its own working folder, and deletes at the end the runs and the
 // namespace its blocks left.
-func (r *runner) prepare(ctx context.Context, t *testing.T, adminKubeconfig string) {
+func (r *runner) prepare(ctx context.Context, t *testing.T, adminKubeconfig, stateDir string) {
 	ns := "docs-" + regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(strings.TrimSuffix(filepath.Base(r.file), ".md")), "-")
 	data, err := os.ReadFile(adminKubeconfig)
 	if err != nil {
@@ -153,7 +154,7 @@ func (r *runner) prepare(ctx context.Context, t *testing.T, adminKubeconfig stri
 		t.Fatal(err)
 	}
 	r.env = append(r.env, "KUBECONFIG="+kubeconfig)
-	r.work = workingFolder(t, r.root)
+	r.work = workingFolder(t, r.root, stateDir)
 	r.must(ctx, t, "kubectl config set-context --current --namespace="+ns+" >/dev/null && kubectl create namespace "+ns+" >/dev/null")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -165,20 +166,25 @@ func (r *runner) prepare(ctx context.Context, t *testing.T, adminKubeconfig stri
 // workingFolder is a new folder with a symbolic link to each top-level entry of
 // the repository but .git: commands read config/, go.mod and ./cmd/... as in a
 // clone, and the files the blocks write (facts.json, policies/) land here, not
-// among the developer's own.
-func workingFolder(t *testing.T, root string) string {
+// among the developer's own. Its .kubernaut-local, where `kubernaut local` and
+// the docs find the local cluster's state and logs, is the suite's cluster
+// (stateDir), never a cluster the developer left running in the repository.
+func workingFolder(t *testing.T, root, stateDir string) string {
 	work := t.TempDir()
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() == ".git" {
+		if e.Name() == ".git" || e.Name() == local.DefaultStateDir {
 			continue
 		}
 		if err := os.Symlink(filepath.Join(root, e.Name()), filepath.Join(work, e.Name())); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.Symlink(stateDir, filepath.Join(work, local.DefaultStateDir)); err != nil {
+		t.Fatal(err)
 	}
 	return work
 }
@@ -393,8 +399,9 @@ func (t *tally) String() string {
 // TestWorkingFolder checks that a file's working folder shows the repository
 // and keeps what the blocks write out of it.
 func TestWorkingFolder(t *testing.T) {
-	root := t.TempDir()
-	for _, d := range []string{".git", "config"} {
+	root, stateDir := t.TempDir(), t.TempDir()
+	// .kubernaut-local in the repository: a cluster the developer left running.
+	for _, d := range []string{".git", "config", local.DefaultStateDir} {
 		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -402,12 +409,15 @@ func TestWorkingFolder(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "go.mod"), []byte("module x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := &runner{root: root, work: workingFolder(t, root)}
+	r := &runner{root: root, work: workingFolder(t, root, stateDir)}
 	if _, err := os.Stat(filepath.Join(r.work, "go.mod")); err != nil {
 		t.Errorf("go.mod is not in the working folder: %v", err)
 	}
 	if _, err := os.Lstat(filepath.Join(r.work, ".git")); err == nil {
 		t.Errorf(".git is in the working folder: git would see the folder as the repository")
+	}
+	if got, err := os.Readlink(filepath.Join(r.work, local.DefaultStateDir)); err != nil || got != stateDir {
+		t.Errorf("%s in the working folder links to %q (%v), want the suite's cluster %q", local.DefaultStateDir, got, err, stateDir)
 	}
 	if err := r.writeFile("policies/a_test.yaml", "cases: []\n"); err != nil {
 		t.Fatal(err)

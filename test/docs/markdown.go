@@ -16,7 +16,9 @@
 // Blocks run in order, each file in a working folder of its own that links to
 // the repository's files (so ./cmd/kubernaut and config/ are there as in a
 // clone) and takes the files the blocks write; a block that changes the
-// repository itself fails.
+// repository itself fails. Its .kubernaut-local is the suite's local cluster,
+// as `kubernaut local up` leaves it in a clone: state.json (the processes and
+// their ports) and logs/ (the manager's log among them).
 //
 // A hidden setup block, also an HTML comment, runs a shell script the doc
 // assumes but does not show (e.g. a run waiting for approval):
