@@ -83,7 +83,7 @@ test: tools verify-generated vet ## Run every test against a real API server (bu
 	@$(MAKE) --no-print-directory fuzz
 
 .PHONY: docs
-docs: tools ## Run the shell and YAML blocks of README.md and docs/*.md, in order, against a local cluster (test/docs, about a minute; make test runs it as part of go test ./...).
+docs: tools ## Run the shell and YAML blocks of README.md and docs/*.md, in order, against a local cluster (test/docs, about two and a half minutes; make test runs it as part of go test ./...).
 	go test -count=1 -run TestDocs -v ./test/docs
 
 # Each target starts from its seeds (testdata/fuzz/<Target>, which go test also runs as
