@@ -86,10 +86,11 @@ build_prometheus() {
 # The Kubernetes binaries are built from k8s.io/kubernetes itself. Its go.mod points
 # every staging module (k8s.io/api, k8s.io/client-go, ...) at ./staging; a throwaway
 # module replaces each of them with the published v0.<minor>.<patch> module instead.
+kubernetes_stamp="version-stamped"
 build_kubernetes() {
   local want=() tool
   for tool in "$@"; do
-    up_to_date "$tool" "$KUBERNETES_VERSION" || want+=("$tool")
+    up_to_date "$tool" "$KUBERNETES_VERSION $kubernetes_stamp" || want+=("$tool")
   done
   [[ ${#want[@]} -eq 0 ]] && return
   log "building ${want[*]} $KUBERNETES_VERSION from source (cold: 10-15 minutes on 2 cores)"
@@ -109,9 +110,14 @@ build_kubernetes() {
     done
     local pkgs=()
     for tool in "${want[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$tool"); done
-    GOFLAGS=-mod=mod timed go build -o "$bin/" "${pkgs[@]}"
+    # The release's version, as upstream's build stamps it: without it every binary
+    # says v0.0.0-master+$Format:%H$, which kubectl version cannot parse (exit 1).
+    local minor=${KUBERNETES_VERSION#v1.} component=k8s.io/component-base/version
+    minor=${minor%%.*}
+    GOFLAGS=-mod=mod timed go build -o "$bin/" -ldflags "-X $component.gitVersion=$KUBERNETES_VERSION \
+      -X $component.gitMajor=1 -X $component.gitMinor=$minor -X $component.gitTreeState=clean" "${pkgs[@]}"
   )
-  for tool in "${want[@]}"; do stamp "$tool" "$KUBERNETES_VERSION"; done
+  for tool in "${want[@]}"; do stamp "$tool" "$KUBERNETES_VERSION $kubernetes_stamp"; done
 }
 
 # go_install TOOL MODULE/PATH VERSION
