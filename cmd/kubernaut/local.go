@@ -51,8 +51,8 @@ Run it from inside the repository. State, data and logs live in .kubernaut-local
 			if err != nil {
 				return failed(ctx, err)
 			}
-			_, _ = fmt.Fprintf(c.OutOrStdout(), "\n  export KUBECONFIG=%s\n  kubectl get nodes,deployments -A\n\nStop it with: %s\n",
-				cluster.KubeconfigPath, cluster.DownCommand())
+			_, _ = fmt.Fprintf(c.OutOrStdout(), "\n  export KUBECONFIG=%s\n  kubectl get nodes,deployments -A\n  curl -s %s   # the manager's metrics\n\nStop it with: %s\n",
+				cluster.KubeconfigPath, cluster.MetricsURL(), cluster.DownCommand())
 			return nil
 		},
 	}

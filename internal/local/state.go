@@ -73,16 +73,23 @@ func shellQuote(s string) string {
 // DownCommand is the command that stops c (Options.DownCommand).
 func (c *Cluster) DownCommand() string { return c.opts.DownCommand() }
 
+// MetricsURL is where the manager serves its metrics.
+func (c *Cluster) MetricsURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", c.state.MetricsPort)
+}
+
 func (o Options) bin() string { return filepath.Join(o.Root, "bin") }
 
 func (o Options) statePath() string { return filepath.Join(o.StateDir, "state.json") }
 
 // state is what Up records for Down and later commands.
 type state struct {
-	Kubeconfig  string    `json:"kubeconfig"`
-	Server      string    `json:"server"`
-	WebhookPort int       `json:"webhookPort"`
-	ProbePort   int       `json:"probePort"`
+	Kubeconfig  string `json:"kubeconfig"`
+	Server      string `json:"server"`
+	WebhookPort int    `json:"webhookPort"`
+	ProbePort   int    `json:"probePort"`
+	// MetricsPort serves the manager's metrics, plain HTTP on 127.0.0.1.
+	MetricsPort int       `json:"metricsPort"`
 	Started     time.Time `json:"started"`
 	Processes   []proc    `json:"processes"`
 }

@@ -420,7 +420,14 @@ func (c *Cluster) startManager(ctx context.Context, binary string) error {
 	if err != nil {
 		return err
 	}
-	c.state.WebhookPort, c.state.ProbePort = webhookPort, probePort
+	// Metrics over plain HTTP on loopback: a cluster on one machine for one
+	// developer, whose scrapes need no token (an install serves them over HTTPS
+	// to callers the API server authorizes).
+	metricsPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	c.state.WebhookPort, c.state.ProbePort, c.state.MetricsPort = webhookPort, probePort, metricsPort
 	if err := c.installWebhooks(ctx, webhookPort); err != nil {
 		return err
 	}
@@ -430,7 +437,8 @@ func (c *Cluster) startManager(ctx context.Context, binary string) error {
 		"--webhook-client-ca="+c.webhookClientCA, "--webhook-client-cn="+clientauth.APIServerCommonName,
 		"--webhook-service="+webhookService,
 		"--validating-webhook-configuration="+validatingWebhook, "--mutating-webhook-configuration="+mutatingWebhook,
-		"--leader-elect=false", "--metrics-bind-address=0", "--prometheus-url="+c.prometheusURL,
+		"--leader-elect=false", "--prometheus-url="+c.prometheusURL,
+		"--metrics-bind-address=127.0.0.1:"+strconv.Itoa(metricsPort), "--metrics-secure=false",
 		"--health-probe-bind-address=127.0.0.1:"+strconv.Itoa(probePort))
 	if err != nil {
 		return err
