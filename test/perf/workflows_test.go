@@ -156,6 +156,10 @@ func BenchmarkWorkflows200(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	idleBinary, err := m.binaryParts()
+	if err != nil {
+		b.Fatal(err)
+	}
 	before, err := m.scrape(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -242,7 +246,7 @@ func BenchmarkWorkflows200(b *testing.B) {
 	r := &report{
 		n: n, wall: wall, createdAll: createdAll, warmup: warmWall,
 		before: before, after: after, cpu: cpuAfter - cpuBefore,
-		coldRSS: coldRSS, idleRSS: idleRSS, idleAnon: idleAnon, idleFile: idleFile, peakSampled: peakSampled, hwm: hwm,
+		coldRSS: coldRSS, idleRSS: idleRSS, idleAnon: idleAnon, idleFile: idleFile, idleBinary: idleBinary, peakSampled: peakSampled, hwm: hwm,
 		preMicros: pre, postMicros: post,
 		statusWrites: statusWrites, events: events, eventOccurrences: occurrences,
 		system: cpuRows(sysBefore, sysAfter, wall), apiServer: apiServerRows(apiBefore, apiAfter, 10),
@@ -328,9 +332,10 @@ type report struct {
 	wall, createdAll, warmup     time.Duration
 	before, after                metrics
 	cpu                          time.Duration
-	coldRSS, idleRSS             int64 // kB
-	idleAnon, idleFile           int64 // kB, the parts of idleRSS
-	peakSampled, hwm             int64 // kB
+	coldRSS, idleRSS             int64            // kB
+	idleAnon, idleFile           int64            // kB, the parts of idleRSS
+	idleBinary                   map[string]int64 // kB of idleFile by mapping (binaryResident)
+	peakSampled, hwm             int64            // kB
 	preMicros, postMicros        []int64
 	act, podWait, verify, added  []time.Duration
 	overhead, wfeCost, keCost    []time.Duration // per step, from the log
@@ -478,6 +483,17 @@ func (r *report) publish(b *testing.B) {
 		row{"manager RSS idle", fmt.Sprintf("%.1f MB", mb(r.idleRSS)), fmt.Sprintf(
 			"after the warm-up and solo workflows, before the batch: %.1f MB anonymous (heap, stacks), %.1f MB pages of the binary",
 			mb(r.idleAnon), mb(r.idleFile))},
+		row{"  binary pages idle", fmt.Sprintf("%.1f MB", mb(r.idleBinary["r-xp"]+r.idleBinary["r--p"]+r.idleBinary["rw-p"])), fmt.Sprintf(
+			"code %.1f MB, read-only data (.rodata, .gopclntab) %.1f MB, data %.1f MB",
+			mb(r.idleBinary["r-xp"]), mb(r.idleBinary["r--p"]), mb(r.idleBinary["rw-p"]))},
+		row{"  Go memory idle", fmt.Sprintf("%.1f MB heap in use", r.before.sum("go_memstats_heap_inuse_bytes", nil)/(1<<20)), fmt.Sprintf(
+			"heap free not returned %.1f MB, stacks %.1f MB, runtime metadata %.1f MB; next GC at %.1f MB",
+			(r.before.sum("go_memstats_heap_idle_bytes", nil)-r.before.sum("go_memstats_heap_released_bytes", nil))/(1<<20),
+			r.before.sum("go_memstats_stack_sys_bytes", nil)/(1<<20),
+			(r.before.sum("go_memstats_mspan_sys_bytes", nil)+r.before.sum("go_memstats_mcache_sys_bytes", nil)+
+				r.before.sum("go_memstats_buck_hash_sys_bytes", nil)+r.before.sum("go_memstats_gc_sys_bytes", nil)+
+				r.before.sum("go_memstats_other_sys_bytes", nil))/(1<<20),
+			r.before.sum("go_memstats_next_gc_bytes", nil)/(1<<20))},
 		row{"manager peak RSS", fmt.Sprintf("%.1f MB", mb(peak)), fmt.Sprintf("VmHWM %.1f MB, sampled max %.1f MB", mb(r.hwm), mb(r.peakSampled))},
 		row{"memory impact", fmt.Sprintf("%.1f MB", mb(peak-r.idleRSS)), "peak - idle; target 30 MB"},
 	)
