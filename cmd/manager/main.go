@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	"kubernaut.io/stepvalidation/authority"
+	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/certs"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
@@ -273,7 +274,8 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	service := &check.Service{Engine: engine, Library: lib, Reader: mgr.GetClient(), Authority: reviewer,
-		Objects: &objects.Reader{Client: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Reviewer: reviewer}}
+		Objects: &objects.Reader{Client: mgr.GetAPIReader(), Mapper: mgr.GetRESTMapper(), Reviewer: reviewer},
+		Facts:   facts.Gatherer{MetricsAPI: &catalog.MetricsAPIMemo{}}}
 	if o.prometheus.URL != "" {
 		prom, err := promquery.New(o.prometheus)
 		if err != nil {
