@@ -12,14 +12,16 @@
 // default: the manager's own default) and PERF_TRACE=0 (no per-reconcile log, so
 // no per-step quantiles) change the run; PERF_MANAGER=<binary> runs that manager
 // instead of building cmd/manager, and PERF_MANAGER_ARGS adds flags to it (space
-// separated); PERF_ARTIFACTS=<folder> keeps the manager's log and its metrics at
-// the end.
+// separated); PERF_ARTIFACTS=<folder> keeps the manager's log, its metrics at
+// the end and its heap profiles before the batch and at the end (the manager then
+// serves pprof on a loopback port).
 package perf
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -124,11 +126,21 @@ func BenchmarkWorkflows200(b *testing.B) {
 	}
 	fmt.Printf("cluster, manager binary and %d ready Deployments (%d pods) in %s\n", n+2, (n+2)*fromReplicas, time.Since(setupStart).Round(time.Second))
 
-	m, err := startManager(ctx, cluster, binary, concurrency, trace, strings.Fields(os.Getenv("PERF_MANAGER_ARGS"))...)
+	managerArgs := strings.Fields(os.Getenv("PERF_MANAGER_ARGS"))
+	pprofURL := ""
+	if os.Getenv("PERF_ARTIFACTS") != "" {
+		port, err := freePort()
+		if err != nil {
+			b.Fatal(err)
+		}
+		managerArgs = append(managerArgs, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", port))
+		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", port)
+	}
+	m, err := startManager(ctx, cluster, binary, concurrency, trace, managerArgs...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { keepArtifacts(b, m) })
+	b.Cleanup(func() { keepArtifacts(b, m, pprofURL) })
 	coldRSS, _, err := m.memory()
 	if err != nil {
 		b.Fatal(err)
@@ -160,6 +172,7 @@ func BenchmarkWorkflows200(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	saveHeapProfile(b, pprofURL, "heap-idle.pb.gz")
 	before, err := m.scrape(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -517,8 +530,44 @@ func (r *report) publish(b *testing.B) {
 	b.Log(table(summary))
 }
 
-// keepArtifacts copies the manager's log to $PERF_ARTIFACTS.
-func keepArtifacts(b *testing.B, m *managerProcess) {
+// saveHeapProfile saves the manager's heap profile as $PERF_ARTIFACTS/name, when
+// pprofURL is set (PERF_ARTIFACTS is).
+func saveHeapProfile(b *testing.B, pprofURL, name string) {
+	if pprofURL == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pprofURL, nil)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer func() { _ = res.Body.Close() }()
+	data, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("heap profile: %s", res.Status)
+	}
+	if err == nil {
+		err = os.MkdirAll(os.Getenv("PERF_ARTIFACTS"), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(os.Getenv("PERF_ARTIFACTS"), name), data, 0o644)
+	}
+	if err != nil {
+		b.Error(err)
+	}
+}
+
+// keepArtifacts copies the manager's log to $PERF_ARTIFACTS, with its metrics
+// and, when pprofURL is set, its heap profile at the end (heap-end.pb.gz; the
+// benchmark saved heap-idle.pb.gz before the batch).
+func keepArtifacts(b *testing.B, m *managerProcess, pprofURL string) {
 	dir := os.Getenv("PERF_ARTIFACTS")
 	if dir == "" {
 		return
@@ -543,6 +592,7 @@ func keepArtifacts(b *testing.B, m *managerProcess) {
 		}
 		_ = os.WriteFile(filepath.Join(dir, "metrics-end.txt"), text, 0o644)
 	}
+	saveHeapProfile(b, pprofURL, "heap-end.pb.gz")
 }
 
 func envInt(b *testing.B, key string, def int) int {
