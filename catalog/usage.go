@@ -43,21 +43,73 @@ const podUsageTimeout = 3 * time.Second
 // metricsAPIRecheck is how long the Metrics API is taken as absent once the API
 // server said it does not serve it: asking again looks the group up in the API
 // server's discovery, a document of every API the cluster serves, which a round
-// should not fetch each time. The manager talks to one API server.
+// should not fetch each time.
 const metricsAPIRecheck = time.Minute
 
-// metricsAPIMissing holds until when the Metrics API is taken as absent.
-var metricsAPIMissing struct {
-	sync.Mutex
-	until time.Time
+// MetricsAPIMemo remembers for a minute that the API server said it does not
+// serve the Metrics API, so that rounds do not ask it again each time. One
+// belongs to whatever gathers the facts from one API server (facts.Gatherer);
+// readers it does not wrap ask every time. Safe for concurrent use.
+type MetricsAPIMemo struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	mu    sync.Mutex
+	until time.Time // the Metrics API is taken as absent until then
 }
 
-// metricsAPIKnownMissing reports whether the Metrics API was found absent less
-// than metricsAPIRecheck ago.
-func metricsAPIKnownMissing() bool {
-	metricsAPIMissing.Lock()
-	defer metricsAPIMissing.Unlock()
-	return time.Now().Before(metricsAPIMissing.until)
+// Reader returns r, whose reads of PodMetrics fail at once with a
+// NoKindMatchError while the Metrics API is known to be absent, and tell m when
+// the API server says it is.
+func (m *MetricsAPIMemo) Reader(r client.Reader) client.Reader {
+	return &memoReader{Reader: r, memo: m}
+}
+
+func (m *MetricsAPIMemo) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
+// read runs a read of the Metrics API unless it is known to be absent, and
+// remembers when the read says it is.
+func (m *MetricsAPIMemo) read(read func() error) error {
+	m.mu.Lock()
+	absent := m.now().Before(m.until)
+	m.mu.Unlock()
+	if absent {
+		return &meta.NoKindMatchError{GroupKind: metricsv1beta1.SchemeGroupVersion.WithKind("PodMetrics").GroupKind(),
+			SearchedVersions: []string{metricsv1beta1.SchemeGroupVersion.Version}}
+	}
+	err := read()
+	if meta.IsNoMatchError(err) {
+		m.mu.Lock()
+		m.until = m.now().Add(metricsAPIRecheck)
+		m.mu.Unlock()
+	}
+	return err
+}
+
+// memoReader is a client.Reader whose reads of PodMetrics go through a
+// MetricsAPIMemo.
+type memoReader struct {
+	client.Reader
+	memo *MetricsAPIMemo
+}
+
+func (r *memoReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*metricsv1beta1.PodMetrics); !ok {
+		return r.Reader.Get(ctx, key, obj, opts...)
+	}
+	return r.memo.read(func() error { return r.Reader.Get(ctx, key, obj, opts...) })
+}
+
+func (r *memoReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if _, ok := list.(*metricsv1beta1.PodMetricsList); !ok {
+		return r.Reader.List(ctx, list, opts...)
+	}
+	return r.memo.read(func() error { return r.Reader.List(ctx, list, opts...) })
 }
 
 // podUsage is the Metrics API's report on a workload's pods, by pod name.
@@ -68,7 +120,7 @@ type podUsage map[string]*metricsv1beta1.PodMetrics
 // returns nil when the round's policies do not read pods, when there are none,
 // and when the Metrics API does not answer: see above.
 func readPodUsage(ctx context.Context, r client.Reader, want Wanted, namespace string, selector labels.Selector, pods []corev1.Pod) podUsage {
-	if !want.Has("pods") || len(pods) == 0 || metricsAPIKnownMissing() {
+	if !want.Has("pods") || len(pods) == 0 {
 		return nil
 	}
 	if selector != nil {
@@ -101,11 +153,6 @@ func readPodUsage(ctx context.Context, r client.Reader, want Wanted, namespace s
 	}
 	if err != nil {
 		log := logf.FromContext(ctx)
-		if meta.IsNoMatchError(err) {
-			metricsAPIMissing.Lock()
-			metricsAPIMissing.until = time.Now().Add(metricsAPIRecheck)
-			metricsAPIMissing.Unlock()
-		}
 		if metricsAPIAbsent(err) {
 			log.V(1).Info("no pod usage: the Metrics API does not answer", "namespace", namespace, "error", err.Error())
 		} else {

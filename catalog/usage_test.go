@@ -204,7 +204,6 @@ func TestPodUsageAbsent(t *testing.T) {
 		"forbidden":   apierrors.NewForbidden(group, "", errors.New("RBAC")),
 	} {
 		t.Run(name, func(t *testing.T) {
-			forgetMissingMetricsAPI(t)
 			c := usageCluster(t, &interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
 				if _, ok := list.(*metricsv1beta1.PodMetricsList); ok {
 					return err
@@ -234,22 +233,10 @@ func TestPodUsageAbsent(t *testing.T) {
 	}
 }
 
-// forgetMissingMetricsAPI forgets, before and after t, that the Metrics API was
-// found absent.
-func forgetMissingMetricsAPI(t *testing.T) {
-	forget := func() {
-		metricsAPIMissing.Lock()
-		metricsAPIMissing.until = time.Time{}
-		metricsAPIMissing.Unlock()
-	}
-	forget()
-	t.Cleanup(forget)
-}
-
-// Once the API server said it does not serve the Metrics API, rounds do not ask
-// again for a while.
+// Once the API server said it does not serve the Metrics API, rounds through
+// the same memo do not ask again until metricsAPIRecheck has passed; rounds
+// without one ask every time.
 func TestPodUsageAbsentRecheck(t *testing.T) {
-	forgetMissingMetricsAPI(t)
 	var lists int
 	c := usageCluster(t, &interceptor.Funcs{List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
 		if _, ok := list.(*metricsv1beta1.PodMetricsList); ok {
@@ -259,12 +246,25 @@ func TestPodUsageAbsentRecheck(t *testing.T) {
 		return c.List(ctx, list, opts...)
 	}})
 	a, _ := Lookup("scale_deployment")
-	for range 3 {
-		if _, err := a.Provide(context.Background(), c, scaleWebParams(), nil); err != nil {
-			t.Fatal(err)
+	rounds := func(r client.Reader) {
+		t.Helper()
+		lists = 0
+		for range 3 {
+			if _, err := a.Provide(context.Background(), r, scaleWebParams(), nil); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	if lists != 1 {
-		t.Errorf("%d Lists of PodMetrics in three rounds, want 1", lists)
+	now := time.Now()
+	memo := &MetricsAPIMemo{Now: func() time.Time { return now }}
+	if rounds(memo.Reader(c)); lists != 1 {
+		t.Errorf("%d Lists of PodMetrics in three rounds with a memo, want 1", lists)
+	}
+	now = now.Add(metricsAPIRecheck)
+	if rounds(memo.Reader(c)); lists != 1 {
+		t.Errorf("%d Lists of PodMetrics in three rounds after the recheck time, want 1", lists)
+	}
+	if rounds(c); lists != 3 {
+		t.Errorf("%d Lists of PodMetrics in three rounds without a memo, want 3", lists)
 	}
 }

@@ -74,7 +74,9 @@ func (s *Service) Resolve(ctx context.Context, c *commonv1alpha1.ValidationCondi
 		}
 		return Resolved{Policy: p, Source: commonv1alpha1.PolicySourceInline}, nil
 	}
-	if e, ok := s.Library.Lookup(c.Type); ok {
+	if e, ok, err := s.Library.Lookup(c.Type); err != nil {
+		return Resolved{}, err
+	} else if ok {
 		return Resolved{Policy: e.Policy, Source: e.Source, Version: e.Version}, nil
 	}
 	return Resolved{}, &NoPolicyError{ConditionType: c.Type}

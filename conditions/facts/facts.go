@@ -32,6 +32,9 @@ type Gatherer struct {
 	// Throttling is where pods' CPU throttling comes from (Prometheus); with no
 	// Querier, or nil, no pod's throttling is known, and the document says why.
 	Throttling *Throttling
+	// MetricsAPI, when set, remembers that the API server does not serve the
+	// Metrics API, so that rounds do not ask it each time; nil asks each round.
+	MetricsAPI *catalog.MetricsAPIMemo
 }
 
 // Measures reports whether g has a source: what the catalog's suggestions that
@@ -63,6 +66,9 @@ func (g Gatherer) Gather(ctx context.Context, r client.Reader, action string, pa
 	a, ok := catalog.Lookup(action)
 	if !ok || a.Provide == nil {
 		return nil, fmt.Errorf("no facts provider for action %q", action)
+	}
+	if g.MetricsAPI != nil {
+		r = g.MetricsAPI.Reader(r)
 	}
 	doc, err := a.Provide(ctx, r, params, want)
 	if err != nil {

@@ -18,11 +18,15 @@
 //	package safety.last_schedulable_node
 //	deny := set()
 //
-// The ConfigMaps are watched. A change is compiled in the library's own reconciler,
-// off the evaluation path, and swapped in at once; readers never wait. A version
-// that does not compile is refused whole: the last good set stays in use, and the
-// library says why with a Warning Event on the ConfigMap, a log line and the
-// kubernaut_policy_library_load_errors_total metric.
+// An embedded condition policy is compiled on its first lookup (1-2 ms, once),
+// so that the manager holds compiled only the defaults in use; the safety
+// policies, used by every action, are compiled at start.
+//
+// The ConfigMaps are watched. A change is compiled in the library's own
+// reconciler, off the evaluation path, and swapped in at once; readers never
+// wait. A version that does not compile is refused whole: the last good set
+// stays in use, and the library says why with a Warning Event on the ConfigMap,
+// a log line and the kubernaut_policy_library_load_errors_total metric.
 package library
 
 import (
@@ -34,6 +38,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
@@ -65,8 +70,11 @@ type Entry struct {
 // Library is safe for concurrent use: lookups read an immutable set through an
 // atomic pointer.
 type Library struct {
-	engine   *conditions.Engine
-	embedded map[string]Entry
+	engine *conditions.Engine
+	// embedded are the default condition policies, each compiled on its first
+	// lookup: a cluster uses a few of them, and each compiled one holds about
+	// 150 KB (55 policies: 9 MB the manager would hold from its start).
+	embedded map[string]func() (Entry, error)
 	// fromConfigMap holds the compiled entries of the conditions ConfigMap, which
 	// override embedded ones of the same name.
 	fromConfigMap atomic.Pointer[map[string]Entry]
@@ -76,17 +84,23 @@ type Library struct {
 	safety         atomic.Pointer[[]Entry]
 }
 
-// New compiles the embedded policies, conditions and safety. It fails only if one
-// of them does not compile, which is a bug of the build.
+// New compiles the embedded safety policies, which every action is checked
+// against, and prepares the embedded condition policies, which Lookup compiles
+// on first use. It fails only if a safety policy does not compile, which is a bug
+// of the build.
 func New(ctx context.Context, engine *conditions.Engine) (*Library, error) {
-	l := &Library{engine: engine, embedded: map[string]Entry{}, embeddedSafety: map[string]Entry{}}
+	l := &Library{engine: engine, embedded: map[string]func() (Entry, error){}, embeddedSafety: map[string]Entry{}}
 	version := managerVersion()
 	for name, source := range conditions.EmbeddedPolicies() {
-		p, err := engine.Compile(ctx, name, source)
-		if err != nil {
-			return nil, fmt.Errorf("embedded policy: %w", err)
-		}
-		l.embedded[name] = Entry{Name: name, Policy: p, Source: commonv1alpha1.PolicySourceEmbedded, Version: version}
+		l.embedded[name] = sync.OnceValues(func() (Entry, error) {
+			// Not a caller's context: a compile cancelled with its first caller
+			// would stay failed for every later one. It takes a few ms.
+			p, err := engine.Compile(context.Background(), name, source)
+			if err != nil {
+				return Entry{}, err
+			}
+			return Entry{Name: name, Policy: p, Source: commonv1alpha1.PolicySourceEmbedded, Version: version}, nil
+		})
 	}
 	for name, source := range conditions.EmbeddedSafetyPolicies() {
 		p, err := engine.CompileSafety(ctx, name, source)
@@ -101,18 +115,28 @@ func New(ctx context.Context, engine *conditions.Engine) (*Library, error) {
 }
 
 // Lookup returns the policy of a condition type: the ConfigMap's if it has one,
-// else the embedded default.
-func (l *Library) Lookup(conditionType string) (Entry, bool) {
+// else the embedded default, compiled on its first lookup. ok is false when the
+// library has no policy of that type; err is the *conditions.CompileError of an
+// embedded policy that does not compile, which only a broken build gives.
+func (l *Library) Lookup(conditionType string) (e Entry, ok bool, err error) {
 	if e, ok := (*l.fromConfigMap.Load())[conditionType]; ok {
-		return e, true
+		return e, true, nil
 	}
-	e, ok := l.embedded[conditionType]
-	return e, ok
+	compiled, ok := l.embedded[conditionType]
+	if !ok {
+		return Entry{}, false, nil
+	}
+	e, err = compiled()
+	return e, true, err
 }
 
-// Has reports whether the library holds a policy for conditionType.
+// Has reports whether the library holds a policy for conditionType, without
+// compiling it.
 func (l *Library) Has(conditionType string) bool {
-	_, ok := l.Lookup(conditionType)
+	if _, ok := (*l.fromConfigMap.Load())[conditionType]; ok {
+		return true
+	}
+	_, ok := l.embedded[conditionType]
 	return ok
 }
 

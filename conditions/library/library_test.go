@@ -94,8 +94,8 @@ func put(ctx context.Context, cm *corev1.ConfigMap) {
 
 func versionOf(conditionType string) func() string {
 	return func() string {
-		e, ok := lib.Lookup(conditionType)
-		if !ok {
+		e, ok, err := lib.Lookup(conditionType)
+		if !ok || err != nil {
 			return ""
 		}
 		return e.Version
@@ -104,7 +104,8 @@ func versionOf(conditionType string) func() string {
 
 func evaluate(ctx context.Context, conditionType string, input map[string]any) conditions.Outcome {
 	GinkgoHelper()
-	e, ok := lib.Lookup(conditionType)
+	e, ok, err := lib.Lookup(conditionType)
+	Expect(err).NotTo(HaveOccurred())
 	Expect(ok).To(BeTrue(), "no policy for %s", conditionType)
 	return engine.Evaluate(ctx, e.Policy, input).Outcome
 }
@@ -113,7 +114,8 @@ const requireFound = "package precondition.scale_deployment\nallow if input.depl
 
 var _ = Describe("The policy library", func() {
 	It("serves the embedded defaults when no ConfigMap exists", func() {
-		e, ok := lib.Lookup("deployment_exists")
+		e, ok, err := lib.Lookup("deployment_exists")
+		Expect(err).NotTo(HaveOccurred())
 		Expect(ok).To(BeTrue())
 		Expect(e.Source).To(Equal(commonv1alpha1.PolicySourceEmbedded))
 		Expect(lib.Has("no_such_condition")).To(BeFalse())
@@ -130,7 +132,7 @@ var _ = Describe("The policy library", func() {
 		for key := range cm.Data {
 			conditionType := key[:len(key)-len(".rego")]
 			Eventually(func() commonv1alpha1.PolicySource {
-				e, _ := lib.Lookup(conditionType)
+				e, _, _ := lib.Lookup(conditionType)
 				return e.Source
 			}).Should(Equal(commonv1alpha1.PolicySourceLibrary), conditionType)
 		}
@@ -179,7 +181,7 @@ var _ = Describe("The policy library", func() {
 		}).WithTimeout(10 * time.Second).Should(Succeed())
 		Expect(loadErrors()).To(BeNumerically(">", errorsBefore))
 		Consistently(versionOf("deployment_exists")).WithTimeout(time.Second).Should(Equal("good"))
-		e, _ := lib.Lookup("desired_replicas_running")
+		e, _, _ := lib.Lookup("desired_replicas_running")
 		Expect(e.Source).To(Equal(commonv1alpha1.PolicySourceEmbedded), "nothing of the broken version is in use")
 	})
 
@@ -189,7 +191,7 @@ var _ = Describe("The policy library", func() {
 		Eventually(versionOf("deployment_exists")).Should(Equal("3"))
 		Expect(k8s.Delete(ctx, cm)).To(Succeed())
 		Eventually(func() commonv1alpha1.PolicySource {
-			e, _ := lib.Lookup("deployment_exists")
+			e, _, _ := lib.Lookup("deployment_exists")
 			return e.Source
 		}).Should(Equal(commonv1alpha1.PolicySourceEmbedded))
 	})

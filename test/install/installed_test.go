@@ -2,6 +2,7 @@ package install_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -15,7 +16,9 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -148,6 +151,29 @@ func TestInstalledManagerRunsAsRendered(t *testing.T) {
 		return res.StatusCode == http.StatusOK, nil
 	})
 
+	// The metrics endpoint, served over HTTPS as the args say: only a token the
+	// API server authenticates, of a user bound to kubernaut-metrics-reader, reads
+	// it; the manager asks with the install's own RBAC.
+	metricsURL := "https://127.0.0.1:" + metricsPort + "/metrics"
+	if code := scrape(ctx, t, metricsURL, ""); code != http.StatusUnauthorized {
+		t.Errorf("metrics without a token: status %d, want 401", code)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "monitoring"}}); err != nil {
+		t.Fatal(err)
+	}
+	reader, stranger := saToken(ctx, t, c, "monitoring", "prometheus"), saToken(ctx, t, c, "monitoring", "stranger")
+	if err := c.Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "prometheus-kubernaut-metrics"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "kubernaut-metrics-reader"},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: "monitoring"}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, "the metrics-reader's scrape of "+metricsURL, process, func() (bool, error) {
+		return scrape(ctx, t, metricsURL, reader) == http.StatusOK, nil
+	})
+	if code := scrape(ctx, t, metricsURL, stranger); code != http.StatusForbidden {
+		t.Errorf("metrics with the token of a ServiceAccount not bound to kubernaut-metrics-reader: status %d, want 403", code)
+	}
+
 	// The seed's sample, on its Deployment.
 	sample, err := os.ReadFile(filepath.Join(repoRoot(t), "config", "samples", "scale-web-app.yaml"))
 	if err != nil {
@@ -218,6 +244,43 @@ func TestInstalledManagerRunsAsRendered(t *testing.T) {
 			t.Errorf("kubectl kubernaut get wfe does not say %s:\n%s", want, tree)
 		}
 	}
+}
+
+// scrape GETs url with the bearer token (none when empty), trusting any server
+// certificate (the manager's metrics server makes its own), and returns the
+// status code.
+func scrape(ctx context.Context, t *testing.T, url, token string) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	// The manager's metrics server makes its own certificate.
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	res, err := insecure.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	_ = res.Body.Close()
+	return res.StatusCode
+}
+
+// saToken creates ServiceAccount namespace/name and returns a token the API
+// server issued for it.
+func saToken(ctx context.Context, t *testing.T, c client.Client, namespace, name string) string {
+	t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	if err := c.Create(ctx, sa); err != nil {
+		t.Fatal(err)
+	}
+	req := &authenticationv1.TokenRequest{}
+	if err := c.SubResource("token").Create(ctx, sa, req); err != nil {
+		t.Fatal(err)
+	}
+	return req.Status.Token
 }
 
 // serviceAccountKubeconfig writes a kubeconfig that acts as ServiceAccount

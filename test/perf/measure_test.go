@@ -271,6 +271,34 @@ func procStatus(text string) map[string]int64 {
 	return out
 }
 
+// binaryResident sums the Rss of /proc/<pid>/smaps's mappings of binary by their
+// permissions: r-xp is its code (.text), r--p its read-only data (.rodata,
+// .gopclntab: type data and the function tables the runtime reads for stacks),
+// rw-p its initialized data. In kB.
+func binaryResident(smaps, binary string) map[string]int64 {
+	out := map[string]int64{}
+	var perms string // of the mapping being read; "" when it is not binary's
+	for _, line := range strings.Split(smaps, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if strings.Contains(fields[0], "-") && len(fields) >= 5 && !strings.HasSuffix(fields[0], ":") {
+			perms = ""
+			if len(fields) >= 6 && fields[5] == binary {
+				perms = fields[1]
+			}
+			continue
+		}
+		if perms != "" && fields[0] == "Rss:" && len(fields) == 3 {
+			if v, err := strconv.ParseInt(fields[1], 10, 64); err == nil {
+				out[perms] += v
+			}
+		}
+	}
+	return out
+}
+
 // userHZ is the unit of utime and stime in /proc/<pid>/stat (USER_HZ, 100 on
 // every Linux architecture Go supports).
 const userHZ = 100

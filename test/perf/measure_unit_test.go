@@ -111,3 +111,23 @@ func TestProc(t *testing.T) {
 		t.Errorf("procCPU = %s, want 3s", cpu)
 	}
 }
+
+func TestBinaryResident(t *testing.T) {
+	smaps := `00400000-021fb000 r-xp 00000000 fe:00 10477817                           /tmp/x/manager
+Size:              30700 kB
+Rss:               22292 kB
+Pss:               22292 kB
+021fb000-0474c000 r--p 01dfb000 fe:00 10477817                           /tmp/x/manager
+Rss:               23612 kB
+0474c000-048e8000 rw-p 0434c000 fe:00 10477817                           /tmp/x/manager
+Rss:                 752 kB
+048e8000-0693e000 rw-p 00000000 00:00 0 
+Rss:                 248 kB
+7f5f4ea78000-7f5f4ebce000 r-xp 00026000 fe:00 326269                     /usr/lib/x86_64-linux-gnu/libc.so.6
+Rss:                 920 kB
+`
+	got := binaryResident(smaps, "/tmp/x/manager")
+	if got["r-xp"] != 22292 || got["r--p"] != 23612 || got["rw-p"] != 752 || len(got) != 3 {
+		t.Errorf("binaryResident = %v", got)
+	}
+}

@@ -12,14 +12,16 @@
 // default: the manager's own default) and PERF_TRACE=0 (no per-reconcile log, so
 // no per-step quantiles) change the run; PERF_MANAGER=<binary> runs that manager
 // instead of building cmd/manager, and PERF_MANAGER_ARGS adds flags to it (space
-// separated); PERF_ARTIFACTS=<folder> keeps the manager's log and its metrics at
-// the end.
+// separated); PERF_ARTIFACTS=<folder> keeps the manager's log, its metrics at
+// the end and its heap profiles before the batch and at the end (the manager then
+// serves pprof on a loopback port).
 package perf
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,11 +127,21 @@ func BenchmarkWorkflows200(b *testing.B) {
 	}
 	fmt.Printf("cluster, manager binary and %d ready Deployments (%d pods) in %s\n", n+2, (n+2)*fromReplicas, time.Since(setupStart).Round(time.Second))
 
-	m, err := startManager(ctx, cluster, binary, concurrency, trace, strings.Fields(os.Getenv("PERF_MANAGER_ARGS"))...)
+	managerArgs := strings.Fields(os.Getenv("PERF_MANAGER_ARGS"))
+	pprofURL := ""
+	if os.Getenv("PERF_ARTIFACTS") != "" {
+		port, err := freePort()
+		if err != nil {
+			b.Fatal(err)
+		}
+		managerArgs = append(managerArgs, fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", port))
+		pprofURL = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap", port)
+	}
+	m, err := startManager(ctx, cluster, binary, concurrency, trace, managerArgs...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { keepArtifacts(b, m) })
+	b.Cleanup(func() { keepArtifacts(b, m, pprofURL) })
 	coldRSS, _, err := m.memory()
 	if err != nil {
 		b.Fatal(err)
@@ -157,6 +169,11 @@ func BenchmarkWorkflows200(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	idleBinary, err := m.binaryParts()
+	if err != nil {
+		b.Fatal(err)
+	}
+	saveHeapProfile(b, pprofURL, "heap-idle.pb.gz")
 	before, err := m.scrape(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -243,7 +260,7 @@ func BenchmarkWorkflows200(b *testing.B) {
 	r := &report{
 		n: n, wall: wall, createdAll: createdAll, warmup: warmWall,
 		before: before, after: after, cpu: cpuAfter - cpuBefore,
-		coldRSS: coldRSS, idleRSS: idleRSS, idleAnon: idleAnon, idleFile: idleFile, peakSampled: peakSampled, hwm: hwm,
+		coldRSS: coldRSS, idleRSS: idleRSS, idleAnon: idleAnon, idleFile: idleFile, idleBinary: idleBinary, peakSampled: peakSampled, hwm: hwm,
 		preMicros: pre, postMicros: post,
 		statusWrites: statusWrites, events: events, eventOccurrences: occurrences,
 		system: cpuRows(sysBefore, sysAfter, wall), apiServer: apiServerRows(apiBefore, apiAfter, 10),
@@ -329,9 +346,10 @@ type report struct {
 	wall, createdAll, warmup     time.Duration
 	before, after                metrics
 	cpu                          time.Duration
-	coldRSS, idleRSS             int64 // kB
-	idleAnon, idleFile           int64 // kB, the parts of idleRSS
-	peakSampled, hwm             int64 // kB
+	coldRSS, idleRSS             int64            // kB
+	idleAnon, idleFile           int64            // kB, the parts of idleRSS
+	idleBinary                   map[string]int64 // kB of idleFile by mapping (binaryResident)
+	peakSampled, hwm             int64            // kB
 	preMicros, postMicros        []int64
 	act, podWait, verify, added  []time.Duration
 	overhead, wfeCost, keCost    []time.Duration // per step, from the log
@@ -483,6 +501,17 @@ func (r *report) publish(b *testing.B) {
 		row{"manager RSS idle", fmt.Sprintf("%.1f MB", mb(r.idleRSS)), fmt.Sprintf(
 			"after the warm-up and solo workflows, before the batch: %.1f MB anonymous (heap, stacks), %.1f MB pages of the binary",
 			mb(r.idleAnon), mb(r.idleFile))},
+		row{"  binary pages idle", fmt.Sprintf("%.1f MB", mb(r.idleBinary["r-xp"]+r.idleBinary["r--p"]+r.idleBinary["rw-p"])), fmt.Sprintf(
+			"code %.1f MB, read-only data (.rodata, .gopclntab) %.1f MB, data %.1f MB",
+			mb(r.idleBinary["r-xp"]), mb(r.idleBinary["r--p"]), mb(r.idleBinary["rw-p"]))},
+		row{"  Go memory idle", fmt.Sprintf("%.1f MB heap in use", r.before.sum("go_memstats_heap_inuse_bytes", nil)/(1<<20)), fmt.Sprintf(
+			"heap free not returned %.1f MB, stacks %.1f MB, runtime metadata %.1f MB; next GC at %.1f MB",
+			(r.before.sum("go_memstats_heap_idle_bytes", nil)-r.before.sum("go_memstats_heap_released_bytes", nil))/(1<<20),
+			r.before.sum("go_memstats_stack_sys_bytes", nil)/(1<<20),
+			(r.before.sum("go_memstats_mspan_sys_bytes", nil)+r.before.sum("go_memstats_mcache_sys_bytes", nil)+
+				r.before.sum("go_memstats_buck_hash_sys_bytes", nil)+r.before.sum("go_memstats_gc_sys_bytes", nil)+
+				r.before.sum("go_memstats_other_sys_bytes", nil))/(1<<20),
+			r.before.sum("go_memstats_next_gc_bytes", nil)/(1<<20))},
 		row{"manager peak RSS", fmt.Sprintf("%.1f MB", mb(peak)), fmt.Sprintf("VmHWM %.1f MB, sampled max %.1f MB", mb(r.hwm), mb(r.peakSampled))},
 		row{"memory impact", fmt.Sprintf("%.1f MB", mb(peak-r.idleRSS)), "peak - idle; target 30 MB"},
 	)
@@ -506,8 +535,44 @@ func (r *report) publish(b *testing.B) {
 	b.Log(table(summary))
 }
 
-// keepArtifacts copies the manager's log to $PERF_ARTIFACTS.
-func keepArtifacts(b *testing.B, m *managerProcess) {
+// saveHeapProfile saves the manager's heap profile as $PERF_ARTIFACTS/name, when
+// pprofURL is set (PERF_ARTIFACTS is).
+func saveHeapProfile(b *testing.B, pprofURL, name string) {
+	if pprofURL == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pprofURL, nil)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer func() { _ = res.Body.Close() }()
+	data, err := io.ReadAll(res.Body)
+	if err == nil && res.StatusCode != http.StatusOK {
+		err = fmt.Errorf("heap profile: %s", res.Status)
+	}
+	if err == nil {
+		err = os.MkdirAll(os.Getenv("PERF_ARTIFACTS"), 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(os.Getenv("PERF_ARTIFACTS"), name), data, 0o644)
+	}
+	if err != nil {
+		b.Error(err)
+	}
+}
+
+// keepArtifacts copies the manager's log to $PERF_ARTIFACTS, with its metrics
+// and, when pprofURL is set, its heap profile at the end (heap-end.pb.gz; the
+// benchmark saved heap-idle.pb.gz before the batch).
+func keepArtifacts(b *testing.B, m *managerProcess, pprofURL string) {
 	dir := os.Getenv("PERF_ARTIFACTS")
 	if dir == "" {
 		return
@@ -532,6 +597,7 @@ func keepArtifacts(b *testing.B, m *managerProcess) {
 		}
 		_ = os.WriteFile(filepath.Join(dir, "metrics-end.txt"), text, 0o644)
 	}
+	saveHeapProfile(b, pprofURL, "heap-end.pb.gz")
 }
 
 func envInt(b *testing.B, key string, def int) int {
