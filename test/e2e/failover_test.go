@@ -693,7 +693,7 @@ var _ = Describe("Manager failover", Label("failover"), Serial, Ordered, func() 
 		expectSpecChanges(ctx, ns, "web", gen0, 2)
 	})
 
-	It("with the webhooks unreachable for 5 s mid-verification: the run waits, then completes, scaling once", func(ctx context.Context) {
+	It("with the webhooks unreachable mid-verification: the run still completes, scaling once", func(ctx context.Context) {
 		ns := newNamespace(ctx)
 		reportOnFailure(ns)
 		createGatedDeployment(ctx, ns, "web", 3)
@@ -710,25 +710,20 @@ var _ = Describe("Manager failover", Label("failover"), Serial, Ordered, func() 
 
 		set.balancer.setDown(true)
 		downAt := time.Now()
-		// The postconditions pass while no webhook answers: the status write that
-		// says so is refused until they do.
+		// The postconditions pass while no webhook answers. The manager's own
+		// status writes skip the status webhook (its match condition), so the run
+		// completes without waiting for the webhooks to come back.
 		openGates(ctx, ns)
 		probe := scaleExecution(ns, "probe", "web", 4)
 		err := k8s.Create(ctx, probe, client.DryRunAll)
 		Expect(err).To(MatchError(ContainSubstring("failed calling webhook")), "the webhooks are unreachable")
 		waitReady(ctx, ns, "web", 5)
-		var cur kev1alpha1.KubernetesExecution
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), &cur)).To(Succeed())
-		Expect(cur.Status.Phase).To(Equal(kev1alpha1.ExecutionVerifying), "no status write passes without the webhooks")
-		time.Sleep(time.Until(downAt.Add(5 * time.Second)))
-		Expect(k8s.Get(ctx, client.ObjectKeyFromObject(ke), &cur)).To(Succeed())
-		Expect(cur.Status.Phase).To(Equal(kev1alpha1.ExecutionVerifying), "no status write passes without the webhooks")
-		set.balancer.setDown(false)
-		upAt := time.Now()
-		GinkgoWriter.Printf("the webhooks were unreachable for %s\n", upAt.Sub(downAt).Round(10*time.Millisecond))
-
 		waitExecutionPhase(ctx, ke, kev1alpha1.ExecutionCompleted, 2*time.Minute)
-		GinkgoWriter.Printf("completed %s after the webhooks came back\n", time.Since(upAt).Round(10*time.Millisecond))
+		GinkgoWriter.Printf("completed %s after the webhooks went down\n", time.Since(downAt).Round(10*time.Millisecond))
+		Expect(k8s.Create(ctx, probe, client.DryRunAll)).To(MatchError(ContainSubstring("failed calling webhook")),
+			"the webhooks were still unreachable when the run completed")
+		set.balancer.setDown(false)
+
 		admitted, refused := tap.actions()
 		Expect(refused).To(BeZero())
 		Expect(admitted).To(Equal([]int32{5}), "exactly one scale went through: %+v", tap.Patches())
