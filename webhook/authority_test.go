@@ -15,12 +15,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
+	"kubernaut.io/stepvalidation/internal/metricstest"
 	"kubernaut.io/stepvalidation/test/apierr"
 	"kubernaut.io/stepvalidation/test/harness"
 	"kubernaut.io/stepvalidation/webhook"
@@ -197,22 +197,9 @@ var _ = Describe("The manager's own status writes", func() {
 	// statusGuardCalls is how many requests the status guard has answered.
 	statusGuardCalls := func() float64 {
 		GinkgoHelper()
-		families, err := ctrlmetrics.Registry.Gather()
+		n, err := metricstest.Sum("controller_runtime_webhook_requests_total", map[string]string{"webhook": webhook.StatusWebhookPath})
 		Expect(err).NotTo(HaveOccurred())
-		total := 0.0
-		for _, f := range families {
-			if f.GetName() != "controller_runtime_webhook_requests_total" {
-				continue
-			}
-			for _, m := range f.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "webhook" && l.GetValue() == webhook.StatusWebhookPath {
-						total += m.GetCounter().GetValue()
-					}
-				}
-			}
-		}
-		return total
+		return n
 	}
 
 	It("skip the status webhook, which still refuses everyone else's", func(ctx context.Context) {

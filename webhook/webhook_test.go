@@ -3,7 +3,6 @@ package webhook_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"os"
 	"time"
 
@@ -15,12 +14,12 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kubernetesexecutionv1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/internal/metricstest"
 	"kubernaut.io/stepvalidation/test/apierr"
 	"kubernaut.io/stepvalidation/webhook"
 )
@@ -401,22 +400,8 @@ var _ = Describe("Admission metrics", func() {
 // admissions reads kubernaut_admission_requests_total for the given labels.
 func admissions(kind, operation, outcome, dryRun string) float64 {
 	GinkgoHelper()
-	families, err := crmetrics.Registry.Gather()
+	n, err := metricstest.Sum("kubernaut_admission_requests_total",
+		map[string]string{"kind": kind, "operation": operation, "outcome": outcome, "dry_run": dryRun})
 	Expect(err).NotTo(HaveOccurred())
-	want := map[string]string{"kind": kind, "operation": operation, "outcome": outcome, "dry_run": dryRun}
-	for _, f := range families {
-		if f.GetName() != "kubernaut_admission_requests_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			got := map[string]string{}
-			for _, l := range m.GetLabel() {
-				got[l.GetName()] = l.GetValue()
-			}
-			if maps.Equal(got, want) {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
+	return n
 }

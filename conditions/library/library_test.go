@@ -17,13 +17,13 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/library"
+	"kubernaut.io/stepvalidation/internal/metricstest"
 	"kubernaut.io/stepvalidation/test/harness"
 )
 
@@ -314,19 +314,7 @@ func safetyPolicy(name string) (library.Entry, bool) {
 // ConfigMap from the manager's metrics registry.
 func loadErrors() float64 {
 	GinkgoHelper()
-	families, err := crmetrics.Registry.Gather()
+	n, err := metricstest.Sum("kubernaut_policy_library_load_errors_total", map[string]string{"configmap": library.ConditionsConfigMap})
 	Expect(err).NotTo(HaveOccurred())
-	for _, f := range families {
-		if f.GetName() != "kubernaut_policy_library_load_errors_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "configmap" && l.GetValue() == library.ConditionsConfigMap {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return n
 }

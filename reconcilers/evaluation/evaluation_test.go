@@ -10,13 +10,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
-	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	"kubernaut.io/stepvalidation/conditions"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/conditions/library"
+	"kubernaut.io/stepvalidation/internal/metricstest"
 	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 )
@@ -346,22 +346,9 @@ func TestPostconditionsUnwrittenUntilFinal(t *testing.T) {
 // scale_deployment.
 func blockedCount(t *testing.T) float64 {
 	t.Helper()
-	families, err := crmetrics.Registry.Gather()
+	n, err := metricstest.Sum("kubernaut_executions_blocked_by_precondition_total", map[string]string{"action": "scale_deployment"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var sum float64
-	for _, f := range families {
-		if f.GetName() != "kubernaut_executions_blocked_by_precondition_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "action" && l.GetValue() == "scale_deployment" {
-					sum += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return sum
+	return n
 }
