@@ -353,7 +353,16 @@ func (c *Cluster) startProcess(name, binary string, env []string, args ...string
 	if err := cmd.Start(); err != nil {
 		return proc{}, fmt.Errorf("starting %s: %w", name, err)
 	}
-	go func() { _ = cmd.Wait() }() // reap it, should it exit while we run
+	// Reap it, should it exit while we run, and say how it ended at the end of
+	// its log: a process that dies before writing a line (killed by a signal)
+	// otherwise leaves an empty log.
+	go func() {
+		err := cmd.Wait()
+		if f, openErr := os.OpenFile(logPath, os.O_APPEND|os.O_WRONLY, 0); openErr == nil {
+			_, _ = fmt.Fprintf(f, "[kubernaut local] %s (pid %d) ended: %v (%s)\n", name, cmd.Process.Pid, err, cmd.ProcessState)
+			_ = f.Close()
+		}
+	}()
 	p := proc{Name: name, PID: cmd.Process.Pid, Binary: binary, Log: logPath}
 	c.state.Processes = append(c.state.Processes, p)
 	return p, writeState(c.opts, c.state)
