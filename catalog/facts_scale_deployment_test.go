@@ -37,7 +37,9 @@ func startCluster(ctx context.Context, nodes []harness.Node) (client.Client, cli
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(cluster.Stop)
 
-	informers, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme})
+	// The manager's cache trims pods and nodes to what the facts read: so does this one.
+	trim := func(obj any) (any, error) { catalog.TrimForFacts(obj); return obj, nil }
+	informers, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme, DefaultTransform: trim})
 	Expect(err).NotTo(HaveOccurred())
 	cacheCtx, stop := context.WithCancel(context.Background())
 	DeferCleanup(stop)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -74,7 +75,8 @@ func startManager(ctx context.Context, cluster *harness.Harness, binary string, 
 		// controller-runtime logs the start and end of every reconcile at V(5).
 		args = append(args, "--zap-log-level=5")
 	}
-	proc, err := cluster.StartProcess("manager", binary, append(args, extra...)...)
+	env := append([]string{"KUBECONFIG=" + cluster.KubeconfigPath}, strings.Fields(os.Getenv("PERF_MANAGER_ENV"))...)
+	proc, err := cluster.StartProcessEnv("manager", binary, env, append(args, extra...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,9 @@
 // PERF_WORKFLOWS (default 200), PERF_CONCURRENCY (the manager's --concurrency;
 // default: the manager's own default) and PERF_TRACE=0 (no per-reconcile log, so
 // no per-step quantiles) change the run; PERF_MANAGER=<binary> runs that manager
-// instead of building cmd/manager, and PERF_MANAGER_ARGS adds flags to it (space
-// separated); PERF_ARTIFACTS=<folder> keeps the manager's log, its metrics at
+// instead of building cmd/manager, PERF_MANAGER_ARGS adds flags to it and
+// PERF_MANAGER_ENV variables to its environment (both space separated; e.g.
+// GODEBUG=memprofilerate=1 for an exact heap profile); PERF_ARTIFACTS=<folder> keeps the manager's log, its metrics at
 // the end and its heap profiles before the batch and at the end (the manager then
 // serves pprof on a loopback port).
 package perf
