@@ -127,7 +127,10 @@ func writeState(o Options, s *state) error {
 }
 
 // alive is true while the process runs the binary it was started as (a pid may be
-// reused after the process is gone).
+// reused after the process is gone). Right after exec.Cmd.Start returns, the
+// kernel may not have set the new program's arguments yet: its cmdline is empty
+// for a moment, and that process is alive (about 1 start in 20 here, which
+// showed as a Prometheus "exited" with an empty log).
 func (p proc) alive() bool {
 	if p.PID <= 0 {
 		return false
@@ -142,6 +145,9 @@ func (p proc) alive() bool {
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
 	if err != nil {
 		return false
+	}
+	if len(cmdline) == 0 {
+		return true
 	}
 	argv0, _, _ := strings.Cut(string(cmdline), "\x00")
 	return filepath.Base(argv0) == filepath.Base(p.Binary)
