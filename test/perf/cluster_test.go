@@ -160,15 +160,17 @@ type stepTimes struct {
 	failure string    // the workflow failed or was blocked: its message
 }
 
-// timeline records stepTimes from informers on the Deployments and workflows.
+// timeline records stepTimes from informers on the Deployments and workflows:
+// scaled and ready are about replicas, the Deployments' target.
 type timeline struct {
-	mu      sync.Mutex
-	steps   map[string]*stepTimes
-	changed chan struct{}
+	mu       sync.Mutex
+	replicas int32
+	steps    map[string]*stepTimes
+	changed  chan struct{}
 }
 
-func newTimeline() *timeline {
-	return &timeline{steps: map[string]*stepTimes{}, changed: make(chan struct{}, 1)}
+func newTimeline(replicas int32) *timeline {
+	return &timeline{replicas: replicas, steps: map[string]*stepTimes{}, changed: make(chan struct{}, 1)}
 }
 
 func (t *timeline) at(ns string) *stepTimes {
@@ -199,13 +201,23 @@ func (t *timeline) onDeployment(obj any) {
 	}
 	now := time.Now()
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	s := t.at(d.Namespace)
-	if s.scaled.IsZero() && d.Spec.Replicas != nil && *d.Spec.Replicas == toReplicas {
+	if s.scaled.IsZero() && d.Spec.Replicas != nil && *d.Spec.Replicas == t.replicas {
 		s.scaled = now
 	}
-	if s.ready.IsZero() && settled(d, toReplicas) {
-		s.ready = now
+	if !s.ready.IsZero() || !settled(d, t.replicas) {
+		t.mu.Unlock()
+		return
+	}
+	s.ready = now
+	t.mu.Unlock()
+	t.signal()
+}
+
+func (t *timeline) signal() {
+	select {
+	case t.changed <- struct{}{}:
+	default:
 	}
 }
 
@@ -229,10 +241,7 @@ func (t *timeline) onWorkflow(obj any) {
 		return
 	}
 	t.mu.Unlock()
-	select {
-	case t.changed <- struct{}{}:
-	default:
-	}
+	t.signal()
 }
 
 // watch starts informers on the benchmark's Deployments and on workflows that
@@ -269,6 +278,15 @@ func (t *timeline) watch(ctx context.Context, cfg *rest.Config, cluster *harness
 // wait waits until every namespace's workflow completed, and fails on the first
 // that failed or was blocked. progress is called every few seconds.
 func (t *timeline) wait(ctx context.Context, namespaces []string, timeout time.Duration, progress func(done int)) error {
+	return t.waitFor(ctx, namespaces, timeout, func(s *stepTimes) bool { return !s.done.IsZero() }, progress)
+}
+
+// waitSettled waits until every namespace's Deployment settled at t.replicas.
+func (t *timeline) waitSettled(ctx context.Context, namespaces []string, timeout time.Duration) error {
+	return t.waitFor(ctx, namespaces, timeout, func(s *stepTimes) bool { return !s.ready.IsZero() }, func(int) {})
+}
+
+func (t *timeline) waitFor(ctx context.Context, namespaces []string, timeout time.Duration, finished func(*stepTimes) bool, progress func(done int)) error {
 	deadline := time.After(timeout)
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
@@ -281,7 +299,7 @@ func (t *timeline) wait(ctx context.Context, namespaces []string, timeout time.D
 				t.mu.Unlock()
 				return fmt.Errorf("workflow %s/%s %s", ns, workflowName, s.failure)
 			}
-			if !s.done.IsZero() {
+			if finished(s) {
 				done++
 			}
 		}
@@ -293,7 +311,7 @@ func (t *timeline) wait(ctx context.Context, namespaces []string, timeout time.D
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-deadline:
-			return fmt.Errorf("%d of %d workflows completed within %s", done, len(namespaces), timeout)
+			return fmt.Errorf("%d of %d namespaces finished within %s", done, len(namespaces), timeout)
 		case <-tick.C:
 			progress(done)
 		case <-t.changed:

@@ -34,6 +34,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -41,6 +42,7 @@ import (
 	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	kev1alpha1 "kubernaut.io/stepvalidation/api/kubernetesexecution/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
+	"kubernaut.io/stepvalidation/test/harness"
 	"kubernaut.io/stepvalidation/webhook"
 )
 
@@ -91,6 +93,12 @@ import (
 //     queueing behind the other 199 workflows and the postcondition poll interval,
 //     so it is latency, not work.
 //
+//   - raw-burst-p50-s, burst-ratio-p50: the batch's baseline. Once the workflows
+//     completed, the same Deployments are scaled by two pods more each with a patch,
+//     all at once, as a script would without us; raw-burst-p50-s is the median time
+//     from the patch to the Deployment settled, and burst-ratio-p50 the median
+//     workflow's end to end (create sent -> completed) over it.
+//
 //   - idle-rss-MB, peak-rss-MB, rss-impact-MB: VmRSS of the manager after the
 //     warm-up and solo workflows have settled, before the batch; the larger of
 //     VmHWM (peak RSS since start) after the batch and VmRSS sampled every 100 ms
@@ -122,7 +130,7 @@ func BenchmarkWorkflows200(b *testing.B) {
 	if err := createTargets(ctx, c, append([]string{warmup, solo}, namespaces...)); err != nil {
 		b.Fatal(err)
 	}
-	tl := newTimeline()
+	tl := newTimeline(toReplicas)
 	if err := tl.watch(ctx, cfg, cluster); err != nil {
 		b.Fatal(err)
 	}
@@ -273,6 +281,10 @@ func BenchmarkWorkflows200(b *testing.B) {
 		r.podWait = append(r.podWait, s.ready.Sub(s.scaled))
 		r.verify = append(r.verify, s.done.Sub(s.ready))
 		r.added = append(r.added, s.done.Sub(s.created)-s.ready.Sub(s.scaled))
+		r.endToEnd = append(r.endToEnd, s.done.Sub(s.created))
+	}
+	if r.rawAct, r.rawEndToEnd, err = rawBurst(ctx, cfg, cluster, c, namespaces); err != nil {
+		b.Fatal(err)
 	}
 	if trace {
 		if err := r.readLog(m.logPath, namespaces, solo); err != nil {
@@ -280,6 +292,40 @@ func BenchmarkWorkflows200(b *testing.B) {
 		}
 	}
 	r.publish(b)
+}
+
+// rawReplicas is what the raw burst scales the Deployments to: two pods more, as
+// each workflow's step added.
+const rawReplicas = toReplicas + 2
+
+// rawBurst is the batch's baseline: once the workflows completed, the same
+// Deployments are scaled again by two pods each with the API directly, all at
+// once, as a script would without us. It returns each one's time from its patch
+// to spec.replicas seen (act) and to settled (end to end).
+func rawBurst(ctx context.Context, cfg *rest.Config, cluster *harness.Harness, c client.Client, namespaces []string) (act, endToEnd []time.Duration, err error) {
+	tl := newTimeline(rawReplicas)
+	if err := tl.watch(ctx, cfg, cluster); err != nil {
+		return nil, nil, err
+	}
+	var g errgroup.Group
+	for _, ns := range namespaces {
+		g.Go(func() error {
+			tl.created(ns, time.Now())
+			return patchReplicas(ctx, c, ns, rawReplicas)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, nil, fmt.Errorf("raw burst: %w", err)
+	}
+	if err := tl.waitSettled(ctx, namespaces, 10*time.Minute); err != nil {
+		return nil, nil, fmt.Errorf("raw burst: %w", err)
+	}
+	for _, ns := range namespaces {
+		s := tl.get(ns)
+		act = append(act, s.scaled.Sub(s.created))
+		endToEnd = append(endToEnd, s.ready.Sub(s.created))
+	}
+	return act, endToEnd, nil
 }
 
 // verifyConditions checks that every step evaluated the nine seed condition types
@@ -353,6 +399,9 @@ type report struct {
 	peakSampled, hwm             int64            // kB
 	preMicros, postMicros        []int64
 	act, podWait, verify, added  []time.Duration
+	// endToEnd is each workflow's create -> completed; rawAct and rawEndToEnd
+	// are the raw burst's patch -> spec.replicas and patch -> settled (rawBurst).
+	endToEnd, rawAct, rawEndToEnd []time.Duration
 	overhead, wfeCost, keCost    []time.Duration // per step, from the log
 	reconcilesLogged, openSpans  int
 	erroredReconciles, traceless int
@@ -450,6 +499,8 @@ func (r *report) publish(b *testing.B) {
 	b.ReportMetric(float64(quantile(r.preMicros, 0.99)), "precond-p99-us")
 	b.ReportMetric(quantile(r.added, 0.5).Seconds(), "added-latency-p50-s")
 	b.ReportMetric(quantile(r.added, 0.99).Seconds(), "added-latency-p99-s")
+	b.ReportMetric(quantile(r.rawEndToEnd, 0.5).Seconds(), "raw-burst-p50-s")
+	b.ReportMetric(float64(quantile(r.endToEnd, 0.5))/float64(quantile(r.rawEndToEnd, 0.5)), "burst-ratio-p50")
 	b.ReportMetric(mb(r.idleRSS), "idle-rss-MB")
 	b.ReportMetric(mb(r.idleAnon), "idle-anon-MB")
 	b.ReportMetric(mb(peak), "peak-rss-MB")
@@ -491,6 +542,12 @@ func (r *report) publish(b *testing.B) {
 		row{"waiting for pods p50/p99", secs(quantile(r.podWait, 0.5)) + " / " + secs(quantile(r.podWait, 0.99)), "spec.replicas=5 -> 5 ready (excluded)"},
 		row{"verification after pods p50/p99", secs(quantile(r.verify, 0.5)) + " / " + secs(quantile(r.verify, 0.99)), "5 ready -> workflow completed (poll interval)"},
 		row{"added latency p50/p99", secs(quantile(r.added, 0.5)) + " / " + secs(quantile(r.added, 0.99)), "end to end minus waiting for pods"},
+		row{"end to end p50/p99", secs(quantile(r.endToEnd, 0.5)) + " / " + secs(quantile(r.endToEnd, 0.99)), "create sent -> workflow completed"},
+		row{"raw burst: to act p50/p99", secs(quantile(r.rawAct, 0.5)) + " / " + secs(quantile(r.rawAct, 0.99)),
+			fmt.Sprintf("after the batch, the same %d Deployments scaled 5 -> 7 at once by a patch each, without a workflow", len(r.rawAct))},
+		row{"raw burst: end to end p50/p99", secs(quantile(r.rawEndToEnd, 0.5)) + " / " + secs(quantile(r.rawEndToEnd, 0.99)), "patch sent -> 7 ready"},
+		row{"burst ratio p50/p99", fmt.Sprintf("%.2fx / %.2fx", float64(quantile(r.endToEnd, 0.5))/float64(quantile(r.rawEndToEnd, 0.5)),
+			float64(quantile(r.endToEnd, 0.99))/float64(quantile(r.rawEndToEnd, 0.99))), "validated end to end / raw end to end"},
 		row{"solo added latency", secs(r.solo.done.Sub(r.solo.created) - r.solo.ready.Sub(r.solo.scaled)),
 			fmt.Sprintf("to act %s, pods %s, verification %s", secs(r.solo.scaled.Sub(r.solo.created)), secs(r.solo.ready.Sub(r.solo.scaled)), secs(r.solo.done.Sub(r.solo.ready)))},
 		row{"manager heap allocated/step", fmt.Sprintf("%.1f MB", r.perStep("go_memstats_alloc_bytes_total", nil)/(1<<20)),
@@ -526,6 +583,8 @@ func (r *report) publish(b *testing.B) {
 		{"overhead/step mean (metrics)", ms(histOverhead), "reconcile time of both controllers / steps"},
 		{"manager CPU/step", ms(cpuPerStep), ""},
 		{"added latency p50/p99", secs(quantile(r.added, 0.5)) + " / " + secs(quantile(r.added, 0.99)), "end to end minus waiting for pods"},
+		{"end to end p50, validated / raw", secs(quantile(r.endToEnd, 0.5)) + " / " + secs(quantile(r.rawEndToEnd, 0.5)),
+			fmt.Sprintf("%.2fx", float64(quantile(r.endToEnd, 0.5))/float64(quantile(r.rawEndToEnd, 0.5)))},
 		{"manager RSS idle / peak", fmt.Sprintf("%.1f / %.1f MB", mb(r.idleRSS), mb(peak)), fmt.Sprintf("impact %.1f MB", mb(peak-r.idleRSS))},
 	}
 	if len(r.overhead) > 0 {
