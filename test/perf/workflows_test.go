@@ -389,24 +389,24 @@ func verifyConditions(ctx context.Context, c client.Client, namespaces []string)
 
 // report is what one run measured.
 type report struct {
-	n                            int
-	wall, createdAll, warmup     time.Duration
-	before, after                metrics
-	cpu                          time.Duration
-	coldRSS, idleRSS             int64            // kB
-	idleAnon, idleFile           int64            // kB, the parts of idleRSS
-	idleBinary                   map[string]int64 // kB of idleFile by mapping (binaryResident)
-	peakSampled, hwm             int64            // kB
-	preMicros, postMicros        []int64
-	act, podWait, verify, added  []time.Duration
+	n                           int
+	wall, createdAll, warmup    time.Duration
+	before, after               metrics
+	cpu                         time.Duration
+	coldRSS, idleRSS            int64            // kB
+	idleAnon, idleFile          int64            // kB, the parts of idleRSS
+	idleBinary                  map[string]int64 // kB of idleFile by mapping (binaryResident)
+	peakSampled, hwm            int64            // kB
+	preMicros, postMicros       []int64
+	act, podWait, verify, added []time.Duration
 	// endToEnd is each workflow's create -> completed; rawAct and rawEndToEnd
 	// are the raw burst's patch -> spec.replicas and patch -> settled (rawBurst).
 	endToEnd, rawAct, rawEndToEnd []time.Duration
-	overhead, wfeCost, keCost    []time.Duration // per step, from the log
-	reconcilesLogged, openSpans  int
-	erroredReconciles, traceless int
-	system, apiServer            []row
-	solo                         stepTimes // the workflow alone, before the batch
+	overhead, wfeCost, keCost     []time.Duration // per step, from the log
+	reconcilesLogged, openSpans   int
+	erroredReconciles, traceless  int
+	system, apiServer             []row
+	solo                          stepTimes // the workflow alone, before the batch
 	// statusWrites counts the status writes of both kinds in the batch, by the
 	// API server; events the manager's Events in the batch's namespaces, and
 	// eventOccurrences the same counting each Event's series.
