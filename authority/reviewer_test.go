@@ -24,11 +24,7 @@ import (
 // stops counting once its answer is no longer reused.
 func TestReviewerAsksOnceForWhatIsGrantedEverywhere(t *testing.T) {
 	ctx := t.Context()
-	cluster, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	cluster := harness.StartForTest(t, harness.Options{})
 	api := cluster.Client
 	var reviews atomic.Int32
 	counting, err := client.NewWithWatch(cluster.Config, client.Options{Scheme: cluster.Scheme})

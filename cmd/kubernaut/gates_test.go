@@ -247,15 +247,7 @@ func expect(t *testing.T, wantCode int, args, stdout, stderr []string) {
 // first namespace as its context's, is what the commands read.
 func testCluster(t *testing.T, namespaces ...string) (h *harness.Harness, kubeconfig string) {
 	t.Helper()
-	h, err := harness.Start(t.Context(), harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Stop(); err != nil {
-			t.Error(err)
-		}
-	})
+	h = harness.StartForTest(t, harness.Options{})
 	for _, name := range namespaces {
 		if err := h.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 			t.Fatal(err)

@@ -156,11 +156,7 @@ func TestTargetOf(t *testing.T) {
 // who may still query in the run's namespace, asked of a real API server.
 func TestQueriesAskTheRequestersRight(t *testing.T) {
 	ctx := t.Context()
-	cluster, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	cluster := harness.StartForTest(t, harness.Options{})
 	if err := cluster.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "runs"}}); err != nil {
 		t.Fatal(err)
 	}

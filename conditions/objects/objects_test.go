@@ -48,11 +48,7 @@ func TestRefOf(t *testing.T) {
 // them, refused to one who may not, bounded, and as a manager without the rights.
 func TestReader(t *testing.T) {
 	ctx := t.Context()
-	cluster, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	cluster := harness.StartForTest(t, harness.Options{})
 	c := cluster.Client
 	must := func(err error) {
 		t.Helper()
@@ -67,7 +63,7 @@ func TestReader(t *testing.T) {
 	must(c.Create(ctx, cm))
 	must(c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "big", Namespace: "prod"},
 		Data: map[string]string{"blob": strings.Repeat("y", 100<<10)}}))
-	_, err = harness.GrantRole(ctx, c, "prod", "alice", "read-app-state", []rbacv1.PolicyRule{
+	_, err := harness.GrantRole(ctx, c, "prod", "alice", "read-app-state", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"configmaps"}, ResourceNames: []string{"app-state", "big", "absent"}, Verbs: []string{"get"}}})
 	must(err)
 	reviewer, err := authority.NewReviewer(cluster.Config, -1)

@@ -25,11 +25,7 @@ import (
 // runs are woken by a switch changing and by nothing else.
 func TestSwitchesAgainstAnAPIServer(t *testing.T) {
 	ctx := t.Context()
-	cluster, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	cluster := harness.StartForTest(t, harness.Options{})
 	c := cluster.Client
 	const managerNS = "kubernaut-system"
 	reconcilertest.Create(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: managerNS}})

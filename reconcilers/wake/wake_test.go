@@ -39,11 +39,7 @@ type fixture struct {
 // run back in its controller's queue when it changes.
 func TestWaker(t *testing.T) {
 	ctx := t.Context()
-	cluster, err := harness.Start(ctx, harness.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cluster.Stop() })
+	cluster := harness.StartForTest(t, harness.Options{})
 	c, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -103,6 +104,22 @@ type Harness struct {
 
 	// metricsAPI is set when Options.MetricsAPI asks for metrics-server.
 	metricsAPI *metricsapi.Files
+}
+
+// StartForTest starts the control plane described by opts for one test, which
+// fails if it cannot start, and stops it when the test ends.
+func StartForTest(t testing.TB, opts Options) *Harness {
+	t.Helper()
+	h, err := Start(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := h.Stop(); err != nil {
+			t.Errorf("stopping the control plane: %v", err)
+		}
+	})
+	return h
 }
 
 // Start starts the control plane described by opts. On error, everything already
