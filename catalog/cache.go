@@ -30,6 +30,13 @@ func TrimForFacts(obj any) {
 	}
 }
 
+// TrimTransform is TrimForFacts as an informer transform, for a cache that
+// serves facts as the manager's does.
+func TrimTransform(obj any) (any, error) {
+	TrimForFacts(obj)
+	return obj, nil
+}
+
 func trimPodSpec(spec *corev1.PodSpec) {
 	*spec = corev1.PodSpec{
 		NodeName:       spec.NodeName,

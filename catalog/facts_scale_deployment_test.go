@@ -38,8 +38,7 @@ func startCluster(ctx context.Context, nodes []harness.Node) (client.Client, cli
 	DeferCleanup(cluster.Stop)
 
 	// The manager's cache trims pods and nodes to what the facts read: so does this one.
-	trim := func(obj any) (any, error) { catalog.TrimForFacts(obj); return obj, nil }
-	informers, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme, DefaultTransform: trim})
+	informers, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme, DefaultTransform: catalog.TrimTransform})
 	Expect(err).NotTo(HaveOccurred())
 	cacheCtx, stop := context.WithCancel(context.Background())
 	DeferCleanup(stop)

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"kubernaut.io/stepvalidation/catalog"
 	"kubernaut.io/stepvalidation/conditions/facts"
 	"kubernaut.io/stepvalidation/internal/metricsapi"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
@@ -152,7 +153,8 @@ var _ = Describe("Pods' usage from the Metrics API", Ordered, func() {
 // PodMetrics' from the API server, noted by a wake.Waker as a verification's are.
 func managerReader(ctx context.Context, cluster *harness.Harness) client.Reader {
 	GinkgoHelper()
-	informers, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme})
+	// The manager's cache trims pods and nodes to what the facts read: so does this one.
+	informers, err := cache.New(cluster.Config, cache.Options{Scheme: cluster.Scheme, DefaultTransform: catalog.TrimTransform})
 	Expect(err).NotTo(HaveOccurred())
 	cacheCtx, stop := context.WithCancel(context.Background())
 	DeferCleanup(stop)
