@@ -13,9 +13,9 @@
 // no per-step quantiles) change the run; PERF_MANAGER=<binary> runs that manager
 // instead of building cmd/manager, PERF_MANAGER_ARGS adds flags to it and
 // PERF_MANAGER_ENV variables to its environment (both space separated; e.g.
-// GODEBUG=memprofilerate=1 for an exact heap profile); PERF_ARTIFACTS=<folder> keeps the manager's log, its metrics at
-// the end and its heap profiles before the batch and at the end (the manager then
-// serves pprof on a loopback port).
+// GODEBUG=memprofilerate=1 for an exact heap profile); PERF_ARTIFACTS=<folder>
+// keeps the manager's log, its metrics at the end and its heap profiles before
+// the batch and at the end (the manager then serves pprof on a loopback port).
 package perf
 
 import (
@@ -544,8 +544,8 @@ func (r *report) publish(b *testing.B) {
 		row{"added latency p50/p99", secs(quantile(r.added, 0.5)) + " / " + secs(quantile(r.added, 0.99)), "end to end minus waiting for pods"},
 		row{"end to end p50/p99", secs(quantile(r.endToEnd, 0.5)) + " / " + secs(quantile(r.endToEnd, 0.99)), "create sent -> workflow completed"},
 		row{"raw burst: to act p50/p99", secs(quantile(r.rawAct, 0.5)) + " / " + secs(quantile(r.rawAct, 0.99)),
-			fmt.Sprintf("after the batch, the same %d Deployments scaled 5 -> 7 at once by a patch each, without a workflow", len(r.rawAct))},
-		row{"raw burst: end to end p50/p99", secs(quantile(r.rawEndToEnd, 0.5)) + " / " + secs(quantile(r.rawEndToEnd, 0.99)), "patch sent -> 7 ready"},
+			fmt.Sprintf("after the batch, the same %d Deployments scaled %d -> %d at once by a patch each, without a workflow", len(r.rawAct), toReplicas, rawReplicas)},
+		row{"raw burst: end to end p50/p99", secs(quantile(r.rawEndToEnd, 0.5)) + " / " + secs(quantile(r.rawEndToEnd, 0.99)), fmt.Sprintf("patch sent -> %d ready", rawReplicas)},
 		row{"burst ratio p50/p99", fmt.Sprintf("%.2fx / %.2fx", float64(quantile(r.endToEnd, 0.5))/float64(quantile(r.rawEndToEnd, 0.5)),
 			float64(quantile(r.endToEnd, 0.99))/float64(quantile(r.rawEndToEnd, 0.99))), "validated end to end / raw end to end"},
 		row{"solo added latency", secs(r.solo.done.Sub(r.solo.created) - r.solo.ready.Sub(r.solo.scaled)),
