@@ -9,7 +9,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
+	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 )
 
 // What an operator sees of a live run: the CLI, built from cmd/kubernaut, follows
@@ -24,12 +30,18 @@ var _ = Describe("kubernaut get wfe", Label("cli"), func() {
 
 		ns := newNamespace(ctx)
 		createDeployment(ctx, ns, "web-app", 3, nil)
+		// The namespace is paused until the CLI follows the run: the run takes well
+		// under a second, and could otherwise end before the watch has started.
+		pauseNamespace(ctx, ns, "until the CLI watches")
 		wfe := scaleWorkflow(ns, "scale-web-app-workflow", "web-app", 5)
 		Expect(k8s.Create(ctx, wfe)).To(Succeed())
+		waitPhase(ctx, wfe, workflowv1alpha1.WorkflowPaused, time.Minute)
 
 		watch := exec.CommandContext(ctx, cli, "get", "wfe", wfe.Name, "-n", ns, "--watch", "--kubeconfig", cluster.KubeconfigPath)
 		session, err := gexec.Start(watch, GinkgoWriter, GinkgoWriter)
 		Expect(err).NotTo(HaveOccurred())
+		Eventually(session.Out).WithTimeout(time.Minute).Should(gbytes.Say(`scale-web-app-workflow paused`))
+		pauseNamespace(ctx, ns, "")
 		Eventually(session).WithTimeout(2 * time.Minute).Should(gexec.Exit(0))
 		Expect(session.Err.Contents()).To(BeEmpty())
 
@@ -56,3 +68,20 @@ var _ = Describe("kubernaut get wfe", Label("cli"), func() {
 		Expect(string(once)).To(ContainSubstring("step 1 scale (scale_deployment) completed"))
 	})
 })
+
+// pauseNamespace pauses new actions in ns with reason, or lifts the pause when
+// reason is empty.
+func pauseNamespace(ctx context.Context, ns, reason string) {
+	GinkgoHelper()
+	var namespace corev1.Namespace
+	Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, &namespace)).To(Succeed())
+	if reason == "" {
+		delete(namespace.Annotations, commonv1alpha1.PauseAnnotation)
+	} else {
+		if namespace.Annotations == nil {
+			namespace.Annotations = map[string]string{}
+		}
+		namespace.Annotations[commonv1alpha1.PauseAnnotation] = reason
+	}
+	Expect(k8s.Update(ctx, &namespace)).To(Succeed())
+}
