@@ -96,16 +96,18 @@ func TestTrimForFactsNodesAndOthers(t *testing.T) {
 	node := &corev1.Node{
 		Spec: corev1.NodeSpec{Unschedulable: true, Taints: []corev1.Taint{{Key: "k", Effect: corev1.TaintEffectNoSchedule}}},
 		Status: corev1.NodeStatus{
-			Images:      []corev1.ContainerImage{{Names: []string{"registry.example/app:1"}, SizeBytes: 1 << 20}},
-			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")},
-			Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
+			Images:          []corev1.ContainerImage{{Names: []string{"registry.example/app:1"}, SizeBytes: 1 << 20}},
+			VolumesInUse:    []corev1.UniqueVolumeName{"kubernetes.io/csi/disk-1"},
+			VolumesAttached: []corev1.AttachedVolume{{Name: "kubernetes.io/csi/disk-1", DevicePath: "/dev/sdb"}},
+			Allocatable:     corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4")},
+			Conditions:      []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}},
 		},
 	}
 	want := node.DeepCopy()
-	want.Status.Images = nil
+	want.Status.Images, want.Status.VolumesInUse, want.Status.VolumesAttached = nil, nil, nil
 	TrimForFacts(node)
 	if !reflect.DeepEqual(node, want) {
-		t.Fatalf("trimmed node: got %#v, want only its images gone", node)
+		t.Fatalf("trimmed node: got %#v, want only its images and volumes gone", node)
 	}
 
 	cm := &corev1.ConfigMap{Data: map[string]string{"k": "v"}}

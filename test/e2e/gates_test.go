@@ -336,10 +336,7 @@ var _ = Describe("Blocks", Label("gates"), func() {
 			HaveField("Status", metav1.ConditionUnknown))))
 
 		By("a namespace pause, then the override on the workflow: the execution validates again and waits, paused")
-		var namespace corev1.Namespace
-		Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, &namespace)).To(Succeed())
-		namespace.Annotations = map[string]string{commonv1alpha1.PauseAnnotation: "database migration"}
-		Expect(k8s.Update(ctx, &namespace)).To(Succeed())
+		pauseNamespace(ctx, ns, "database migration")
 		bindClusterRole(ctx, ns, "oncall", "kubernaut-condition-override")
 		Eventually(func() error {
 			return setOverride(ctx, wfe, "oncall", "image_pull_secrets_valid", "the image is public", "")
@@ -352,9 +349,7 @@ var _ = Describe("Blocks", Label("gates"), func() {
 		Consistently(func() int32 { return replicas(ctx, ns, "api") }).WithContext(ctx).WithTimeout(2 * time.Second).Should(Equal(int32(2)))
 
 		By("the pause ends: the step acts and the workflow completes")
-		Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, &namespace)).To(Succeed())
-		delete(namespace.Annotations, commonv1alpha1.PauseAnnotation)
-		Expect(k8s.Update(ctx, &namespace)).To(Succeed())
+		pauseNamespace(ctx, ns, "")
 		waitPhase(ctx, wfe, workflowv1alpha1.WorkflowCompleted, 2*time.Minute)
 		Expect(replicas(ctx, ns, "api")).To(Equal(int32(3)))
 	})
@@ -382,3 +377,20 @@ var _ = Describe("The cluster-wide pause", Label("gates"), Serial, func() {
 		Expect(replicas(ctx, ns, "web-app")).To(Equal(int32(4)))
 	})
 })
+
+// pauseNamespace pauses new actions in ns with reason, or lifts the pause when
+// reason is empty.
+func pauseNamespace(ctx context.Context, ns, reason string) {
+	GinkgoHelper()
+	var namespace corev1.Namespace
+	Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, &namespace)).To(Succeed())
+	if reason == "" {
+		delete(namespace.Annotations, commonv1alpha1.PauseAnnotation)
+	} else {
+		if namespace.Annotations == nil {
+			namespace.Annotations = map[string]string{}
+		}
+		namespace.Annotations[commonv1alpha1.PauseAnnotation] = reason
+	}
+	Expect(k8s.Update(ctx, &namespace)).To(Succeed())
+}

@@ -11,10 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
-	corev1 "k8s.io/api/core/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	commonv1alpha1 "kubernaut.io/stepvalidation/api/common/v1alpha1"
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 )
 
@@ -68,20 +65,3 @@ var _ = Describe("kubernaut get wfe", Label("cli"), func() {
 		Expect(string(once)).To(ContainSubstring("step 1 scale (scale_deployment) completed"))
 	})
 })
-
-// pauseNamespace pauses new actions in ns with reason, or lifts the pause when
-// reason is empty.
-func pauseNamespace(ctx context.Context, ns, reason string) {
-	GinkgoHelper()
-	var namespace corev1.Namespace
-	Expect(k8s.Get(ctx, client.ObjectKey{Name: ns}, &namespace)).To(Succeed())
-	if reason == "" {
-		delete(namespace.Annotations, commonv1alpha1.PauseAnnotation)
-	} else {
-		if namespace.Annotations == nil {
-			namespace.Annotations = map[string]string{}
-		}
-		namespace.Annotations[commonv1alpha1.PauseAnnotation] = reason
-	}
-	Expect(k8s.Update(ctx, &namespace)).To(Succeed())
-}
