@@ -46,7 +46,7 @@ func newGetCommand() *cobra.Command {
 		Short: "Show a workflow run as a tree: steps, conditions, executions, approvals and overrides",
 		Long: `get draws a WorkflowExecution as a tree: its phase and why; each step with its
 state, attempts and duration; each pre- and postcondition with its result (passed,
-failed, waiting while a postcondition is still polled, inconclusive when the policy
+failed, waiting while a postcondition is still being verified, inconclusive when the policy
 could not decide, overridden, pending before it ran), whether it is required, and
 its message; the KubernetesExecution under each step (earlier tries and the rollback
 too) with its checks and conditions; and the approvals and overrides, with who and

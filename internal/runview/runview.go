@@ -504,7 +504,7 @@ func condWidth(pre, post []commonv1alpha1.ValidationCondition, preResults, postR
 
 // Result names a condition's result: overridden, passed, inconclusive without
 // data, error when the policy could not decide, waiting when it denied and is
-// still polled, failed; pending when there is no result yet.
+// still being verified, failed; pending when there is no result yet.
 func Result(r *commonv1alpha1.ConditionResult, polling bool) string {
 	switch {
 	case r == nil:

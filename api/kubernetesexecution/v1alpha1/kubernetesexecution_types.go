@@ -55,8 +55,8 @@ type KubernetesExecutionSpec struct {
 	// +kubebuilder:validation:MaxItems=32
 	PreConditions []commonv1alpha1.ValidationCondition `json:"preConditions,omitempty"`
 
-	// postConditions are verified after the action acted, polled until they pass
-	// or time out.
+	// postConditions are verified after the action acted, again whenever what they
+	// read changes, until they pass or time out.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -115,8 +115,8 @@ type WorkflowStep struct {
 	// +kubebuilder:validation:MaxItems=32
 	PreConditions []commonv1alpha1.ValidationCondition `json:"preConditions,omitempty"`
 
-	// postConditions are verified after the step's action completed, polled until
-	// they pass or time out.
+	// postConditions are verified after the step's action completed, again whenever
+	// what they read changes, until they pass or time out.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
