@@ -105,6 +105,11 @@ var (
 		Help: "Pauses that began (edge paused) and ended (edge resumed).",
 	}, []string{"scope", "edge"})
 
+	finishedRunsDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubernaut_finished_runs_deleted_total",
+		Help: "Finished runs deleted once kept for the manager's --finished-run-ttl, by kind (workflowexecution, kubernetesexecution).",
+	}, []string{"kind"})
+
 	libraryInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "kubernaut_policy_library_info",
 		Help: "The policy set in use: 1 for the version label of each ConfigMap (or \"embedded\").",
@@ -116,7 +121,7 @@ func init() {
 		conditionEvaluations, conditionDuration, conditionPassed, conditionFailed, conditionErrors,
 		conditionInconclusive,
 		conditionTimeouts, blockedByPrecondition, failedByPostcondition, libraryLoadErrors, libraryInfo,
-		admissionRequests, admissionDuration, paused, pauseChanges,
+		admissionRequests, admissionDuration, paused, pauseChanges, finishedRunsDeleted,
 	)
 }
 
@@ -183,6 +188,12 @@ func RecordBlocked(action, conditionType string) {
 // failed.
 func RecordFailedByPostcondition(action, conditionType string) {
 	failedByPostcondition.WithLabelValues(action, conditionType).Inc()
+}
+
+// RecordFinishedRunDeleted counts a finished run of kind (ServiceWorkflow or
+// ServiceExecution) deleted for the finished-run TTL.
+func RecordFinishedRunDeleted(kind string) {
+	finishedRunsDeleted.WithLabelValues(kind).Inc()
 }
 
 // RecordLibraryLoadError counts a ConfigMap version that did not compile.

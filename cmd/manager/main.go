@@ -41,6 +41,7 @@ import (
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/preflight"
+	"kubernaut.io/stepvalidation/reconcilers/retention"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 	"kubernaut.io/stepvalidation/reconcilers/workflow"
 	admissionwebhook "kubernaut.io/stepvalidation/webhook"
@@ -65,6 +66,7 @@ type options struct {
 	evalConcurrency int
 	runsPerNS       int
 	preflightBudget time.Duration
+	finishedRunTTL  time.Duration
 
 	metricsSecure     bool
 	pprofAddr         string
@@ -119,6 +121,8 @@ func main() {
 	flag.IntVar(&o.concurrency, "concurrency", 8, "workflows and executions each reconciled at once")
 	flag.IntVar(&o.runsPerNS, "max-runs-per-namespace", execution.DefaultMaxRunsPerNamespace,
 		"executions of one namespace that validate, act or verify at once; more wait unstarted with reason Queued (-1: no limit)")
+	flag.DurationVar(&o.finishedRunTTL, "finished-run-ttl", 0,
+		"how long a finished run is kept before the manager deletes it (a workflow with its executions), e.g. 168h; 0 keeps runs for good")
 	flag.DurationVar(&o.authzCacheTTL, "authorization-cache-ttl", authority.MaxAllowedFor,
 		"how long a requester's allowed SubjectAccessReview is reused (at most 1m; a denial never is): a revoked permission stops pending runs within this")
 	flag.StringVar(&o.managerUser, "manager-username", "",
@@ -177,6 +181,9 @@ func run(ctx context.Context, o options) error {
 	validationMode, err := mode.Parse(o.validationMode)
 	if err != nil {
 		return fmt.Errorf("--validation-mode: %w", err)
+	}
+	if o.finishedRunTTL < 0 {
+		return fmt.Errorf("--finished-run-ttl: %s is negative (0 keeps finished runs)", o.finishedRunTTL)
 	}
 	if o.canaryPercent < 0 || o.canaryPercent > 100 {
 		return fmt.Errorf("--validation-canary-percent: %d is not between 0 and 100", o.canaryPercent)
@@ -311,13 +318,14 @@ func run(ctx context.Context, o options) error {
 	}
 	executions := &execution.Reconciler{
 		Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker,
-		AllowSelfApproval: o.allowSelfApproval, MaxRunsPerNamespace: o.runsPerNS,
+		AllowSelfApproval: o.allowSelfApproval, MaxRunsPerNamespace: o.runsPerNS, Retention: retention.Policy{TTL: o.finishedRunTTL},
 	}
 	if err := executions.SetupWithManager(mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the execution reconciler: %w", err)
 	}
 	workflows := &workflow.Reconciler{
 		Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker, AllowSelfApproval: o.allowSelfApproval,
+		Retention: retention.Policy{TTL: o.finishedRunTTL},
 	}
 	if err := workflows.SetupWithManager(ctx, mgr, o.concurrency); err != nil {
 		return fmt.Errorf("setting up the workflow reconciler: %w", err)

@@ -22,6 +22,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
@@ -35,10 +36,12 @@ import (
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/conditions/library"
 	"kubernaut.io/stepvalidation/conditions/objects"
+	"kubernaut.io/stepvalidation/internal/metricstest"
 	"kubernaut.io/stepvalidation/reconcilers/execution"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/preflight"
+	"kubernaut.io/stepvalidation/reconcilers/retention"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 	"kubernaut.io/stepvalidation/reconcilers/workflow"
 	"kubernaut.io/stepvalidation/test/harness"
@@ -70,6 +73,11 @@ func (c *Clock) Advance(d time.Duration) {
 	c.offset += d
 }
 
+// FinishedRunTTL is the reconcilers' --finished-run-ttl: by the test clock, longer
+// than all the clock advances of the other tests together, so a test sees a run
+// deleted only by advancing past it.
+const FinishedRunTTL = 24 * time.Hour
+
 // Env is what Start started: an admin client, and the reconcilers' clock.
 type Env struct {
 	client.Client
@@ -97,13 +105,18 @@ func Start(t *testing.T) Env {
 	pauses := &pause.Resolver{Reader: mgr.GetCache(), Namespace: ManagerNamespace}
 	waker := wake.New(mgr.GetCache(), mgr.GetScheme(), &corev1.Secret{}, &corev1.ConfigMap{})
 	clock := &Clock{}
+	retain := retention.Policy{TTL: FinishedRunTTL}
 	executions := &execution.Reconciler{
 		Now: clock.Now, Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker,
+		Retention: retain,
 	}
 	if err := executions.SetupWithManager(mgr, 2); err != nil {
 		t.Fatal(err)
 	}
-	workflows := &workflow.Reconciler{Now: clock.Now, Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker}
+	workflows := &workflow.Reconciler{
+		Now: clock.Now, Conditions: service, Preflight: checker, Authority: reviewer, Modes: modes, Pauses: pauses, Waker: waker,
+		Retention: retain,
+	}
 	if err := workflows.SetupWithManager(ctx, mgr, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -352,5 +365,37 @@ func Annotate(t *testing.T, c client.Client, obj client.Object, annotations map[
 	}
 	if err := c.Patch(t.Context(), obj, client.RawPatch(types.MergePatchType, body)); err != nil {
 		t.Fatalf("annotating %s: %v", obj.GetName(), err)
+	}
+}
+
+// Expire moves the clock to a minute before the finished run's FinishedRunTTL and
+// checks that a reconcile keeps it, then past the TTL, and waits until a reconcile
+// deletes it, counted under kind in kubernaut_finished_runs_deleted_total. It moves
+// the clock a day ahead: a test calls it last.
+func (e Env) Expire(t *testing.T, run client.Object, kind string) {
+	t.Helper()
+	deleted := func() float64 {
+		n, err := metricstest.Sum("kubernaut_finished_runs_deleted_total", map[string]string{"kind": kind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := deleted()
+	key := client.ObjectKeyFromObject(run)
+	e.Clock.Advance(FinishedRunTTL - time.Minute)
+	Poke(t, e.Client, run)
+	time.Sleep(time.Second) // the reconcile the poke wakes
+	if err := e.Get(t.Context(), key, run); err != nil {
+		t.Fatalf("a minute before its finished-run TTL, %s: %v", key, err)
+	}
+	e.Clock.Advance(time.Minute)
+	Poke(t, e.Client, run)
+	Eventually(t, fmt.Sprintf("%s deleted after its finished-run TTL", key), func() (bool, error) {
+		err := e.Get(t.Context(), key, run)
+		return apierrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if got := deleted() - before; got != 1 {
+		t.Errorf("kubernaut_finished_runs_deleted_total{kind=%q} grew by %v, want 1", kind, got)
 	}
 }

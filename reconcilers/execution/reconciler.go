@@ -38,9 +38,11 @@ import (
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions/check"
 	"kubernaut.io/stepvalidation/internal/text"
+	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/preflight"
+	"kubernaut.io/stepvalidation/reconcilers/retention"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
@@ -96,6 +98,9 @@ type Reconciler struct {
 	// negative): one namespace's many runs cannot fill the workers every
 	// namespace shares. Others wait, unstarted, with reason Queued.
 	MaxRunsPerNamespace int
+	// Retention deletes a finished execution that no workflow owns once it has
+	// been kept for its TTL (--finished-run-ttl); the zero Policy keeps them.
+	Retention retention.Policy
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -157,7 +162,7 @@ func (r *Reconciler) executionsOf(ctx context.Context, o client.Object) []reconc
 	return out
 }
 
-// +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions/status;kubernetesexecutions/finalizers,verbs=get;update;patch
 // +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=get;list;watch
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
@@ -201,7 +206,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, r.Client.Update(ctx, ke)
 	}
 	if terminal(ke.Status.Phase) {
-		return ctrl.Result{}, nil
+		return r.Retention.Expire(ctx, r.Client, metrics.ServiceExecution, ke, ke.Status.CompletionTime, r.now())
 	}
 
 	s := &scope{ke: ke, orig: ke.DeepCopy(), now: r.now()}
@@ -214,6 +219,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			// The newer version may be a status write of ours, which the
 			// controller does not watch.
 			res = ctrl.Result{RequeueAfter: statuspatch.Retry}
+		} else if err == nil && terminal(ke.Status.Phase) {
+			// Nothing wakes a finished run: come back when it is to be deleted.
+			res, err = r.Retention.Expire(ctx, r.Client, metrics.ServiceExecution, ke, ke.Status.CompletionTime, s.now)
 		}
 	}()
 	return r.advance(ctx, s)

@@ -149,6 +149,17 @@ func TestReconciler(t *testing.T) {
 			t.Errorf("executionResults = %+v, want the scale to 2", a)
 		}
 	})
+
+	// Last: it moves the clock a day ahead. A workflow's executions are left to
+	// it: see the workflow reconciler's test.
+	t.Run("a finished run is deleted once kept for the finished-run TTL", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		ke := scaleExecution(ns, "scale", "web", 3, "mallory")
+		rt.Create(t, c, ke)
+		waitPhase(t, c, ke, kev1alpha1.ExecutionDenied)
+		env.Expire(t, ke, "kubernetesexecution")
+	})
 }
 
 // scaleExecution is a scale_deployment run as the mutating webhook leaves it:

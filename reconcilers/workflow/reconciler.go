@@ -33,10 +33,12 @@ import (
 	workflowv1alpha1 "kubernaut.io/stepvalidation/api/workflow/v1alpha1"
 	"kubernaut.io/stepvalidation/authority"
 	"kubernaut.io/stepvalidation/conditions/check"
+	"kubernaut.io/stepvalidation/metrics"
 	"kubernaut.io/stepvalidation/reconcilers/approval"
 	"kubernaut.io/stepvalidation/reconcilers/mode"
 	"kubernaut.io/stepvalidation/reconcilers/pause"
 	"kubernaut.io/stepvalidation/reconcilers/preflight"
+	"kubernaut.io/stepvalidation/reconcilers/retention"
 	"kubernaut.io/stepvalidation/reconcilers/statuspatch"
 	"kubernaut.io/stepvalidation/reconcilers/wake"
 )
@@ -74,6 +76,9 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// AllowSelfApproval counts the requester's own approval (--allow-self-approval).
 	AllowSelfApproval bool
+	// Retention deletes a finished workflow once it has been kept for its TTL
+	// (--finished-run-ttl), its executions with it; the zero Policy keeps them.
+	Retention retention.Policy
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -149,7 +154,7 @@ func mirrored(p kev1alpha1.ExecutionPhase) bool {
 	return true
 }
 
-// +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=workflow.kubernaut.io,resources=workflowexecutions/status;workflowexecutions/finalizers,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubernetesexecution.kubernaut.io,resources=kubernetesexecutions,verbs=get;list;watch;create;delete
 
@@ -181,7 +186,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, r.Client.Update(ctx, wfe)
 	}
 	if finished(wfe.Status.Phase) {
-		return ctrl.Result{}, nil
+		return r.Retention.Expire(ctx, r.Client, metrics.ServiceWorkflow, wfe, wfe.Status.CompletionTime, r.now())
 	}
 
 	orig := wfe.DeepCopy() // before newScope, which records approvals and overrides in status
@@ -199,6 +204,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			// The newer version may be a status write of ours, which the
 			// controller does not watch.
 			res = ctrl.Result{RequeueAfter: statuspatch.Retry}
+		} else if err == nil && finished(wfe.Status.Phase) {
+			// Nothing wakes a finished run: come back when it is to be deleted.
+			res, err = r.Retention.Expire(ctx, r.Client, metrics.ServiceWorkflow, wfe, wfe.Status.CompletionTime, r.now())
 		}
 	}()
 	return r.runPhase(ctx, s)

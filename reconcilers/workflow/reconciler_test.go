@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -177,6 +178,22 @@ func TestReconciler(t *testing.T) {
 		}
 		if got := rt.Replicas(t, c, ns, "web"); got != 3 {
 			t.Errorf("Deployment at %d replicas, want 3 (not rolled back)", got)
+		}
+	})
+
+	// Last: it moves the clock a day ahead.
+	t.Run("a finished workflow is deleted once kept for the finished-run TTL, and its execution with it", func(t *testing.T) {
+		ns := rt.Namespace(t, c)
+		rt.Deployment(t, c, ns, "web", 1)
+		wfe := scaleWorkflow(ns, "scale", "web", 2, "package scaled\nallow if input.current_replicas == 2", time.Hour)
+		rt.Create(t, c, wfe)
+		waitPhase(t, c, wfe, workflowv1alpha1.WorkflowCompleted)
+
+		env.Expire(t, wfe, "workflowexecution")
+		// Deleted by the workflow's finalizer, not by a TTL of its own (Expire counted one run).
+		step := &kev1alpha1.KubernetesExecution{}
+		if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "scale-step-1"}, step); !apierrors.IsNotFound(err) {
+			t.Errorf("the workflow's execution outlived it: %v", err)
 		}
 	})
 }
