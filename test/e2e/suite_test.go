@@ -74,8 +74,9 @@ var _ = BeforeSuite(func(ctx context.Context) {
 	startManager(ctx)
 }, NodeTimeout(10*time.Minute))
 
-// startManager runs the manager binary and waits until it is ready.
-func startManager(ctx context.Context) {
+// startManager runs the manager binary, with the suite's flags and extra, and
+// waits until it is ready.
+func startManager(ctx context.Context, extra ...string) {
 	GinkgoHelper()
 	port, certDir := cluster.WebhookServing()
 	probe := freePort()
@@ -91,7 +92,7 @@ func startManager(ctx context.Context) {
 		"--authorization-cache-ttl=1s",
 		// Pods' CPU throttling from the exporter's CFS counters (only pods with a
 		// CPU limit are asked about), over a window the specs can wait for.
-		"--throttling-from-prometheus", "--throttling-window=10s"}, cluster.PrometheusFlags()...)...)
+		"--throttling-from-prometheus", "--throttling-window=10s"}, append(cluster.PrometheusFlags(), extra...)...)...)
 	Expect(err).NotTo(HaveOccurred())
 	Eventually(func() error {
 		if err := manager.Exited(); err != nil {
