@@ -137,6 +137,7 @@ func TestChartValues(t *testing.T) {
 			"--set", "resources.limits.memory=1Gi",
 			"--set", "validationMode=warn",
 			"--set", "replicaCeiling=40",
+			"--set", "finishedRunTTL=168h",
 			"--set", "protectedNamespaces={payments,ledger}",
 			"--set", "webhookClientCA.configMap=apiserver-client-ca",
 			"--set", "metrics.enabled=false",
@@ -153,7 +154,7 @@ func TestChartValues(t *testing.T) {
 		if mem := asMap(t, asMap(t, container["resources"])["limits"])["memory"]; mem != "1Gi" {
 			t.Errorf("memory limit %v, want 1Gi", mem)
 		}
-		for _, want := range []string{"--validation-mode=warn", "--replica-ceiling=40", "--protected-namespaces=payments,ledger",
+		for _, want := range []string{"--validation-mode=warn", "--replica-ceiling=40", "--finished-run-ttl=168h", "--protected-namespaces=payments,ledger",
 			"--webhook-client-ca=/etc/kubernaut/webhook-client-ca/ca.crt", "--webhook-client-cn=kube-apiserver",
 			"--metrics-bind-address=0", "--concurrency=16"} {
 			if !slices.Contains(args, want) {
