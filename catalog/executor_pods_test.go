@@ -43,6 +43,27 @@ func (d *deleteAnswers) Delete(ctx context.Context, obj client.Object, opts ...c
 	return err
 }
 
+// actAgain runs r's Act once more, as a reconciler that restarted does, expects it
+// to report what it first did, and returns the API server's answers to the DELETEs
+// it sent. Whether a pod created since under the same name survives says nothing
+// here: kwok finishes a pod's deletion by deleting its name, twice, with no UID
+// precondition (the API server's audit log shows it), and may take the new pod.
+func (r *run) actAgain(ctx context.Context, first map[string]string) []error {
+	GinkgoHelper()
+	answers := &deleteAnswers{Client: as(r.action)}
+	e, _ := catalog.Lookup(r.action)
+	after, err := e.Act(ctx, answers, r.params, r.before, r.namespace, false)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(after).To(Equal(first))
+	return answers.errs
+}
+
+// deletedNothing matches the answers to one or more DELETEs that removed nothing:
+// the UID precondition failed (Conflict), or no pod had the name (NotFound).
+var deletedNothing = HaveEach(Satisfy(func(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsNotFound(err)
+}))
+
 func getPod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
 	var pod corev1.Pod
 	err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &pod)
@@ -69,7 +90,8 @@ var _ = Describe("pod actions", func() {
 		r.actOK(ctx, true)
 		Expect(gone(ctx, original)).To(BeFalse(), "the dry run deleted the pod")
 
-		Expect(r.actOK(ctx, false)).To(Equal(map[string]string{"deleted_uid": string(original.UID)}))
+		first := r.actOK(ctx, false)
+		Expect(first).To(Equal(map[string]string{"deleted_uid": string(original.UID)}))
 		Eventually(func(g Gomega) {
 			replacement, err := getPod(ctx, ns, "db-0")
 			g.Expect(err).NotTo(HaveOccurred())
@@ -77,19 +99,8 @@ var _ = Describe("pod actions", func() {
 			g.Expect(replacement.DeletionTimestamp).To(BeNil())
 		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
 
-		// The reconciler restarts and acts again with the same before values. Whether
-		// the replacement survives says nothing here: kwok finishes a pod's deletion by
-		// deleting its name twice, with no UID precondition (the API server's audit log
-		// shows it), and the second may take the replacement. The API server's answer
-		// to this Act's DELETE says whether it deleted a pod.
-		answers := &deleteAnswers{Client: as("restart_pod")}
-		e, _ := catalog.Lookup("restart_pod")
-		after, err := e.Act(ctx, answers, r.params, r.before, ns, false)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(after).To(Equal(map[string]string{"deleted_uid": string(original.UID)}))
-		Expect(answers.errs).To(HaveExactElements(Satisfy(func(err error) bool {
-			return apierrors.IsConflict(err) || apierrors.IsNotFound(err)
-		})), "the second Act deleted a pod: the replacement")
+		// The reconciler restarts and acts again with the same before values.
+		Expect(r.actAgain(ctx, first)).To(deletedNothing, "the second Act deleted a pod: the replacement")
 	})
 
 	It("restart_pod refuses a bare pod, which nothing would recreate", func(ctx context.Context) {
@@ -109,14 +120,13 @@ var _ = Describe("pod actions", func() {
 
 		r.actOK(ctx, true)
 		Expect(gone(ctx, *pod)).To(BeFalse(), "the dry run deleted the pod")
-		r.actOK(ctx, false)
+		first := r.actOK(ctx, false)
 		_, err := getPod(ctx, ns, "lonely")
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "a grace period of 0 removes the pod at once")
 
 		// A pod of the same name created since is another pod: a retry leaves it.
-		again := newBarePod(ctx, ns, "lonely", "")
-		r.actOK(ctx, false)
-		Expect(gone(ctx, *again)).To(BeFalse())
+		newBarePod(ctx, ns, "lonely", "")
+		Expect(r.actAgain(ctx, first)).To(deletedNothing, "the retry deleted the pod created since")
 
 		expectMissing(ctx, "delete_pod", map[string]any{"pod": target("nope", ns)}, "Pod "+ns+"/nope")
 	})
