@@ -16,7 +16,9 @@ import (
 // the specs before it too.
 var _ = Describe("Finished runs", Label("retention"), Serial, func() {
 	It("are deleted once kept for --finished-run-ttl, a workflow with its execution", func(ctx context.Context) {
-		const ttl = 3 * time.Second
+		// Long enough for the checks below to see the completed run before it goes,
+		// even on a loaded machine.
+		const ttl = 10 * time.Second
 		// The suite's manager gives way to one that keeps finished runs for ttl; it
 		// runs again afterwards, whatever happened.
 		Expect(manager.Stop()).To(Succeed())
